@@ -1,0 +1,124 @@
+"""The one place graphkd imports DGL, made usable on the running PyTorch.
+
+DGL 2.1 ships its ``graphbolt`` sampling add-on as native libraries built for torch
+2.0-2.2.1 only, and ``import dgl`` loads it eagerly (through ``dgl.distributed``), so
+the import fails on any newer torch. graphbolt also needs ``torchdata.datapipes``, which
+torchdata 0.10 removed. graphkd never uses graphbolt: when its native library for the
+running torch is missing, or torchdata cannot serve it, a placeholder module takes its
+place, and touching it raises an error that says why. Everything graphkd uses from DGL
+(graph construction and batching, ``dgl.knn_graph``, ``dgl.ops``, ``update_all`` with
+built-in functions, ``dgl.nn.TAGConv``, ``dgl.seed``) lives in DGL's core library, which
+works on every torch >= 2.2 through DLPack.
+
+Every other graphkd module imports DGL from here::
+
+    from graphkd._dgl import dgl
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+from importlib import metadata
+from typing import Optional
+
+import torch
+
+_INSTALL_HINT = (
+    "install a supported stack, for example `pip install 'dgl>=2.1' 'torchdata<0.10' "
+    "packaging pandas pyyaml pydantic` (see the support matrix in graphkd's README)"
+)
+
+
+def _version(distribution: str) -> Optional[str]:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def torch_release() -> str:
+    """The running torch version without its local build tag, e.g. ``"2.14.1"``."""
+    return torch.__version__.split("+", maxsplit=1)[0]
+
+
+def _dgl_package_dir() -> Optional[str]:
+    spec = importlib.util.find_spec("dgl")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def graphbolt_problem(package_dir: str) -> Optional[str]:
+    """Why DGL's graphbolt add-on cannot load here, or ``None`` when it can.
+
+    Parameters
+    ----------
+    package_dir : str
+        The installed ``dgl`` package folder.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    library = os.path.join(package_dir, "graphbolt", f"libgraphbolt_pytorch_{torch_release()}.so")
+    if not os.path.exists(library):
+        return f"DGL ships no graphbolt library for torch {torch_release()} ({library} is missing)"
+    if importlib.util.find_spec("torchdata") is None:
+        return "torchdata is not installed"
+    try:
+        datapipes = importlib.util.find_spec("torchdata.datapipes")
+    except ImportError:
+        datapipes = None
+    if datapipes is None:
+        return (
+            f"torchdata {_version('torchdata')} has no torchdata.datapipes "
+            "(removed in torchdata 0.10; graphbolt needs torchdata<0.10)"
+        )
+    return None
+
+
+class _UnavailableModule(types.ModuleType):
+    """Stands in for a DGL add-on that cannot load; any attribute access explains why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(name)
+        self.__file__ = None
+        self._reason = reason
+
+    def __getattr__(self, attribute: str) -> object:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise ImportError(
+            f"{self.__name__}.{attribute} is unavailable: {self._reason}. graphkd does not "
+            "need it; to use it yourself, install torch 2.2.1 with dgl 2.1.0 and torchdata<0.10"
+        )
+
+
+def _import_dgl() -> types.ModuleType:
+    if "dgl" in sys.modules:
+        return sys.modules["dgl"]
+    package_dir = _dgl_package_dir()
+    if package_dir is None:
+        raise ImportError(
+            f"graphkd needs DGL, which is not installed (torch {torch.__version__}); "
+            + _INSTALL_HINT
+        )
+    problem = graphbolt_problem(package_dir)
+    if problem is not None:
+        sys.modules["dgl.graphbolt"] = _UnavailableModule("dgl.graphbolt", problem)
+    try:
+        import dgl as module
+    except Exception as error:  # any failure inside DGL's import is an environment problem
+        for name in [m for m in sys.modules if m == "dgl" or m.startswith("dgl.")]:
+            del sys.modules[name]
+        raise ImportError(
+            f"DGL {_version('dgl')} cannot be imported with torch {torch.__version__} "
+            f"({type(error).__name__}: {error}); " + _INSTALL_HINT
+        ) from error
+    return module
+
+
+dgl = _import_dgl()
+
+__all__ = ["dgl", "graphbolt_problem", "torch_release"]

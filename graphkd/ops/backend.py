@@ -1,0 +1,83 @@
+"""Which implementation the graph kernels use: DGL's, or plain PyTorch.
+
+The PyPI build of DGL holds graphs on the CPU only, while students usually train on a
+GPU. Each kernel in :mod:`graphkd.ops` therefore has two implementations with identical
+results: DGL's sparse kernels, used when the installed DGL can hold a graph on the
+tensors' device, and a PyTorch one (``index_select`` / ``index_add``) used otherwise.
+
+Example
+-------
+>>> from graphkd import ops
+>>> with ops.use_backend("torch"):
+...     ops.current_backend()
+'torch'
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Iterator
+
+import torch
+
+from graphkd._dgl import dgl
+
+BACKENDS = ("auto", "dgl", "torch")
+_state = {"backend": "auto"}
+_dgl_devices: Dict[str, bool] = {"cpu": True}
+
+
+def current_backend() -> str:
+    """The backend in force: ``"auto"``, ``"dgl"`` or ``"torch"``."""
+    return _state["backend"]
+
+
+def set_backend(name: str) -> None:
+    """Choose the kernel backend for the whole process.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` (default: DGL where it can hold the graph, else PyTorch), ``"dgl"``
+        or ``"torch"``.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown ops backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    _state["backend"] = name
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Context manager form of :func:`set_backend`, restoring the previous choice."""
+    previous = current_backend()
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def dgl_supports(device: torch.device) -> bool:
+    """Whether the installed DGL can hold a graph on ``device`` (probed once per device)."""
+    key = str(torch.device(device))
+    if key not in _dgl_devices:
+        try:
+            dgl.graph(([0], [0]), num_nodes=1, device=torch.device(device))
+            _dgl_devices[key] = True
+        except Exception:  # DGL raises its own error types for unsupported devices
+            _dgl_devices[key] = False
+    return _dgl_devices[key]
+
+
+def use_dgl_kernels(device: torch.device) -> bool:
+    """Whether kernels on tensors of ``device`` run through DGL under the current backend."""
+    backend = current_backend()
+    if backend == "torch":
+        return False
+    supported = dgl_supports(device)
+    if backend == "dgl" and not supported:
+        raise ValueError(
+            f"the ops backend is 'dgl' but the installed DGL cannot hold graphs on {device}; "
+            "call graphkd.ops.set_backend('auto') to fall back to the PyTorch kernels"
+        )
+    return supported

@@ -1,0 +1,44 @@
+"""Per-edge difference of endpoint features."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor
+
+from graphkd._dgl import dgl
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.ops.backend import use_dgl_kernels
+
+
+def edge_difference(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor] = None) -> Tensor:
+    r"""Feature difference along every edge, source minus destination.
+
+    .. math::
+        e_{uv} = x_u - y_v
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+        ``E`` edges over ``N`` nodes.
+    src_feat : Tensor
+        ``(N, *)`` features read at edge sources.
+    dst_feat : Tensor, optional
+        ``(N, *)`` features read at edge destinations (default: ``src_feat``).
+
+    Returns
+    -------
+    Tensor
+        ``(E, *)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> g = KnowledgeGraph(torch.tensor([0]), torch.tensor([1]), num_nodes=2)
+    >>> edge_difference(g, torch.tensor([[3.0], [1.0]]))
+    tensor([[2.]])
+    """
+    dst_feat = src_feat if dst_feat is None else dst_feat
+    if use_dgl_kernels(src_feat.device):
+        return dgl.ops.u_sub_v(graph.topology, src_feat, dst_feat)
+    return src_feat.index_select(0, graph.src) - dst_feat.index_select(0, graph.dst)
