@@ -1,7 +1,16 @@
 """graphkd: graph-based knowledge distillation on DGL and PyTorch."""
 
 from graphkd._version import __version__
+from graphkd.distill import GraphMatchingDistiller, MatchTerm, create_method, list_methods
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
 
-__all__ = ["KnowledgeGraph", "Responses", "__version__"]
+__all__ = [
+    "GraphMatchingDistiller",
+    "KnowledgeGraph",
+    "MatchTerm",
+    "Responses",
+    "__version__",
+    "create_method",
+    "list_methods",
+]

@@ -17,6 +17,7 @@ Every other graphkd module imports DGL from here::
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import sys
@@ -27,8 +28,9 @@ from typing import Optional
 import torch
 
 _INSTALL_HINT = (
-    "install a supported stack, for example `pip install 'dgl>=2.1' 'torchdata<0.10' "
-    "packaging pandas pyyaml pydantic` (see the support matrix in graphkd's README)"
+    "install a supported stack (README, 'Support matrix'): with torch >= 2.3, "
+    "`pip install dgl==2.1.0 packaging pandas pyyaml pydantic`; with torch 2.2.1, "
+    "`pip install dgl==2.1.0 torchdata==0.7.1 'numpy<2' 'pandas<3' packaging pyyaml pydantic`"
 )
 
 
@@ -67,13 +69,12 @@ def graphbolt_problem(package_dir: str) -> Optional[str]:
     if importlib.util.find_spec("torchdata") is None:
         return "torchdata is not installed"
     try:
-        datapipes = importlib.util.find_spec("torchdata.datapipes")
-    except ImportError:
-        datapipes = None
-    if datapipes is None:
+        importlib.import_module("torchdata.datapipes")
+    except Exception as error:  # torchdata too new (no datapipes) or built for another torch
         return (
-            f"torchdata {_version('torchdata')} has no torchdata.datapipes "
-            "(removed in torchdata 0.10; graphbolt needs torchdata<0.10)"
+            f"torchdata {_version('torchdata')} cannot serve it with torch {torch_release()} "
+            f"({type(error).__name__}: {error}); graphbolt needs the torchdata release "
+            "matching torch, below 0.10"
         )
     return None
 

@@ -142,6 +142,18 @@ class KnowledgeGraph:
             batch_num_edges=kept_per_member.tolist(),
         )
 
+    def same_topology(self) -> "KnowledgeGraph":
+        """A graph with the same nodes and edges and no fields (shares the DGL topology)."""
+        graph = KnowledgeGraph(
+            self.src,
+            self.dst,
+            self.num_nodes,
+            batch_num_nodes=self.batch_num_nodes,
+            batch_num_edges=self.batch_num_edges,
+        )
+        graph._topology = self._topology
+        return graph
+
     def to_dgl(self) -> dgl.DGLGraph:
         """A new :class:`dgl.DGLGraph` carrying the fields (moved to the topology's device)."""
         graph = self.topology.clone()

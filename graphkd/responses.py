@@ -98,10 +98,19 @@ class Responses:
         return self.virtual
 
 
-def check_finite(name: str, tensor: Tensor) -> None:
-    """Raise a ``ValueError`` naming ``name`` when ``tensor`` holds NaN or Inf."""
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(
-            f"{name} contains NaN or Inf; check the learning rate, the input "
-            "normalisation and the loss scale (AMP) upstream"
-        )
+def check_finite(tensors: Dict[str, Tensor]) -> None:
+    """Raise a ``ValueError`` naming the first of ``tensors`` holding NaN or Inf.
+
+    One host synchronisation for all tensors together; the culprit is searched only
+    when something is wrong.
+    """
+    if not tensors:
+        return
+    flags = torch.stack([torch.isfinite(t).all() for t in tensors.values()])
+    if bool(flags.all()):
+        return
+    culprit = [name for name, ok in zip(tensors, flags.tolist()) if not ok][0]
+    raise ValueError(
+        f"{culprit} contains NaN or Inf; check the learning rate, the input normalisation "
+        "and the loss scale (AMP) upstream"
+    )

@@ -1,0 +1,41 @@
+# graphkd developer commands. Each target sets up its own virtual environment first.
+#   make quickstart            distil a Fashion-MNIST student with a graph method (the main job)
+#   make test                  run the whole test suite
+#   make test STACK=dgl-native the same on torch 2.2.1, the newest torch DGL 2.1.0 ships add-ons for
+#   make docs / make lint      build the Sphinx site (warnings are errors) / run ruff
+PYTHON ?= python3
+STACK ?= current
+VENV ?= .venv-$(STACK)
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --progress-bar off
+
+ifeq ($(STACK),current)
+TORCH := torch==2.14.1 torchvision==0.29.1
+else ifeq ($(STACK),dgl-native)
+TORCH := torch==2.2.1 torchvision==0.17.1 "numpy<2" "pandas<3" torchdata==0.7.1
+else
+$(error unknown STACK=$(STACK); use current or dgl-native)
+endif
+
+.PHONY: quickstart test docs lint setup
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) $(TORCH)
+	$(PIP) -e ".[dev,docs,viz]" $(TORCH)
+	touch $@
+
+setup: $(VENV)/.installed
+
+quickstart: $(VENV)/.installed
+	$(VENV)/bin/graphkd quickstart
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider
+
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check graphkd tests benchmarks docs

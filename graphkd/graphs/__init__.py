@@ -1,0 +1,36 @@
+"""Knowledge-graph topologies, edge featurisers, transforms and learnable graph modules."""
+
+from graphkd.graphs import edge_features
+from graphkd.graphs.checks import check_relational_batch
+from graphkd.graphs.complete import complete_graph
+from graphkd.graphs.knn import knn_graph, pairwise_distance
+from graphkd.graphs.networkx import to_networkx
+from graphkd.graphs.projector import Projector
+from graphkd.graphs.transforms import (
+    drop_intra_view,
+    keep_one_direction,
+    percentile_mask,
+    prune_by_mask,
+    prune_by_percentile,
+)
+from graphkd.graphs.views import bipartite_graph, class_graph, view_graph
+from graphkd.knowledge_graph import KnowledgeGraph
+
+__all__ = [
+    "KnowledgeGraph",
+    "Projector",
+    "bipartite_graph",
+    "check_relational_batch",
+    "class_graph",
+    "complete_graph",
+    "drop_intra_view",
+    "edge_features",
+    "keep_one_direction",
+    "knn_graph",
+    "pairwise_distance",
+    "percentile_mask",
+    "prune_by_mask",
+    "prune_by_percentile",
+    "to_networkx",
+    "view_graph",
+]

@@ -1,0 +1,50 @@
+"""Complete graphs: every node related to every node."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from graphkd.graphs.checks import check_relational_batch
+from graphkd.knowledge_graph import KnowledgeGraph
+
+
+def complete_graph(
+    num_nodes: int, self_loops: bool = True, device: Optional[torch.device] = None
+) -> KnowledgeGraph:
+    r"""The complete directed graph over ``num_nodes`` nodes.
+
+    Edges are ordered row-major by (source, destination), so an edge field of a graph
+    with self-loops reshapes to the dense ``(N, N)`` matrix ``M[u, v]``.
+
+    .. math::
+        \mathcal{E} = \{(u, v) : u, v \in [N],\ u \ne v \text{ unless self\_loops}\}
+
+    Parameters
+    ----------
+    num_nodes : int
+        ``N >= 2``.
+    self_loops : bool
+        Include the ``N`` edges ``(u, u)`` (default ``True``).
+    device : torch.device, optional
+        Where the edge endpoints live.
+
+    Returns
+    -------
+    KnowledgeGraph
+        ``N`` nodes, ``N^2`` edges (``N(N-1)`` without self-loops).
+
+    Example
+    -------
+    >>> complete_graph(3).num_edges, complete_graph(3, self_loops=False).num_edges
+    (9, 6)
+    """
+    check_relational_batch(num_nodes)
+    nodes = torch.arange(num_nodes, device=device)
+    src = nodes.repeat_interleave(num_nodes)
+    dst = nodes.repeat(num_nodes)
+    if not self_loops:
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+    return KnowledgeGraph(src, dst, num_nodes)

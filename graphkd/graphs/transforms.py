@@ -1,0 +1,67 @@
+"""Edge transforms: keep one direction, drop intra-view edges, prune by mask or score."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from graphkd.knowledge_graph import KnowledgeGraph
+
+
+def keep_one_direction(graph: KnowledgeGraph) -> KnowledgeGraph:
+    r"""Keep each edge in one direction only: :math:`(u, v)` with :math:`u < v`.
+
+    Self-loops are dropped too. On a complete graph this removes the antisymmetric half.
+    """
+    return prune_by_mask(graph, graph.src < graph.dst)
+
+
+def drop_intra_view(graph: KnowledgeGraph, view_field: str = "view") -> KnowledgeGraph:
+    r"""Drop edges whose endpoints belong to the same view (``ndata[view_field]``)."""
+    view = graph.field(view_field, "nodes")
+    return prune_by_mask(graph, view[graph.src] != view[graph.dst])
+
+
+def prune_by_mask(graph: KnowledgeGraph, keep: Tensor) -> KnowledgeGraph:
+    r"""Keep the edges where ``keep`` (``(E,)`` bool) is true; node ids are preserved.
+
+    Raises a ``ValueError`` when no edge survives.
+    """
+    if keep.numel() > 0 and not bool(keep.any()):
+        raise ValueError(
+            "pruning removed every edge of the graph; lower the drop fraction or check the "
+            "mask (it must be true for the edges to keep)"
+        )
+    return graph.edge_subgraph(keep)
+
+
+def percentile_mask(score: Tensor, drop_fraction: float) -> Tensor:
+    r"""``(E,)`` bool mask that drops the ``floor(drop_fraction * E)`` highest scores.
+
+    Exactly that many edges are dropped, ties broken by position (a stable sort), so the
+    fraction holds on every step. Built with torch ops on ``score``'s device.
+
+    .. math::
+        \mathrm{keep}_e = \mathrm{rank}_{\downarrow}(s_e) \ge \lfloor m E \rfloor
+
+    Example
+    -------
+    >>> import torch
+    >>> percentile_mask(torch.tensor([0.1, 0.9, 0.5, 0.3]), 0.5).tolist()
+    [True, False, False, True]
+    """
+    if not 0.0 <= drop_fraction < 1.0:
+        raise ValueError(
+            f"drop_fraction must lie in [0, 1), got {drop_fraction}; 0 keeps every edge"
+        )
+    score = score.reshape(-1)
+    num_drop = int(drop_fraction * score.numel())
+    order = torch.sort(score.detach(), descending=True, stable=True).indices
+    keep = torch.ones_like(score, dtype=torch.bool)
+    keep[order[:num_drop]] = False
+    return keep
+
+
+def prune_by_percentile(graph: KnowledgeGraph, score_field: str, drop_fraction: float) -> KnowledgeGraph:
+    r"""Drop the ``drop_fraction`` of edges with the highest ``edata[score_field]``."""
+    return prune_by_mask(graph, percentile_mask(graph.field(score_field, "edges"), drop_fraction))
