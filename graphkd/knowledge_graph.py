@@ -88,9 +88,7 @@ class KnowledgeGraph:
             from graphkd.ops.backend import dgl_supports
 
             device = self.device if dgl_supports(self.device) else torch.device("cpu")
-            graph = dgl.graph(
-                (self.src.to(device), self.dst.to(device)), num_nodes=self.num_nodes
-            )
+            graph = dgl.graph((self.src.to(device), self.dst.to(device)), num_nodes=self.num_nodes)
             graph.set_batch_num_nodes(torch.tensor(self.batch_num_nodes, device=device))
             graph.set_batch_num_edges(torch.tensor(self.batch_num_edges, device=device))
             self._topology = graph
@@ -110,12 +108,10 @@ class KnowledgeGraph:
             raise ValueError(f"on must be 'nodes' or 'edges', got {on!r}")
         if name not in store:
             available = ", ".join(sorted(store)) or "none"
-            raise ValueError(
-                f"the graph has no {on[:-1]} field {name!r}; available: {available}"
-            )
+            raise ValueError(f"the graph has no {on[:-1]} field {name!r}; available: {available}")
         return store[name]
 
-    def edge_subgraph(self, keep: Tensor) -> "KnowledgeGraph":
+    def edge_subgraph(self, keep: Tensor) -> KnowledgeGraph:
         """The graph with the same nodes and only the edges where ``keep`` is true.
 
         Node fields are shared, edge fields are indexed; the member-graph edge counts are
@@ -142,7 +138,7 @@ class KnowledgeGraph:
             batch_num_edges=kept_per_member.tolist(),
         )
 
-    def same_topology(self) -> "KnowledgeGraph":
+    def same_topology(self) -> KnowledgeGraph:
         """A graph with the same nodes and edges and no fields (shares the DGL topology)."""
         graph = KnowledgeGraph(
             self.src,
@@ -164,7 +160,7 @@ class KnowledgeGraph:
         return graph
 
     @classmethod
-    def from_dgl(cls, graph: dgl.DGLGraph) -> "KnowledgeGraph":
+    def from_dgl(cls, graph: dgl.DGLGraph) -> KnowledgeGraph:
         """Wrap a homogeneous DGL graph, copying references to its fields."""
         src, dst = graph.edges()
         return cls(
@@ -178,7 +174,7 @@ class KnowledgeGraph:
         )
 
     @staticmethod
-    def batch(graphs: Sequence["KnowledgeGraph"]) -> "KnowledgeGraph":
+    def batch(graphs: Sequence[KnowledgeGraph]) -> KnowledgeGraph:
         """One graph holding ``graphs`` as disjoint members, fields concatenated.
 
         Only fields present in every member are kept, as :func:`dgl.batch` does.

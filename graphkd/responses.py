@@ -41,7 +41,7 @@ class Responses:
     features: Dict[str, Tensor] = field(default_factory=dict)
     index: Optional[Tensor] = None
     labels: Optional[Tensor] = None
-    virtual: Optional["Responses"] = None
+    virtual: Optional[Responses] = None
 
     def __post_init__(self) -> None:
         if self.logits.dim() != 2:
@@ -59,9 +59,7 @@ class Responses:
                     "all responses of one batch must share the batch dimension"
                 )
         if self.embedding is not None and self.embedding.dim() != 2:
-            raise ValueError(
-                f"embedding must have shape (B, D), got {tuple(self.embedding.shape)}"
-            )
+            raise ValueError(f"embedding must have shape (B, D), got {tuple(self.embedding.shape)}")
 
     @property
     def batch_size(self) -> int:
@@ -73,11 +71,11 @@ class Responses:
         """``C``, the number of classes."""
         return int(self.logits.shape[1])
 
-    def detach(self) -> "Responses":
+    def detach(self) -> Responses:
         """A copy whose tensors are cut from the autograd graph."""
         return self.map(lambda t: t.detach())
 
-    def map(self, fn) -> "Responses":  # type: ignore[no-untyped-def]
+    def map(self, fn) -> Responses:  # type: ignore[no-untyped-def]
         """A copy with ``fn`` applied to every float tensor (logits, embedding, features)."""
         return replace(
             self,
@@ -87,7 +85,7 @@ class Responses:
             virtual=None if self.virtual is None else self.virtual.map(fn),
         )
 
-    def require_virtual(self) -> "Responses":
+    def require_virtual(self) -> Responses:
         """The virtual view, or a clear error when the batch has none."""
         if self.virtual is None:
             raise ValueError(

@@ -17,7 +17,10 @@ def run_python(code: str, extra_path: str = "") -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, REPO) if p)
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
@@ -53,7 +56,9 @@ def test_kernels_equal_dense_with_gradients():
     dense = dense.index_put((dst, src), scores)
     torch.testing.assert_close(soft, torch.softmax(dense, dim=1)[dst, src])
     summed = dgl.ops.gspmm(g, "copy_lhs", "sum", x, None)
-    adjacency = torch.zeros(3, 3, dtype=torch.float64).index_put((dst, src), torch.ones(4, dtype=torch.float64))
+    adjacency = torch.zeros(3, 3, dtype=torch.float64).index_put(
+        (dst, src), torch.ones(4, dtype=torch.float64)
+    )
     torch.testing.assert_close(summed, adjacency @ x)
     (sub.sum() + soft.pow(2).sum() + summed.pow(2).sum()).backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

@@ -16,10 +16,20 @@ def test_topology_matches_edges():
 
 
 def test_batch_offsets_and_fields():
-    a = KnowledgeGraph(torch.tensor([0]), torch.tensor([1]), 2, ndata={"h": torch.zeros(2, 3)},
-                       edata={"w": torch.ones(1)})
-    b = KnowledgeGraph(torch.tensor([1, 2]), torch.tensor([0, 0]), 3, ndata={"h": torch.ones(3, 3)},
-                       edata={"w": torch.zeros(2)})
+    a = KnowledgeGraph(
+        torch.tensor([0]),
+        torch.tensor([1]),
+        2,
+        ndata={"h": torch.zeros(2, 3)},
+        edata={"w": torch.ones(1)},
+    )
+    b = KnowledgeGraph(
+        torch.tensor([1, 2]),
+        torch.tensor([0, 0]),
+        3,
+        ndata={"h": torch.ones(3, 3)},
+        edata={"w": torch.zeros(2)},
+    )
     batched = KnowledgeGraph.batch([a, b])
     assert batched.src.tolist() == [0, 3, 4] and batched.dst.tolist() == [1, 2, 2]
     assert batched.batch_num_nodes == [2, 3] and batched.batch_num_edges == [1, 2]
@@ -28,7 +38,9 @@ def test_batch_offsets_and_fields():
 
 
 def test_edge_subgraph_keeps_nodes_and_member_counts():
-    a = KnowledgeGraph(torch.tensor([0, 1]), torch.tensor([1, 0]), 2, edata={"w": torch.tensor([1.0, 2.0])})
+    a = KnowledgeGraph(
+        torch.tensor([0, 1]), torch.tensor([1, 0]), 2, edata={"w": torch.tensor([1.0, 2.0])}
+    )
     batched = KnowledgeGraph.batch([a, a])
     sub = batched.edge_subgraph(torch.tensor([True, False, False, True]))
     assert sub.num_nodes == 4 and sub.edata["w"].tolist() == [1.0, 2.0]
@@ -44,8 +56,13 @@ def test_same_topology_has_no_fields_and_shares_edges():
 
 
 def test_dgl_round_trip():
-    g = KnowledgeGraph(torch.tensor([0, 1]), torch.tensor([1, 2]), 3, ndata={"h": torch.arange(3.0)},
-                       edata={"w": torch.tensor([5.0, 6.0])})
+    g = KnowledgeGraph(
+        torch.tensor([0, 1]),
+        torch.tensor([1, 2]),
+        3,
+        ndata={"h": torch.arange(3.0)},
+        edata={"w": torch.tensor([5.0, 6.0])},
+    )
     converted = g.to_dgl()
     assert isinstance(converted, dgl.DGLGraph)
     assert converted.edata["w"].tolist() == [5.0, 6.0]

@@ -34,7 +34,9 @@ def pairwise_distance(x: Tensor, metric: str = "cosine") -> Tensor:
     raise ValueError(f"unknown kNN metric {metric!r}; choose one of {', '.join(KNN_METRICS)}")
 
 
-def knn_graph(x: Tensor, k: int, metric: str = "cosine", include_self: bool = True) -> KnowledgeGraph:
+def knn_graph(
+    x: Tensor, k: int, metric: str = "cosine", include_self: bool = True
+) -> KnowledgeGraph:
     r"""Directed kNN graph: each node receives an edge from each of its ``k`` nearest nodes.
 
     Edges point neighbour -> node, so every node has in-degree ``k``; the graph is not

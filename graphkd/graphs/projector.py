@@ -30,7 +30,9 @@ class Projector(nn.Module):
     torch.Size([4, 32])
     """
 
-    def __init__(self, in_feats: int, out_feats: int, bias: bool = True, normalise: bool = False) -> None:
+    def __init__(
+        self, in_feats: int, out_feats: int, bias: bool = True, normalise: bool = False
+    ) -> None:
         super().__init__()
         self.linear = nn.Linear(in_feats, out_feats, bias=bias)
         self.normalise = normalise

@@ -62,6 +62,8 @@ def percentile_mask(score: Tensor, drop_fraction: float) -> Tensor:
     return keep
 
 
-def prune_by_percentile(graph: KnowledgeGraph, score_field: str, drop_fraction: float) -> KnowledgeGraph:
+def prune_by_percentile(
+    graph: KnowledgeGraph, score_field: str, drop_fraction: float
+) -> KnowledgeGraph:
     r"""Drop the ``drop_fraction`` of edges with the highest ``edata[score_field]``."""
     return prune_by_mask(graph, percentile_mask(graph.field(score_field, "edges"), drop_fraction))

@@ -12,7 +12,9 @@ from graphkd.graphs.complete import complete_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 
 
-def bipartite_graph(num_src: int, num_dst: int, device: Optional[torch.device] = None) -> KnowledgeGraph:
+def bipartite_graph(
+    num_src: int, num_dst: int, device: Optional[torch.device] = None
+) -> KnowledgeGraph:
     r"""Complete bipartite graph from ``num_src`` source nodes to ``num_dst`` destinations.
 
     Nodes ``0 .. num_src-1`` are the sources (view 0), the next ``num_dst`` the
@@ -32,8 +34,10 @@ def bipartite_graph(num_src: int, num_dst: int, device: Optional[torch.device] =
     src = torch.arange(num_src, device=device).repeat_interleave(num_dst)
     dst = torch.arange(num_dst, device=device).repeat(num_src) + num_src
     view = torch.cat(
-        [torch.zeros(num_src, dtype=torch.long, device=device),
-         torch.ones(num_dst, dtype=torch.long, device=device)]
+        [
+            torch.zeros(num_src, dtype=torch.long, device=device),
+            torch.ones(num_dst, dtype=torch.long, device=device),
+        ]
     )
     return KnowledgeGraph(src, dst, num_src + num_dst, ndata={"view": view})
 

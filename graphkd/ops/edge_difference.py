@@ -11,7 +11,9 @@ from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.backend import use_dgl_kernels
 
 
-def edge_difference(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor] = None) -> Tensor:
+def edge_difference(
+    graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor] = None
+) -> Tensor:
     r"""Feature difference along every edge, source minus destination.
 
     .. math::

@@ -39,7 +39,9 @@ def test_rkd_angle_equals_triplet_cosines(x):
     for e, (u, v) in enumerate(zip(g.src.tolist(), g.dst.tolist())):
         for k in range(5):
             a, b = x[u] - x[v], x[k] - x[v]
-            expected = 0.0 if a.norm() == 0 or b.norm() == 0 else torch.dot(a, b) / (a.norm() * b.norm())
+            expected = (
+                0.0 if a.norm() == 0 or b.norm() == 0 else torch.dot(a, b) / (a.norm() * b.norm())
+            )
             torch.testing.assert_close(angles[e, k], torch.as_tensor(expected, dtype=torch.float64))
 
 
@@ -48,8 +50,12 @@ def test_identical_samples_stay_finite():
     g = complete_graph(4)
     total = sum(
         f(g, x).sum()
-        for f in (edge_features.distance, edge_features.normalised_difference,
-                  edge_features.cosine, edge_features.rkd_angle)
+        for f in (
+            edge_features.distance,
+            edge_features.normalised_difference,
+            edge_features.cosine,
+            edge_features.rkd_angle,
+        )
     )
     total.backward()
     assert torch.isfinite(total) and torch.isfinite(x.grad).all()

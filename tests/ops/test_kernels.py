@@ -69,7 +69,9 @@ def test_neighbour_and_edge_sums(backend):
     g = random_graph()
     x, e = leaf(6, 3), leaf(g.num_edges, 2)
     adjacency = torch.zeros(6, 6, dtype=torch.float64)
-    adjacency.index_put_((g.dst, g.src), torch.ones(g.num_edges, dtype=torch.float64), accumulate=True)
+    adjacency.index_put_(
+        (g.dst, g.src), torch.ones(g.num_edges, dtype=torch.float64), accumulate=True
+    )
     with ops.use_backend(backend):
         summed = ops.neighbour_sum(g, x)
         edge_summed = ops.incoming_edge_sum(g, e)
@@ -88,7 +90,9 @@ def test_backends_agree_on_gradients():
         x.grad = None
         scores = ops.edge_dot(g, x)
         value = (ops.edge_softmax(g, scores) * ops.edge_difference(g, x).sum(-1)).sum()
-        value = value + ops.neighbour_sum(g, x).pow(2).sum() + ops.incoming_edge_sum(g, scores).sum()
+        value = (
+            value + ops.neighbour_sum(g, x).pow(2).sum() + ops.incoming_edge_sum(g, scores).sum()
+        )
         value.backward()
         return value.detach(), x.grad.clone()
 

@@ -1,0 +1,49 @@
+"""Datasets (CIFAR-100, Fashion-MNIST incl. offline copies) and real/virtual view transforms.
+
+Example
+-------
+>>> from graphkd.data import dataset_info, list_datasets
+>>> list_datasets()
+['cifar100', 'fashion_mnist']
+>>> dataset_info("cifar100").num_classes
+100
+"""
+
+from graphkd.data.cifar100 import CIFAR100
+from graphkd.data.cutout import Cutout
+from graphkd.data.dataset_info import DatasetInfo
+from graphkd.data.datasets import DATASETS, create_dataset, dataset_info, list_datasets
+from graphkd.data.fashion_mnist import FashionMNIST
+from graphkd.data.idx import read_idx, read_idx_images, read_idx_labels
+from graphkd.data.negative_sampler import NegativeSampler
+from graphkd.data.paths import default_data_dir
+from graphkd.data.views import (
+    TwoViewDataset,
+    TwoViews,
+    auto_augment_cutout,
+    rand_augment,
+    weak_augmentation,
+)
+from graphkd.data.with_index import WithIndex
+
+__all__ = [
+    "CIFAR100",
+    "DATASETS",
+    "Cutout",
+    "DatasetInfo",
+    "FashionMNIST",
+    "NegativeSampler",
+    "TwoViewDataset",
+    "TwoViews",
+    "WithIndex",
+    "auto_augment_cutout",
+    "create_dataset",
+    "dataset_info",
+    "default_data_dir",
+    "list_datasets",
+    "rand_augment",
+    "read_idx",
+    "read_idx_images",
+    "read_idx_labels",
+    "weak_augmentation",
+]

@@ -1,0 +1,110 @@
+"""What a model and a trainer need to know about a dataset, and its standard transforms.
+
+Image pipelines in :mod:`graphkd.data` share one convention: the dataset yields a PIL
+image, :class:`~torchvision.transforms.PILToTensor` turns it into a ``uint8`` tensor
+``(C, H, W)``, the augmentation (if any) acts on that tensor, and the result is scaled to
+``[0, 1]`` and normalised per channel:
+
+.. math::
+
+    x' = \\frac{x / 255 - \\mu_c}{\\sigma_c}
+
+Example
+-------
+>>> from PIL import Image
+>>> info = DatasetInfo(
+...     name="toy", num_classes=2, in_channels=1, image_size=4,
+...     mean=(0.5,), std=(0.5,), crop_padding=1, train_size=10, test_size=5,
+... )
+>>> info.test_transform()(Image.new("L", (4, 4), color=255)).flatten().tolist()[:3]
+[1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import torch
+from torchvision import transforms
+
+from graphkd.data.views import weak_augmentation
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Shape, size and normalisation of an image classification dataset.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"cifar100"``.
+    num_classes : int
+        Number of classes; labels are ``0 .. num_classes - 1``.
+    in_channels : int
+        Image channels (1 for grey, 3 for RGB).
+    image_size : int
+        Side of the square images, in pixels.
+    mean, std : tuple of float
+        Per-channel mean and standard deviation of the training images in ``[0, 1]``,
+        one value per channel.
+    crop_padding : int
+        Zero padding of the standard random-crop augmentation.
+    train_size, test_size : int
+        Number of samples of the training and test splits.
+
+    Example
+    -------
+    >>> info = DatasetInfo("toy", 2, 1, 4, (0.5,), (0.5,), 1, 10, 5)
+    >>> info.normalize()
+    Normalize(mean=(0.5,), std=(0.5,))
+    """
+
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    crop_padding: int
+    train_size: int
+    test_size: int
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise ValueError(
+                f"dataset {self.name!r}: mean {self.mean} and std {self.std} need one value "
+                f"per channel ({self.in_channels}); give {self.in_channels} values each"
+            )
+
+    def normalize(self) -> transforms.Normalize:
+        """Per-channel normalisation with this dataset's ``mean`` and ``std``."""
+        return transforms.Normalize(self.mean, self.std)
+
+    def transform(self, augmentation: Optional[Callable] = None) -> transforms.Compose:
+        """PIL image -> ``uint8`` tensor -> ``augmentation`` -> float in [0, 1] -> normalise.
+
+        Parameters
+        ----------
+        augmentation : callable, optional
+            Acts on the ``uint8`` tensor ``(C, H, W)``, e.g. the builders of
+            :mod:`graphkd.data.views`. ``None`` leaves the image as it is.
+
+        Returns
+        -------
+        torchvision.transforms.Compose
+            Maps a PIL image to a ``float32`` tensor ``(C, H, W)``.
+        """
+        steps = [transforms.PILToTensor()]
+        if augmentation is not None:
+            steps.append(augmentation)
+        steps += [transforms.ConvertImageDtype(torch.float32), self.normalize()]
+        return transforms.Compose(steps)
+
+    def train_transform(self) -> transforms.Compose:
+        """The standard training transform: random crop with padding, horizontal flip."""
+        return self.transform(weak_augmentation(self.image_size, self.crop_padding))
+
+    def test_transform(self) -> transforms.Compose:
+        """The standard evaluation transform: tensor conversion and normalisation only."""
+        return self.transform(None)
