@@ -36,6 +36,11 @@ import torch
 class NegativeSampler:
     """Sample ``(B, K)`` dataset indices of other-class samples for a batch of anchors.
 
+    Calling the sampler with ``index`` (``(B,)`` dataset indices of the anchors) and,
+    optionally, ``labels`` (``(B,)``, the anchors' labels; default: the stored labels
+    at ``index``; a label absent from the dataset makes every sample a negative)
+    returns ``(B, K)`` int64 dataset indices on the sampler's device.
+
     Parameters
     ----------
     labels : torch.Tensor
@@ -46,16 +51,6 @@ class NegativeSampler:
     generator : torch.Generator, optional
         Source of randomness, on the same device as ``labels``; defaults to the global
         torch generator.
-
-    Call
-    ----
-    index : torch.Tensor
-        Shape ``(B,)``, dataset indices of the anchors.
-    labels : torch.Tensor, optional
-        Shape ``(B,)``, the anchors' labels; defaults to the stored labels at ``index``.
-        A label absent from the dataset makes every sample a negative.
-
-    Returns ``(B, K)`` ``int64`` dataset indices on the sampler's device.
 
     Example
     -------

@@ -33,11 +33,6 @@ class WithIndex(Dataset):
         Yields ``(image, label)`` pairs; ``image`` may itself be a ``(real, virtual)``
         pair (see :class:`graphkd.data.TwoViewDataset`).
 
-    Attributes
-    ----------
-    targets
-        The wrapped dataset's ``targets`` (all labels, in dataset order), when it has them.
-
     Example
     -------
     >>> import torch

@@ -1,0 +1,50 @@
+"""The named modules a zoo model exposes to :func:`graphkd.models.tap`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+
+@dataclass(frozen=True)
+class TapPoints:
+    r"""Where to read a network's knowledge, as module names of ``model.named_modules()``.
+
+    Every zoo model returns one from ``default_taps()``; any other ``nn.Module`` may define
+    a ``default_taps()`` method returning one to get the same defaults from
+    :func:`~graphkd.models.tap`. The outputs of these modules satisfy
+
+    .. math::
+
+        \mathrm{features}_i = \mathrm{ReLU}(\mathrm{preact\_features}_i),
+        \qquad \mathrm{flatten}(\mathrm{embedding}) = \text{input of classifier}
+
+    (for linear-bottleneck stages, MobileNetV2, both lists name the same modules).
+
+    Parameters
+    ----------
+    embedding : str
+        Module whose output, flattened to ``(B, D)``, is the pooled penultimate feature.
+    features : tuple of str
+        Modules whose outputs are the stage outputs ``(B, C_i, H_i, W_i)`` after each
+        stage's final activation, shallow to deep.
+    preact_features : tuple of str
+        Modules whose outputs are the same stage outputs before that activation.
+    feature_map : str
+        Module whose output is the last spatial map, the one the pooling averages into the
+        embedding (used for class-activation maps).
+    classifier : str
+        The final ``nn.Linear``.
+
+    Example
+    -------
+    >>> from graphkd.models import create_model
+    >>> create_model("resnet8").default_taps().features
+    ('layer1', 'layer2', 'layer3')
+    """
+
+    embedding: str
+    features: Tuple[str, ...]
+    preact_features: Tuple[str, ...]
+    feature_map: str
+    classifier: str

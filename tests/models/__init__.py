@@ -1,0 +1,1 @@
+"""Tests of graphkd.models: zoo vs the community fixture, functional references, taps, checkpoints."""
