@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -30,6 +30,11 @@ class KnowledgeGraph:
         Node fields ``(N, ...)`` and edge fields ``(E, ...)``.
     batch_num_nodes, batch_num_edges : sequence of int, optional
         Sizes of the member graphs of a batched graph (default: one graph).
+    block : tuple of 4 int, optional
+        ``(src_start, num_src, dst_start, num_dst)`` when the edges are exactly every
+        pair of a source range and a destination range, in row-major order (complete
+        and complete bipartite graphs). :mod:`graphkd.ops` then computes with dense
+        broadcasting instead of gathers, with identical results.
 
     Example
     -------
@@ -49,6 +54,7 @@ class KnowledgeGraph:
         edata: Optional[Dict[str, Tensor]] = None,
         batch_num_nodes: Optional[Sequence[int]] = None,
         batch_num_edges: Optional[Sequence[int]] = None,
+        block: Optional[Tuple[int, int, int, int]] = None,
     ) -> None:
         if src.shape != dst.shape or src.dim() != 1:
             raise ValueError(
@@ -65,6 +71,12 @@ class KnowledgeGraph:
         self.batch_num_nodes: List[int] = list(batch_num_nodes or [self.num_nodes])
         self.batch_num_edges: List[int] = list(batch_num_edges or [self.num_edges])
         self._topology: Optional[dgl.DGLGraph] = None
+        if block is not None and block[1] * block[3] != self.num_edges:
+            raise ValueError(
+                f"block {block} describes {block[1] * block[3]} edges but the graph has "
+                f"{self.num_edges}"
+            )
+        self.block = block
 
     @property
     def num_edges(self) -> int:
@@ -146,6 +158,7 @@ class KnowledgeGraph:
             self.num_nodes,
             batch_num_nodes=self.batch_num_nodes,
             batch_num_edges=self.batch_num_edges,
+            block=self.block,
         )
         graph._topology = self._topology
         return graph

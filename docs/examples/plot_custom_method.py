@@ -30,8 +30,11 @@ def neighbourhoods(responses, like=None):
 
 method = graphkd.GraphMatchingDistiller(
     neighbourhoods,
-    terms=[graphkd.MatchTerm("neighbourhood_kl", "similarity", on="edges", metric="kl",
-                             options={"temperature": 0.1})],
+    terms=[
+        graphkd.MatchTerm(
+            "neighbourhood_kl", "similarity", on="edges", metric="kl", options={"temperature": 0.1}
+        )
+    ],
 )
 
 # %%
@@ -58,7 +61,9 @@ def network(name):
 def accuracy(model):
     model.eval()
     with torch.no_grad():
-        correct = sum((model(x).logits.argmax(1) == y).sum().item() for x, y in DataLoader(test, 500))
+        correct = sum(
+            (model(x).logits.argmax(1) == y).sum().item() for x, y in DataLoader(test, 500)
+        )
     return correct / len(test)
 
 
@@ -80,7 +85,7 @@ def train_epochs(model, epochs, distiller=None, teacher=None):
     return model
 
 
-teacher = train_epochs(network("resnet14"), epochs=3).eval()
+teacher = train_epochs(network("resnet14"), epochs=2).eval()
 print(f"teacher accuracy: {accuracy(teacher):.3f}")
 
 # %%
@@ -109,8 +114,16 @@ images, labels = next(iter(DataLoader(test, batch_size=32)))
 graph = neighbourhoods(teacher(images))
 drawing = to_networkx(graph)
 positions = nx.spring_layout(drawing, seed=0)
-nx.draw_networkx(drawing, positions, node_color=labels.tolist(), cmap="tab10",
-                 node_size=120, with_labels=False, arrows=False, width=0.4)
+nx.draw_networkx(
+    drawing,
+    positions,
+    node_color=labels.tolist(),
+    cmap="tab10",
+    node_size=120,
+    with_labels=False,
+    arrows=False,
+    width=0.4,
+)
 plt.title("teacher kNN graph (k = 8), colour = class")
 plt.axis("off")
 plt.show()

@@ -46,5 +46,5 @@ def complete_graph(
     dst = nodes.repeat(num_nodes)
     if not self_loops:
         keep = src != dst
-        src, dst = src[keep], dst[keep]
-    return KnowledgeGraph(src, dst, num_nodes)
+        return KnowledgeGraph(src[keep], dst[keep], num_nodes)
+    return KnowledgeGraph(src, dst, num_nodes, block=(0, num_nodes, 0, num_nodes))

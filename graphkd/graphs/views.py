@@ -39,7 +39,9 @@ def bipartite_graph(
             torch.ones(num_dst, dtype=torch.long, device=device),
         ]
     )
-    return KnowledgeGraph(src, dst, num_src + num_dst, ndata={"view": view})
+    return KnowledgeGraph(
+        src, dst, num_src + num_dst, ndata={"view": view}, block=(0, num_src, num_src, num_dst)
+    )
 
 
 def view_graph(real: Tensor, virtual: Tensor) -> KnowledgeGraph:

@@ -1,4 +1,4 @@
-"""Which implementation the graph kernels use: DGL's, or plain PyTorch.
+"""Which implementation the graph kernels use: DGL's, plain PyTorch, or dense blocks.
 
 The PyPI build of DGL holds graphs on the CPU only, while students usually train on a
 GPU. Each kernel in :mod:`graphkd.ops` therefore has two implementations with identical
@@ -38,8 +38,9 @@ def set_backend(name: str) -> None:
     Parameters
     ----------
     name : str
-        ``"auto"`` (default: DGL where it can hold the graph, else PyTorch), ``"dgl"``
-        or ``"torch"``.
+        ``"auto"`` (default: dense broadcasting on graphs whose edges form one full
+        block, see :mod:`graphkd.ops.dense_block`; otherwise DGL where it can hold the
+        graph, else PyTorch), ``"dgl"`` or ``"torch"`` (always that implementation).
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown ops backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -9,6 +9,7 @@ from torch import Tensor
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.backend import use_dgl_kernels
+from graphkd.ops.dense_block import block_difference, uses_dense_block
 
 
 def edge_difference(
@@ -41,6 +42,8 @@ def edge_difference(
     tensor([[2.]])
     """
     dst_feat = src_feat if dst_feat is None else dst_feat
+    if uses_dense_block(graph):
+        return block_difference(graph, src_feat, dst_feat)
     if use_dgl_kernels(src_feat.device):
         return dgl.ops.u_sub_v(graph.topology, src_feat, dst_feat)
     return src_feat.index_select(0, graph.src) - dst_feat.index_select(0, graph.dst)

@@ -8,6 +8,7 @@ from torch import Tensor
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.backend import use_dgl_kernels
+from graphkd.ops.dense_block import block_softmax, uses_dense_block
 
 
 def edge_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
@@ -35,6 +36,8 @@ def edge_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     >>> edge_softmax(g, torch.tensor([0.0, 0.0]))
     tensor([0.5000, 0.5000])
     """
+    if uses_dense_block(graph):
+        return block_softmax(graph, scores)
     if use_dgl_kernels(scores.device):
         return dgl.ops.edge_softmax(graph.topology, scores)
     trailing = scores.shape[1:]

@@ -8,6 +8,11 @@ from torch import Tensor
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.backend import use_dgl_kernels
+from graphkd.ops.dense_block import (
+    block_incoming_edge_sum,
+    block_neighbour_sum,
+    uses_dense_block,
+)
 
 
 def neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
@@ -37,6 +42,8 @@ def neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
             [0.],
             [3.]])
     """
+    if uses_dense_block(graph):
+        return block_neighbour_sum(graph, feat)
     if use_dgl_kernels(feat.device):
         return dgl.ops.copy_u_sum(graph.topology, feat)
     out = torch.zeros((graph.num_nodes, *feat.shape[1:]), dtype=feat.dtype, device=feat.device)
@@ -68,6 +75,8 @@ def incoming_edge_sum(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
     >>> incoming_edge_sum(g, torch.tensor([1.0, 2.0]))
     tensor([0., 0., 3.])
     """
+    if uses_dense_block(graph):
+        return block_incoming_edge_sum(graph, efeat)
     if use_dgl_kernels(efeat.device):
         return dgl.ops.copy_e_sum(graph.topology, efeat)
     out = torch.zeros((graph.num_nodes, *efeat.shape[1:]), dtype=efeat.dtype, device=efeat.device)

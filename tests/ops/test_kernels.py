@@ -121,3 +121,50 @@ def test_unsupported_device_uses_torch_kernels(monkeypatch):
     assert g._topology is None  # no DGL graph was needed
     with ops.use_backend("dgl"), pytest.raises(ValueError, match="cannot hold graphs"):
         ops.edge_difference(g, x)
+
+
+@pytest.mark.parametrize("make", ["complete", "bipartite"])
+def test_dense_block_path_equals_sparse_kernels(make):
+    from graphkd.graphs import bipartite_graph, complete_graph
+
+    g = complete_graph(5) if make == "complete" else bipartite_graph(3, 4)
+    assert g.block is not None
+    n = g.num_nodes
+    x, heads = leaf(n, 4), leaf(n, 2, 4)
+    e = leaf(g.num_edges, 3)
+    results = {}
+    for backend in ["auto", "dgl", "torch"]:
+        with ops.use_backend(backend):
+            scores = ops.edge_dot(g, x)
+            values = [
+                ops.edge_difference(g, x),
+                scores,
+                ops.edge_dot(g, heads),
+                ops.edge_softmax(g, scores),
+                ops.edge_softmax(g, ops.edge_dot(g, heads)),
+                ops.neighbour_sum(g, x),
+                ops.incoming_edge_sum(g, e),
+            ]
+            total = sum(v.pow(2).sum() for v in values)
+            grads = torch.autograd.grad(total, [x, heads, e])
+            results[backend] = (values, grads)
+    for backend in ["dgl", "torch"]:
+        for mine, theirs in zip(
+            results["auto"][0] + list(results["auto"][1]),
+            results[backend][0] + list(results[backend][1]),
+        ):
+            torch.testing.assert_close(mine, theirs)
+
+
+def test_block_must_match_edge_count():
+    with pytest.raises(ValueError, match="describes 4 edges"):
+        KnowledgeGraph(torch.tensor([0]), torch.tensor([1]), 2, block=(0, 2, 0, 2))
+
+
+def test_subgraph_and_batch_drop_the_block():
+    from graphkd.graphs import complete_graph
+
+    g = complete_graph(3)
+    assert g.same_topology().block == g.block
+    assert g.edge_subgraph(torch.ones(9, dtype=torch.bool)).block is None
+    assert KnowledgeGraph.batch([g, g]).block is None
