@@ -115,7 +115,7 @@ def main() -> None:
                     continue
                 distiller = graphkd.create_method(name).to(device)
                 ours_time, ours_memory = measure(
-                    lambda t, s: distiller(t, s)["loss"], batch, width, device, args.repeats
+                    lambda t, s, d=distiller: d(t, s)["loss"], batch, width, device, args.repeats
                 )
                 dense_time, dense_memory = measure(
                     references[name], batch, width, device, args.repeats
