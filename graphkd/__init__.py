@@ -2,6 +2,7 @@
 
 from graphkd._version import __version__
 from graphkd.distill import GraphMatchingDistiller, MatchTerm, create_method, list_methods
+from graphkd.engine.seed import seed_everything
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
 
@@ -13,4 +14,5 @@ __all__ = [
     "__version__",
     "create_method",
     "list_methods",
+    "seed_everything",
 ]

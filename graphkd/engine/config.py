@@ -1,0 +1,364 @@
+"""Typed run configurations, loaded from YAML and overridable from the command line.
+
+A :class:`Config` has five sections: ``data``, ``model``, ``optim``, ``method`` and
+``run``. YAML files are read with ``yaml.safe_load`` (configs never execute code);
+``key.sub=value`` overrides are parsed the same way, so ``optim.lr=0.01`` gives a float
+and ``optim.milestones=[150,180]`` a list. An unknown key is an error that names it and
+lists the valid ones. The resolved configuration is written as ``config.yaml`` beside
+every run.
+
+Example
+-------
+>>> config = load_config("fashion_mnist", overrides=["optim.epochs=1", "data.subset=256"])
+>>> config.optim.epochs, config.data.subset, config.model.student
+(1, 256, 'resnet8')
+>>> apply_overrides(config, ["optim.learning_rate=0.1"])
+Traceback (most recent call last):
+    ...
+ValueError: unknown config key 'optim.learning_rate'; valid keys of 'optim': epochs, gamma, lr, milestones, momentum, nesterov, weight_decay
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    """Which data, how much of it and how it is batched.
+
+    Parameters
+    ----------
+    dataset : str
+        A name of :func:`graphkd.data.list_datasets`.
+    root : str, optional
+        Data directory (default: :func:`graphkd.data.default_data_dir`).
+    batch_size : int
+        Training batch size.
+    test_batch_size : int
+        Evaluation batch size.
+    workers : int
+        ``DataLoader`` worker processes.
+    subset : int, optional
+        Train on a fixed random subset of this many training images (tiny runs).
+    test_subset : int, optional
+        Evaluate on a fixed random subset of this many test images.
+    limit_batches : int, optional
+        Stop each training epoch after this many batches (smoke runs).
+    download : bool
+        Download the dataset when no local copy is found.
+    """
+
+    dataset: str = "fashion_mnist"
+    root: Optional[str] = None
+    batch_size: int = 128
+    test_batch_size: int = 256
+    workers: int = 0
+    subset: Optional[int] = None
+    test_subset: Optional[int] = None
+    limit_batches: Optional[int] = None
+    download: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """The teacher and student architectures (names of :func:`graphkd.models.list_models`).
+
+    Parameters
+    ----------
+    teacher : str
+        Teacher architecture.
+    student : str
+        Student architecture.
+    teacher_checkpoint : str, optional
+        Trained teacher weights for distillation (default: the ``model.pt`` that
+        ``graphkd train-teacher`` wrote to ``<run.output>/teacher``).
+    """
+
+    teacher: str = "resnet20"
+    student: str = "resnet8"
+    teacher_checkpoint: Optional[str] = None
+
+
+@dataclass
+class OptimConfig:
+    """SGD with a multi-step learning-rate schedule (decayed once per epoch).
+
+    Parameters
+    ----------
+    lr : float
+        Initial learning rate.
+    momentum : float
+        SGD momentum.
+    weight_decay : float
+        L2 weight decay.
+    nesterov : bool
+        Nesterov momentum.
+    epochs : int
+        Training epochs.
+    milestones : list of int
+        Epochs at which the learning rate is multiplied by ``gamma``.
+    gamma : float
+        Decay factor.
+    """
+
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    epochs: int = 240
+    milestones: List[int] = field(default_factory=lambda: [150, 180, 210])
+    gamma: float = 0.1
+
+
+@dataclass
+class MethodConfig:
+    """The distillation method and its options.
+
+    Parameters
+    ----------
+    name : str
+        ``"ce"`` (cross-entropy only) or a name of :func:`graphkd.list_methods`.
+    options : dict
+        Keyword options of the method preset (any keys the preset accepts).
+    """
+
+    name: str = "kd"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    """Reproducibility, output and hardware settings.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of python, numpy, torch and dgl (see :func:`graphkd.seed_everything`).
+    output : str
+        Experiment directory. The teacher's run goes to ``<output>/teacher``, each
+        distillation to ``<output>/<method>``; every run directory holds ``config.yaml``,
+        ``metrics.csv``, ``last.pt``, ``previous.pt`` and ``model.pt``.
+    amp : bool
+        Mixed precision (``torch.autocast``) for the networks; the distiller stays float32.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    deterministic : bool
+        Deterministic algorithms only (bitwise-reproducible runs and resumes).
+    """
+
+    seed: int = 0
+    output: str = "runs/default"
+    amp: bool = False
+    device: str = "auto"
+    deterministic: bool = False
+
+
+@dataclass
+class Config:
+    """A whole run: data, models, optimiser, method and run settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+_FREE_FORM = {("method", "options")}
+
+
+def _field_names(cls: type) -> List[str]:
+    return sorted(f.name for f in dataclasses.fields(cls))
+
+
+def _unknown(key: str, section: str, cls: type) -> ValueError:
+    where = f"of {section!r}" if section else "at the top level"
+    return ValueError(
+        f"unknown config key {key!r}; valid keys {where}: {', '.join(_field_names(cls))}"
+    )
+
+
+def _build(cls: type, values: Any, path: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ValueError(
+            f"config section {path or 'top level'!r} must be a mapping of keys to values, got "
+            f"{type(values).__name__}; write it as 'key: value' lines"
+        )
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        full = f"{path}.{key}" if path else str(key)
+        if key not in known:
+            raise _unknown(full, path, cls)
+        section_cls = _SECTIONS.get(key) if not path else None
+        if section_cls is not None:
+            value = _build(section_cls, value if value is not None else {}, key)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+_SECTIONS: Dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "method": MethodConfig,
+    "run": RunConfig,
+}
+
+
+def config_from_dict(values: Mapping[str, Any]) -> Config:
+    """A :class:`Config` from nested plain values (missing keys keep their defaults).
+
+    Raises
+    ------
+    ValueError
+        An unknown key; the message names it and lists the valid ones.
+    """
+    config = _build(Config, values, "")
+    _check_types(config)
+    return config
+
+
+def config_to_dict(config: Config) -> Dict[str, Any]:
+    """The configuration as nested plain values (what ``config.yaml`` holds)."""
+    return dataclasses.asdict(config)
+
+
+def _check_types(config: Config) -> None:
+    for section in _SECTIONS:
+        part = getattr(config, section)
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
+            default = _default(f)
+            name = f"{section}.{f.name}"
+            if value is None or default is None or (section, f.name) in _FREE_FORM:
+                if (section, f.name) in _FREE_FORM and not isinstance(value, dict):
+                    raise ValueError(f"{name} must be a mapping of option names to values")
+                continue
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if ok:
+                    setattr(part, f.name, float(value))
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, list):
+                ok = isinstance(value, list)
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                raise ValueError(
+                    f"config key {name} must be a {type(default).__name__} like "
+                    f"{default!r}, got {value!r}"
+                )
+    for name, value in (
+        ("data.batch_size", config.data.batch_size),
+        ("optim.epochs", config.optim.epochs),
+    ):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
+    """Apply ``section.key=value`` overrides (values parsed with ``yaml.safe_load``).
+
+    ``method.options.<name>=value`` sets one option of the method preset.
+
+    Raises
+    ------
+    ValueError
+        A malformed override or an unknown key (the message lists the valid ones).
+    """
+    values = config_to_dict(config)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"override {override!r} must look like section.key=value")
+        parts = key.split(".")
+        if parts[0] not in _SECTIONS:
+            raise _unknown(key, "", Config)
+        if len(parts) == 1:
+            raise ValueError(
+                f"override {override!r} names a whole section; set one key, e.g. "
+                f"{parts[0]}.{_field_names(_SECTIONS[parts[0]])[0]}=..."
+            )
+        section_cls = _SECTIONS[parts[0]]
+        if parts[1] not in _field_names(section_cls):
+            raise _unknown(".".join(parts[:2]), parts[0], section_cls)
+        free = (parts[0], parts[1]) in _FREE_FORM
+        if len(parts) > 2 and not free or len(parts) > 3:
+            raise ValueError(
+                f"unknown config key {key!r}; {'.'.join(parts[:2])} has no sub-keys"
+                if not free
+                else f"unknown config key {key!r}; write {parts[0]}.{parts[1]}.<option>=value"
+            )
+        value = yaml.safe_load(raw) if raw.strip() else None
+        target = values[parts[0]]
+        if len(parts) == 3:
+            target = target.setdefault(parts[1], {})
+        target[parts[-1]] = value
+    return config_from_dict(values)
+
+
+def shipped_configs() -> List[str]:
+    """Names of the configurations shipped in ``graphkd/configs`` (without ``.yaml``)."""
+    folder = resources.files("graphkd") / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _resolve(path_or_name: Union[str, os.PathLike[str]]) -> Any:
+    path = Path(path_or_name).expanduser()
+    if path.is_file():
+        return path
+    name = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
+    if str(path_or_name) in (name, f"{name}.yaml") and name in shipped_configs():
+        return resources.files("graphkd") / "configs" / f"{name}.yaml"
+    raise ValueError(
+        f"config {os.fspath(path_or_name)!r} is neither a file nor a shipped config; "
+        f"shipped configs: {', '.join(shipped_configs())}"
+    )
+
+
+def load_config(
+    path_or_name: Union[str, os.PathLike[str]], overrides: Sequence[str] = ()
+) -> Config:
+    """Load a YAML config file (or a shipped config by name) and apply ``overrides``.
+
+    Parameters
+    ----------
+    path_or_name : str or os.PathLike
+        A YAML file, or the name of a shipped config (``"fashion_mnist"``,
+        ``"cifar100_resnet32x4_resnet8x4"``, ... see :func:`shipped_configs`).
+    overrides : sequence of str
+        ``section.key=value`` items, applied in order.
+
+    Returns
+    -------
+    Config
+    """
+    source = _resolve(path_or_name)
+    values = yaml.safe_load(source.read_text()) or {}
+    return apply_overrides(config_from_dict(values), overrides)
+
+
+def save_config(config: Config, path: Union[str, os.PathLike[str]]) -> None:
+    """Write the resolved ``config`` as YAML to ``path``."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))

@@ -1,0 +1,106 @@
+"""Multi-process data-parallel training: the process group as ``torchrun`` describes it.
+
+``torchrun --nproc_per_node=N -m graphkd distill ...`` starts ``N`` processes with
+``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` set; :func:`setup_distributed` joins them
+into one process group (NCCL on CUDA, gloo on CPU). Without those variables it returns a
+single-process context and starts nothing.
+
+Example
+-------
+>>> import torch
+>>> context = setup_distributed(torch.device("cpu"))
+>>> context.world_size, context.is_main
+(1, True)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, List
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistributedContext:
+    """Where this process stands among the training processes.
+
+    Parameters
+    ----------
+    rank : int
+        This process's index, ``0 .. world_size - 1``.
+    world_size : int
+        Number of processes.
+    device : torch.device
+        This process's device (``cuda:LOCAL_RANK`` on GPUs).
+    owns_group : bool
+        Whether :func:`setup_distributed` started the process group (and
+        :meth:`close` should end it).
+    """
+
+    rank: int
+    world_size: int
+    device: torch.device
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0, the process that logs and writes files."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        """Whether more than one process trains."""
+        return self.world_size > 1
+
+    def all_gather(self, value: Any) -> List[Any]:
+        """``value`` from every rank, by rank (a one-element list for one process)."""
+        if not self.active:
+            return [value]
+        gathered: List[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over the ranks (itself for one process)."""
+        if self.active:
+            tensor = tensor.clone()
+            dist.all_reduce(tensor)
+        return tensor
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        if self.active:
+            dist.barrier()
+
+    def close(self) -> None:
+        """End the process group if this context started it."""
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def setup_distributed(device: torch.device) -> DistributedContext:
+    """Join the ``torchrun`` process group, or describe a single process.
+
+    Parameters
+    ----------
+    device : torch.device
+        The configured device; on CUDA each process takes ``cuda:LOCAL_RANK``.
+
+    Returns
+    -------
+    DistributedContext
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistributedContext(0, 1, device)
+    rank = int(os.environ["RANK"])
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistributedContext(rank, world_size, device, owns)

@@ -1,0 +1,569 @@
+"""Teacher training and distillation loops with exact resume, CSV logs and AMP."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm.auto import tqdm
+
+from graphkd.data import WithIndex, create_dataset, dataset_info
+from graphkd.distill import create_method, list_methods
+from graphkd.engine.checkpoint import (
+    LAST,
+    read_training_checkpoint,
+    rng_state,
+    save_training_checkpoint,
+    set_rng_state,
+)
+from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
+from graphkd.engine.distributed import DistributedContext, setup_distributed
+from graphkd.engine.metrics_log import MetricsLog
+from graphkd.engine.seed import seed_everything
+from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
+
+#: The method name of plain cross-entropy training (no distiller).
+CROSS_ENTROPY = "ce"
+
+
+@dataclass
+class RunResult:
+    """What a finished training run produced.
+
+    Parameters
+    ----------
+    output : pathlib.Path
+        The run directory.
+    test_acc : float
+        Top-1 test accuracy (%) after the last epoch.
+    best_acc : float
+        Best top-1 test accuracy (%) over the epochs.
+    epochs : int
+        Epochs trained in total.
+    seconds : float
+        Wall time of this call.
+    """
+
+    output: Path
+    test_acc: float
+    best_acc: float
+    epochs: int
+    seconds: float
+
+    @property
+    def model_path(self) -> Path:
+        """The final weights, ``{"format": "graphkd", "model": state_dict, ...}``."""
+        return self.output / "model.pt"
+
+    @property
+    def checkpoint(self) -> Path:
+        """The last training checkpoint."""
+        return self.output / LAST
+
+    @property
+    def metrics(self) -> Path:
+        """The per-epoch CSV log."""
+        return self.output / "metrics.csv"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; any other name as ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
+    if size is None or size >= len(dataset):  # type: ignore[arg-type]
+        return dataset
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(dataset), generator=generator)[:size]  # type: ignore[arg-type]
+    return Subset(dataset, chosen.tolist())
+
+
+def build_model(name: str, dataset: str) -> nn.Module:
+    """A zoo model ``name`` shaped for ``dataset`` (classes, channels, image size)."""
+    info = dataset_info(dataset)
+    return create_model(
+        name,
+        num_classes=info.num_classes,
+        in_channels=info.in_channels,
+        input_size=info.image_size,
+    )
+
+
+def test_loader(
+    dataset: str,
+    root: Optional[str] = None,
+    batch_size: int = 256,
+    subset: Optional[int] = None,
+    workers: int = 0,
+    seed: int = 0,
+) -> DataLoader:
+    """The test split of ``dataset`` with its evaluation transform, in a fixed order."""
+    data = _subset(create_dataset(dataset, root=root, train=False), subset, seed)
+    # its own generator: iterating must not draw from the global RNG the training uses
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        data, batch_size=batch_size, shuffle=False, num_workers=workers, generator=generator
+    )
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tuple[float, float]:
+    """Top-1 accuracy (%) and mean cross-entropy of ``model`` on ``loader``.
+
+    ``model`` may be a plain network (returns logits) or a :class:`TappedModel`.
+    """
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        out = model(images)
+        logits = out.logits if not isinstance(out, Tensor) else out
+        correct += (logits.argmax(1) == labels).sum()
+        loss += F.cross_entropy(logits.float(), labels, reduction="sum").double()
+        count += labels.numel()
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("the evaluation set is empty; check data.test_subset")
+    return 100.0 * correct.item() / count, loss.item() / count
+
+
+class Trainer:
+    """Train teachers and distil students as configured by a :class:`~graphkd.engine.Config`.
+
+    Each step feeds one batch to the frozen teacher (eval mode, no gradients) and to the
+    student, both tapped into :class:`~graphkd.Responses`, and minimises
+
+    .. math::
+        \\mathcal{L} = w_{\\mathrm{ce}}\\, \\mathrm{CE}(z_s, y) + \\mathcal{L}_{\\mathrm{distill}}(R_t, R_s)
+
+    with :math:`w_{\\mathrm{ce}}` = ``distiller.ce_weight`` (1 for method ``"ce"``, which
+    has no distillation loss). SGD with a multi-step schedule; evaluation (top-1) after
+    every epoch; one CSV row (``metrics.csv``) and one atomic checkpoint (``last.pt``,
+    the previous one kept as ``previous.pt``) per epoch; ``model.pt`` with the final
+    weights; ``config.yaml`` with the resolved configuration. With ``resume=True`` a run
+    continues from ``last.pt`` with the optimiser, scheduler, AMP scaler and random
+    generators restored, so that under ``run.deterministic`` it ends with the same
+    weights as an uninterrupted run.
+
+    Parameters
+    ----------
+    progress : bool, optional
+        Show a tqdm bar per epoch (default: only when stderr is a terminal).
+    log : callable, optional
+        Receives one line per epoch (default: ``print``); pass ``lambda line: None`` to
+        silence.
+
+    Example
+    -------
+    >>> from graphkd.engine import Trainer, load_config
+    >>> config = load_config("fashion_mnist", ["optim.epochs=1", "data.subset=256"])
+    >>> # Trainer().train_teacher(config) trains config.model.teacher into config.run.output
+    """
+
+    def __init__(
+        self, progress: Optional[bool] = None, log: Optional[Callable[[str], None]] = None
+    ) -> None:
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.log = _print_now if log is None else log
+
+    def train_teacher(self, config: Config, resume: Union[bool, str] = False) -> RunResult:
+        """Train ``config.model.teacher`` with cross-entropy into ``<run.output>/teacher``."""
+        config = dataclasses.replace(config, method=MethodConfig(CROSS_ENTROPY, {}))
+        run_dir = Path(config.run.output) / "teacher"
+        return self._fit(config, config.model.teacher, run_dir, with_teacher=False, resume=resume)
+
+    def distill(
+        self, config: Config, method: Optional[str] = None, resume: Union[bool, str] = False
+    ) -> RunResult:
+        """Distil ``config.model.teacher_checkpoint`` into ``config.model.student``.
+
+        Parameters
+        ----------
+        config : Config
+            The run. The teacher's weights are ``model.teacher_checkpoint``, by default
+            ``<run.output>/teacher/model.pt`` (where :meth:`train_teacher` puts them).
+            The student's run goes to ``<run.output>/<method>``.
+        method : str, optional
+            ``"ce"`` or a name of :func:`graphkd.list_methods`; default
+            ``config.method.name``. Options in ``config.method.options`` apply when the
+            names agree.
+        resume : bool or str
+            ``True``: continue from ``<output>/last.pt`` (from scratch when there is
+            none); a path: continue from that checkpoint.
+        """
+        if method is not None and method != config.method.name:
+            config = dataclasses.replace(config, method=MethodConfig(method, {}))
+        _check_method(config.method.name)
+        with_teacher = config.method.name != CROSS_ENTROPY
+        own_teacher = Path(config.run.output) / "teacher" / "model.pt"
+        if with_teacher and not config.model.teacher_checkpoint:
+            if not own_teacher.is_file():
+                raise ValueError(
+                    f"method {config.method.name!r} needs a trained teacher, and there is none "
+                    f"at {own_teacher}; train one with `graphkd train-teacher` (same config) "
+                    "or set model.teacher_checkpoint=<path to its model.pt>"
+                )
+            model = dataclasses.replace(config.model, teacher_checkpoint=str(own_teacher))
+            config = dataclasses.replace(config, model=model)
+        run_dir = Path(config.run.output) / config.method.name
+        return self._fit(
+            config, config.model.student, run_dir, with_teacher=with_teacher, resume=resume
+        )
+
+    def _fit(
+        self,
+        config: Config,
+        arch: str,
+        output: Path,
+        with_teacher: bool,
+        resume: Union[bool, str],
+    ) -> RunResult:
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+        context = setup_distributed(resolve_device(config.run.device))
+        try:
+            return self._run(config, arch, output, with_teacher, resume, context)
+        finally:  # leave the process-wide switches as they were
+            context.close()
+            torch.use_deterministic_algorithms(deterministic)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+    def _run(
+        self,
+        config: Config,
+        arch: str,
+        output: Path,
+        with_teacher: bool,
+        resume: Union[bool, str],
+        context: DistributedContext,
+    ) -> RunResult:
+        start_time = time.time()
+        _check_model(arch)
+        device = context.device
+        main = context.is_main
+        if config.data.batch_size % context.world_size:
+            raise ValueError(
+                f"data.batch_size {config.data.batch_size} is the global batch and must be "
+                f"divisible by the {context.world_size} processes; change one of them"
+            )
+        output.mkdir(parents=True, exist_ok=True)
+        # every rank draws its own augmentations; DDP copies rank 0's initial weights
+        seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
+
+        data = config.data
+        train_set = WithIndex(
+            _subset(
+                create_dataset(data.dataset, root=data.root, train=True, download=data.download),
+                data.subset,
+                config.run.seed,
+            )
+        )
+        tests = test_loader(
+            data.dataset,
+            data.root,
+            data.test_batch_size,
+            data.test_subset,
+            data.workers,
+            config.run.seed,
+        )
+
+        student = tap(build_model(arch, data.dataset)).to(device)
+        teacher: Optional[TappedModel] = None
+        if with_teacher:
+            _check_model(config.model.teacher)
+            teacher_net = build_model(config.model.teacher, data.dataset)
+            load_checkpoint(teacher_net, str(config.model.teacher_checkpoint))
+            teacher = tap(teacher_net).to(device).eval()
+            for parameter in teacher.parameters():
+                parameter.requires_grad_(False)
+        distiller: Optional[nn.Module] = None
+        if config.method.name != CROSS_ENTROPY:
+            distiller = create_method(config.method.name, **config.method.options).to(device)
+
+        student_step: nn.Module = student
+        distiller_step: Optional[nn.Module] = distiller
+        if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
+            ids = [device] if device.type == "cuda" else None
+            student_step = DistributedDataParallel(student, device_ids=ids)
+            if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
+                distiller_step = DistributedDataParallel(
+                    distiller, device_ids=ids, find_unused_parameters=True
+                )
+
+        trainable = [p for p in student.parameters() if p.requires_grad]
+        if distiller is not None:
+            trainable += [p for p in distiller.parameters() if p.requires_grad]
+        optim = config.optim
+        optimizer = torch.optim.SGD(
+            trainable,
+            lr=optim.lr,
+            momentum=optim.momentum,
+            weight_decay=optim.weight_decay,
+            nesterov=optim.nesterov,
+        )
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(optim.milestones), gamma=optim.gamma
+        )
+        amp = config.run.amp
+        scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+
+        log = MetricsLog(output / "metrics.csv")
+        start_epoch, best = 0, -math.inf
+        checkpoint_path = _resume_path(resume, output)
+        if checkpoint_path is not None and checkpoint_path.is_file():
+            state = read_training_checkpoint(checkpoint_path)
+            student.model.load_state_dict(state["model"])
+            if distiller is not None:
+                distiller.load_state_dict(state["distiller"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            ranks = state.get("rng_ranks", [])
+            same_world = context.active and len(ranks) == context.world_size
+            set_rng_state(ranks[context.rank] if same_world else state["rng"])
+            start_epoch, best = int(state["epoch"]), float(state["best_acc"])
+            if main:
+                log.truncate(start_epoch)
+                self.log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
+        elif main:
+            if checkpoint_path is not None:
+                self.log(f"no checkpoint at {checkpoint_path}; starting from scratch")
+            log.truncate(0)
+        if main:
+            save_config(config, output / "config.yaml")
+
+        test_acc = best if start_epoch else float("nan")
+        for epoch in range(start_epoch, optim.epochs):
+            began = time.time()
+            terms = self._train_epoch(
+                config,
+                epoch,
+                train_set,
+                student_step,
+                teacher,
+                distiller_step,
+                optimizer,
+                scaler,
+                context,
+            )
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            rng = context.all_gather(rng_state())
+            if not main:
+                context.barrier()
+                continue
+            test_acc, test_loss = evaluate(student, tests, device)
+            best = max(best, test_acc)
+            row: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
+            row.update({f"train_{k}": v for k, v in terms.items()})
+            row.update(
+                {"test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - began}
+            )
+            log.append(row)
+            state = {
+                "format": "graphkd",
+                "arch": arch,
+                "epoch": epoch + 1,
+                "best_acc": best,
+                "test_acc": test_acc,
+                "model": student.model.state_dict(),
+                "distiller": {} if distiller is None else distiller.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng[0],
+                "rng_ranks": rng if context.active else [],
+                "config": config_to_dict(config),
+            }
+            save_training_checkpoint(state, output)
+            self.log(
+                f"[{output.name}] epoch {epoch + 1}/{optim.epochs} "
+                f"loss {terms['loss']:.4f} test acc {test_acc:.2f}% "
+                f"({time.time() - began:.0f}s)"
+            )
+            context.barrier()
+        if not main:
+            return RunResult(
+                output, float("nan"), float("nan"), optim.epochs, time.time() - start_time
+            )
+        if start_epoch >= optim.epochs:
+            test_acc = float(read_training_checkpoint(output / LAST)["test_acc"])
+        _save_model(output / "model.pt", student.model, arch, data.dataset, test_acc)
+        return RunResult(output, test_acc, best, optim.epochs, time.time() - start_time)
+
+    def _train_epoch(
+        self,
+        config: Config,
+        epoch: int,
+        train_set: Dataset,
+        student: nn.Module,
+        teacher: Optional[TappedModel],
+        distiller: Optional[nn.Module],
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        context: DistributedContext,
+    ) -> Dict[str, float]:
+        data = config.data
+        device = context.device
+        if context.active:
+            sampler = DistributedSampler(
+                train_set,
+                num_replicas=context.world_size,
+                rank=context.rank,
+                shuffle=True,
+                seed=config.run.seed,
+                drop_last=True,
+            )
+            sampler.set_epoch(epoch)
+            loader = DataLoader(
+                train_set,
+                batch_size=data.batch_size // context.world_size,
+                sampler=sampler,
+                drop_last=True,
+                num_workers=data.workers,
+            )
+        else:
+            generator = torch.Generator().manual_seed(config.run.seed * 100003 + epoch)
+            loader = DataLoader(
+                train_set,
+                batch_size=data.batch_size,
+                shuffle=True,
+                drop_last=len(train_set) > data.batch_size,  # type: ignore[arg-type]
+                num_workers=data.workers,
+                generator=generator,
+            )
+        total = len(loader) if data.limit_batches is None else min(len(loader), data.limit_batches)
+        student.train()
+        if distiller is not None:
+            distiller.train()
+        amp = config.run.amp
+        autocast = (
+            torch.autocast(
+                device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
+            )
+            if amp
+            else nullcontext()
+        )
+        sums: Dict[str, Tensor] = {}
+        bar = tqdm(
+            loader, total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress
+        )
+        for step, (images, labels, index) in enumerate(bar):
+            if step >= total:
+                break
+            images, labels = images.to(device), labels.to(device)
+            index = index.to(device)
+            with autocast:
+                s = student(images)
+                ce = F.cross_entropy(s.logits, labels)
+                if teacher is not None:
+                    with torch.no_grad():
+                        t = teacher(images)
+            values = {"ce": ce.detach()}
+            if distiller is not None:
+                s32 = dataclasses.replace(s.map(lambda x: x.float()), labels=labels, index=index)
+                t32 = None
+                if teacher is not None:
+                    t32 = dataclasses.replace(
+                        t.map(lambda x: x.float()), labels=labels, index=index
+                    )
+                with torch.autocast(device.type, enabled=False):
+                    out = distiller(t32, s32)
+                ce_weight = _unwrapped(distiller).ce_weight
+                loss = ce_weight * ce.float() + out["loss"]
+                values.update({k: v.detach() for k, v in out.items() if k != "loss"})
+            else:
+                loss = ce
+            values["loss"] = loss.detach()
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            for key, value in values.items():
+                sums[key] = sums[key] + value.float() if key in sums else value.float()
+        steps = max(1, min(total, len(loader)))
+        scale = steps * context.world_size
+        means = {key: context.sum(value).item() / scale for key, value in sums.items()}
+        return {"loss": means.pop("loss"), **means}
+
+    def evaluate(
+        self,
+        model: str,
+        checkpoint: Union[str, os.PathLike[str]],
+        dataset: str,
+        root: Optional[str] = None,
+        batch_size: int = 256,
+        subset: Optional[int] = None,
+        device: str = "auto",
+    ) -> float:
+        """Top-1 test accuracy (%) of zoo model ``model`` with weights from ``checkpoint``."""
+        _check_model(model)
+        net = build_model(model, dataset)
+        load_checkpoint(net, str(checkpoint))
+        target = resolve_device(device)
+        accuracy, _ = evaluate(
+            net.to(target), test_loader(dataset, root, batch_size, subset), target
+        )
+        return accuracy
+
+
+def _print_now(line: str) -> None:
+    print(line, flush=True)
+
+
+def _unwrapped(module: nn.Module) -> Any:
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def _resume_path(resume: Union[bool, str], output: Path) -> Optional[Path]:
+    if resume is False or resume is None:
+        return None
+    if resume is True:
+        return output / LAST
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; pass an existing last.pt or previous.pt")
+    return path
+
+
+def _save_model(path: Path, model: nn.Module, arch: str, dataset: str, test_acc: float) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    state = {
+        "format": "graphkd",
+        "model": copy.deepcopy(model.state_dict()),
+        "arch": arch,
+        "dataset": dataset,
+        "test_acc": test_acc,
+    }
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def _check_method(name: str) -> None:
+    valid = [CROSS_ENTROPY, *list_methods()]
+    if name not in valid:
+        raise ValueError(f"unknown method {name!r}; valid names: {', '.join(valid)}")
+
+
+def _check_model(name: str) -> None:
+    if name not in list_models():
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import runpy
+import sys
+
+import pytest
+
+from graphkd.cli import main
+from graphkd.engine import read_training_checkpoint
+
+from .conftest import tiny_overrides
+
+
+def _sets(output: str, epochs: int = 1) -> list:
+    args = []
+    for override in [*tiny_overrides(output, epochs), "data.limit_batches=1"]:
+        args += ["--set", override]
+    return args
+
+
+def test_list_prints_methods_models_datasets_and_configs(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "methods: ce, cc, dist, kd" in out
+    assert "resnet8" in out and "fashion_mnist" in out and "cifar100_vgg13_vgg8" in out
+
+
+def test_train_teacher_distill_resume_and_evaluate(tmp_path, capsys):
+    out = str(tmp_path)
+    assert main(["train-teacher", "--config", "fashion_mnist", *_sets(out)]) == 0
+    assert "teacher:" in capsys.readouterr().out
+    assert (tmp_path / "teacher" / "config.yaml").is_file()
+
+    assert main(["distill", "--config", "fashion_mnist", "--method", "rkd", *_sets(out)]) == 0
+    assert "student (rkd)" in capsys.readouterr().out
+    args = ["distill", "--config", "fashion_mnist", "--method", "rkd", *_sets(out, 2), "--resume"]
+    assert main(args) == 0
+    assert read_training_checkpoint(tmp_path / "rkd" / "last.pt")["epoch"] == 2
+
+    checkpoint = str(tmp_path / "rkd" / "model.pt")
+    args = ["evaluate", "--model", "resnet8", "--checkpoint", checkpoint]
+    assert main([*args, "--dataset", "fashion_mnist", "--subset", "64", "--device", "cpu"]) == 0
+    assert "resnet8 on fashion_mnist:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["distill", "--config", "fashion_mnist", "--method", "fitnet"], "unknown method 'fitnet'"),
+        (
+            ["evaluate", "--model", "resnet9", "--checkpoint", "x", "--dataset", "fashion_mnist"],
+            "unknown model 'resnet9'; valid names:",
+        ),
+        (
+            ["evaluate", "--model", "resnet8", "--checkpoint", "x", "--dataset", "mnist"],
+            "unknown dataset 'mnist'; valid names: cifar100, fashion_mnist",
+        ),
+        (
+            ["train-teacher", "--config", "fashion_mnist", "--set", "optim.lrate=1"],
+            "unknown config key 'optim.lrate'; valid keys of 'optim'",
+        ),
+        (["quickstart", "--method", "fitnet"], "unknown method 'fitnet'; valid names: ce,"),
+    ],
+)
+def test_bad_names_exit_2_listing_the_valid_ones(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_distill_method_options_from_the_command_line(tmp_path, capsys):
+    config = tmp_path / "kd.yaml"
+    config.write_text("method:\n  name: kd\n  options: {temperature: 2.0}\n")
+    out = str(tmp_path)
+    assert main(["train-teacher", "--config", str(config), *_sets(out)]) == 0
+    args = ["distill", "--config", str(config), "--method", "dist", *_sets(out)]
+    assert main([*args, "--set", "method.options.temperature=3.0"]) == 0
+    state = read_training_checkpoint(tmp_path / "dist" / "last.pt")
+    assert state["config"]["method"] == {"name": "dist", "options": {"temperature": 3.0}}
+    args = ["distill", "--config", str(config), "--method", "kd", *_sets(out)]
+    assert main(args) == 0
+    state = read_training_checkpoint(tmp_path / "kd" / "last.pt")
+    assert state["config"]["method"] == {"name": "kd", "options": {"temperature": 2.0}}
+
+
+def test_quickstart_trains_then_reuses_the_teacher(tmp_path, capsys):
+    out = str(tmp_path / "qs")
+    args = ["quickstart", "--output", out, "--epochs", "1", "--limit-batches", "1"]
+    args += ["--subset", "64", "--test-subset", "64", "--device", "cpu"]
+    args += ["--set", "data.batch_size=32", "--set", "model.teacher=resnet8"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "training the teacher" in text
+    for line in ("teacher", "cross-entropy only", "rkd distillation", "gain of rkd"):
+        assert line in text
+    for run in ("teacher", "ce", "rkd"):
+        assert (tmp_path / "qs" / run / "metrics.csv").is_file()
+    assert main(args) == 0
+    assert "reusing the teacher" in capsys.readouterr().out
+
+
+def test_python_dash_m_graphkd_runs(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["graphkd", "list"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("graphkd", run_name="__main__")
+    assert done.value.code == 0 and "methods:" in capsys.readouterr().out

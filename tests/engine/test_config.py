@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from graphkd.engine import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+    shipped_configs,
+)
+
+PAIRS = [
+    ("resnet32x4", "resnet8x4", 0.05),
+    ("vgg13", "vgg8", 0.05),
+    ("wrn_40_2", "wrn_16_2", 0.05),
+    ("resnet32x4", "ShuffleV2", 0.01),
+    ("vgg13", "MobileNetV2", 0.01),
+]
+
+
+@pytest.mark.parametrize("teacher, student, lr", PAIRS)
+def test_cifar100_configs_follow_the_standard_protocol(teacher, student, lr):
+    config = load_config(f"cifar100_{teacher}_{student}")
+    assert (config.model.teacher, config.model.student) == (teacher, student)
+    assert config.data.dataset == "cifar100" and config.data.batch_size == 64
+    assert config.optim.epochs == 240 and config.optim.milestones == [150, 180, 210]
+    assert config.optim.lr == lr and config.optim.momentum == 0.9
+    assert config.optim.weight_decay == 5e-4 and config.optim.gamma == 0.1
+
+
+def test_every_shipped_config_loads_and_names_zoo_models():
+    from graphkd.models import list_models
+
+    names = shipped_configs()
+    assert "fashion_mnist" in names and len(names) == 6
+    for name in names:
+        config = load_config(name)
+        assert config.model.teacher in list_models() and config.model.student in list_models()
+
+
+def test_overrides_are_parsed_as_yaml():
+    config = apply_overrides(
+        Config(),
+        [
+            "optim.lr=0.01",
+            "optim.milestones=[5, 8]",
+            "run.amp=true",
+            "data.root=null",
+            "method.options.temperature=2",
+            "optim.weight_decay=1",
+        ],
+    )
+    assert config.optim.lr == 0.01 and config.optim.milestones == [5, 8]
+    assert config.run.amp is True and config.data.root is None
+    assert config.method.options == {"temperature": 2}
+    assert isinstance(config.optim.weight_decay, float)
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("optim.learning_rate=0.1", "optim.learning_rate"),
+        ("trainer.epochs=3", "trainer.epochs"),
+        ("optim.lr.x=1", "optim.lr.x"),
+    ],
+)
+def test_unknown_override_key_names_it_and_the_valid_ones(override, named):
+    with pytest.raises(ValueError) as error:
+        apply_overrides(Config(), [override])
+    assert repr(named) in str(error.value)
+    if named.startswith("optim.learning"):
+        assert "lr, milestones, momentum" in str(error.value)
+    if named.startswith("trainer"):
+        assert "data, method, model, optim, run" in str(error.value)
+
+
+def test_unknown_yaml_key_is_an_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data:\n  dataset: fashion_mnist\n  batchsize: 3\n")
+    with pytest.raises(ValueError, match="'data.batchsize'.*batch_size"):
+        load_config(path)
+
+
+def test_wrong_type_and_malformed_override_are_errors():
+    with pytest.raises(ValueError, match="optim.epochs must be a int"):
+        apply_overrides(Config(), ["optim.epochs=many"])
+    with pytest.raises(ValueError, match="section.key=value"):
+        apply_overrides(Config(), ["optim.lr"])
+    with pytest.raises(ValueError, match="neither a file nor a shipped config"):
+        load_config("no_such_config")
+
+
+def test_saved_config_round_trips(tmp_path):
+    config = apply_overrides(Config(), ["optim.lr=0.2", "method.name=rkd", "run.seed=7"])
+    save_config(config, tmp_path / "config.yaml")
+    values = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert values == config_to_dict(config)
+    assert config_from_dict(values) == config
+    assert load_config(tmp_path / "config.yaml") == config
