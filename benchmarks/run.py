@@ -1,0 +1,149 @@
+"""Run a protocol over methods x seeds and collect a results table and plots.
+
+Each training run is its own ``python -m graphkd`` subprocess. The teacher is trained
+once (seed 0) and shared; every (method, seed) student then distils from it. Finished
+runs (their ``model.pt`` exists) are skipped and interrupted ones resume from their last
+checkpoint, so rerunning the same command continues where it stopped.
+
+Outputs in ``--output``: ``results.md`` (final top-1 mean +- std over seeds, gain over
+the cross-entropy student, seconds per epoch), ``curves.png`` (test accuracy per epoch,
+mean over seeds) and ``bars.png``.
+
+Example::
+
+    python benchmarks/run.py --config fashion_mnist --methods ce kd rkd dist --seeds 0 1 2 \
+        --output benchmarks/results/fashion_mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+CROSS_ENTROPY = "ce"
+
+
+def run(command: List[str]) -> None:
+    print("+ " + " ".join(command), flush=True)
+    subprocess.run([sys.executable, "-m", "graphkd", *command], check=True)
+
+
+def train(kind: List[str], folder: Path, overrides: List[str]) -> None:
+    """Run one training unless ``folder`` holds a finished model; resume a started one."""
+    if (folder / "model.pt").exists():
+        print(f"= {folder} is finished, skipped", flush=True)
+        return
+    resume = ["--resume"] if (folder / "last.pt").exists() else []
+    run([*kind, *resume, *(f"--set={o}" for o in overrides)])
+
+
+def read_metrics(folder: Path) -> List[Dict[str, float]]:
+    with open(folder / "metrics.csv", newline="") as handle:
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def summarise(
+    runs: Dict[str, Dict[int, List[Dict[str, float]]]], teacher: List[Dict[str, float]]
+) -> str:
+    final = {m: [rows[-1]["test_acc"] for rows in seeds.values()] for m, seeds in runs.items()}
+    baseline = statistics.mean(final[CROSS_ENTROPY]) if CROSS_ENTROPY in final else None
+    lines = [
+        f"Teacher: {teacher[-1]['test_acc']:.2f}% top-1.",
+        "",
+        "| method | top-1 (%) mean +- std | seeds | gain over CE | s / epoch |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for method, accuracies in final.items():
+        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        gain = "" if baseline is None else f"{statistics.mean(accuracies) - baseline:+.2f}"
+        seconds = statistics.mean(row["seconds"] for rows in runs[method].values() for row in rows)
+        lines.append(
+            f"| {method} | {statistics.mean(accuracies):.2f} +- {spread:.2f} | {len(accuracies)} "
+            f"| {gain} | {seconds:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: Dict[str, Dict[int, List[Dict[str, float]]]], output: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method, seeds in runs.items():
+        epochs = min(len(rows) for rows in seeds.values())
+        mean = [
+            statistics.mean(rows[e]["test_acc"] for rows in seeds.values()) for e in range(epochs)
+        ]
+        axis.plot(range(1, epochs + 1), mean, marker="o", label=method)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("test top-1 (%)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(output / "curves.png", dpi=120)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    names = list(runs)
+    finals = [[rows[-1]["test_acc"] for rows in runs[m].values()] for m in names]
+    axis.bar(
+        names,
+        [statistics.mean(f) for f in finals],
+        yerr=[statistics.stdev(f) if len(f) > 1 else 0 for f in finals],
+        capsize=4,
+    )
+    low = min(min(f) for f in finals)
+    axis.set_ylim(max(0, low - 5), None)
+    axis.set_ylabel("final test top-1 (%)")
+    figure.tight_layout()
+    figure.savefig(output / "bars.png", dpi=120)
+
+
+def main(argv: List[str] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", default="fashion_mnist", help="shipped config name or YAML path"
+    )
+    parser.add_argument("--methods", nargs="+", default=[CROSS_ENTROPY, "kd", "rkd", "dist"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/fashion_mnist"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    output = args.output.resolve()
+    common = [*args.overrides]
+    train(
+        ["train-teacher", "--config", args.config],
+        output / "teacher",
+        [*common, f"run.output={output}", "run.seed=0"],
+    )
+    teacher_model = output / "teacher" / "model.pt"
+    runs: Dict[str, Dict[int, List[Dict[str, float]]]] = {}
+    for method in args.methods:
+        for seed in args.seeds:
+            seed_dir = output / f"seed{seed}"
+            train(
+                ["distill", "--config", args.config, "--method", method],
+                seed_dir / method,
+                [
+                    *common,
+                    f"run.output={seed_dir}",
+                    f"run.seed={seed}",
+                    f"model.teacher_checkpoint={teacher_model}",
+                ],
+            )
+            runs.setdefault(method, {})[seed] = read_metrics(seed_dir / method)
+    table = summarise(runs, read_metrics(output / "teacher"))
+    (output / "results.md").write_text(table)
+    plot(runs, output)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
