@@ -2,6 +2,15 @@
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS, create_method, list_methods
+from graphkd.distill.methods import METHODS, create_method, list_methods, method_arguments
+from graphkd.distill.stage import Stage
 
-__all__ = ["METHODS", "GraphMatchingDistiller", "MatchTerm", "create_method", "list_methods"]
+__all__ = [
+    "METHODS",
+    "GraphMatchingDistiller",
+    "MatchTerm",
+    "Stage",
+    "create_method",
+    "list_methods",
+    "method_arguments",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+import inspect
+from typing import Any, Dict, List
 
 from torch import nn
 
@@ -31,6 +32,23 @@ def create_method(name: str, **options: Any) -> nn.Module:
     import graphkd.distill.presets  # noqa: F401  (registers the presets)
 
     return METHODS.create(name, **options)
+
+
+def method_arguments(name: str, available: Dict[str, Any]) -> Dict[str, Any]:
+    """The entries of ``available`` that method ``name``'s factory takes as keywords.
+
+    The trainer offers what it knows (dataset size, class count, labels, embedding widths,
+    feature channels) and each preset declares in its signature what it needs.
+
+    Example
+    -------
+    >>> method_arguments("rkd", {"num_classes": 10, "feature": None})
+    {'feature': None}
+    """
+    import graphkd.distill.presets  # noqa: F401
+
+    parameters = inspect.signature(METHODS.get(name)).parameters
+    return {key: value for key, value in available.items() if key in parameters}
 
 
 def list_methods() -> List[str]:

@@ -70,6 +70,15 @@ class DistributedContext:
             dist.all_reduce(tensor)
         return tensor
 
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        """Average the gradients of ``module``'s parameters over the ranks, in place."""
+        if not self.active:
+            return
+        for parameter in module.parameters():
+            if parameter.grad is not None:
+                dist.all_reduce(parameter.grad)
+                parameter.grad /= self.world_size
+
     def barrier(self) -> None:
         """Wait for every rank."""
         if self.active:

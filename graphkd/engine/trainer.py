@@ -11,7 +11,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from graphkd.data import WithIndex, create_dataset, dataset_info
-from graphkd.distill import create_method, list_methods
+from graphkd.distill import Stage, create_method, list_methods, method_arguments
 from graphkd.engine.checkpoint import (
     LAST,
     read_training_checkpoint,
@@ -31,6 +31,12 @@ from graphkd.engine.checkpoint import (
 )
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
+from graphkd.engine.method_setup import (
+    known_values,
+    method_stages,
+    needs_virtual_view,
+    two_view_transform,
+)
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
 from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
@@ -270,12 +276,11 @@ class Trainer:
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
 
         data = config.data
-        train_set = WithIndex(
-            _subset(
-                create_dataset(data.dataset, root=data.root, train=True, download=data.download),
-                data.subset,
-                config.run.seed,
-            )
+        info = dataset_info(data.dataset)
+        base_set = _subset(
+            create_dataset(data.dataset, root=data.root, train=True, download=data.download),
+            data.subset,
+            config.run.seed,
         )
         tests = test_loader(
             data.dataset,
@@ -297,7 +302,24 @@ class Trainer:
                 parameter.requires_grad_(False)
         distiller: Optional[nn.Module] = None
         if config.method.name != CROSS_ENTROPY:
-            distiller = create_method(config.method.name, **config.method.options).to(device)
+            known = known_values(base_set, info, student, teacher, device)
+            arguments = {**method_arguments(config.method.name, known), **config.method.options}
+            distiller = create_method(config.method.name, **arguments).to(device)
+        if needs_virtual_view(distiller):
+            base_set = _subset(
+                create_dataset(
+                    data.dataset,
+                    root=data.root,
+                    train=True,
+                    download=data.download,
+                    transform=two_view_transform(info),
+                ),
+                data.subset,
+                config.run.seed,
+            )
+        train_set = WithIndex(base_set)
+        stages = method_stages(distiller)
+        stage_epochs = sum(int(stage.epochs or 0) for stage in stages[:-1])
 
         student_step: nn.Module = student
         distiller_step: Optional[nn.Module] = distiller
@@ -323,10 +345,25 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(optim.milestones), gamma=optim.gamma
         )
+        # distiller-only stages (e.g. MHGD's attention networks) have an optimiser of their own
+        stage_optimizer = (
+            torch.optim.SGD(
+                [p for p in distiller.parameters() if p.requires_grad],
+                lr=optim.lr,
+                momentum=optim.momentum,
+                weight_decay=optim.weight_decay,
+                nesterov=optim.nesterov,
+            )
+            if distiller is not None and stage_epochs
+            else None
+        )
         amp = config.run.amp
         scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
 
         log = MetricsLog(output / "metrics.csv")
+        stage_logs = {
+            stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]
+        }
         start_epoch, best = 0, -math.inf
         checkpoint_path = _resume_path(resume, output)
         if checkpoint_path is not None and checkpoint_path.is_file():
@@ -337,48 +374,84 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             scaler.load_state_dict(state["scaler"])
+            if stage_optimizer is not None:
+                stage_optimizer.load_state_dict(state["stage_optimizer"])
             ranks = state.get("rng_ranks", [])
             same_world = context.active and len(ranks) == context.world_size
             set_rng_state(ranks[context.rank] if same_world else state["rng"])
             start_epoch, best = int(state["epoch"]), float(state["best_acc"])
             if main:
-                log.truncate(start_epoch)
+                log.truncate(max(0, start_epoch - stage_epochs))
+                for stage, stage_log in stage_logs.items():
+                    stage_log.truncate(
+                        min(start_epoch, _stage_end(stages, stage)) - _stage_start(stages, stage)
+                    )
                 self.log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
         elif main:
             if checkpoint_path is not None:
                 self.log(f"no checkpoint at {checkpoint_path}; starting from scratch")
             log.truncate(0)
+            for stage_log in stage_logs.values():
+                stage_log.truncate(0)
         if main:
             save_config(config, output / "config.yaml")
 
-        test_acc = best if start_epoch else float("nan")
-        for epoch in range(start_epoch, optim.epochs):
+        test_acc = best if start_epoch > stage_epochs else float("nan")
+        total_epochs = stage_epochs + optim.epochs
+        for epoch in range(start_epoch, total_epochs):
             began = time.time()
-            terms = self._train_epoch(
-                config,
-                epoch,
-                train_set,
-                student_step,
-                teacher,
-                distiller_step,
-                optimizer,
-                scaler,
-                context,
-            )
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            rng = context.all_gather(rng_state())
+            stage = _stage_at(stages, epoch)
+            if hasattr(distiller, "set_stage"):
+                distiller.set_stage(stage.name)  # type: ignore[union-attr]
+            if stage.trains == "distiller":
+                assert stage_optimizer is not None and distiller is not None
+                terms = self._train_distiller_epoch(
+                    config,
+                    epoch,
+                    stage.name,
+                    train_set,
+                    teacher,
+                    distiller,
+                    stage_optimizer,
+                    context,
+                )
+                rng = context.all_gather(rng_state())
+                if main:
+                    row = {"epoch": epoch + 1 - _stage_start(stages, stage.name)}
+                    row.update({f"train_{k}": v for k, v in terms.items()})
+                    row["seconds"] = time.time() - began
+                    stage_logs[stage.name].append(row)
+            else:
+                terms = self._train_epoch(
+                    config,
+                    epoch,
+                    train_set,
+                    student_step,
+                    teacher,
+                    distiller_step,
+                    optimizer,
+                    scaler,
+                    context,
+                )
+                lr = optimizer.param_groups[0]["lr"]
+                scheduler.step()
+                rng = context.all_gather(rng_state())
+                if main:
+                    test_acc, test_loss = evaluate(student, tests, device)
+                    best = max(best, test_acc)
+                    row = {"epoch": epoch + 1 - stage_epochs, "lr": lr}
+                    row.update({f"train_{k}": v for k, v in terms.items()})
+                    row.update(
+                        {
+                            "test_loss": test_loss,
+                            "test_acc": test_acc,
+                            "seconds": time.time() - began,
+                        }
+                    )
+                    log.append(row)
             if not main:
                 context.barrier()
                 continue
-            test_acc, test_loss = evaluate(student, tests, device)
-            best = max(best, test_acc)
-            row: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-            row.update({f"train_{k}": v for k, v in terms.items()})
-            row.update(
-                {"test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - began}
-            )
-            log.append(row)
             state = {
                 "format": "graphkd",
                 "arch": arch,
@@ -390,25 +463,28 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
+                "stage_optimizer": None
+                if stage_optimizer is None
+                else stage_optimizer.state_dict(),
                 "rng": rng[0],
                 "rng_ranks": rng if context.active else [],
                 "config": config_to_dict(config),
             }
             save_training_checkpoint(state, output)
+            accuracy = f"test acc {test_acc:.2f}% " if stage.trains == "student" else ""
             self.log(
-                f"[{output.name}] epoch {epoch + 1}/{optim.epochs} "
-                f"loss {terms['loss']:.4f} test acc {test_acc:.2f}% "
-                f"({time.time() - began:.0f}s)"
+                f"[{output.name}] {stage.name} epoch {epoch + 1}/{total_epochs} "
+                f"loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)"
             )
             context.barrier()
         if not main:
             return RunResult(
-                output, float("nan"), float("nan"), optim.epochs, time.time() - start_time
+                output, float("nan"), float("nan"), total_epochs, time.time() - start_time
             )
-        if start_epoch >= optim.epochs:
+        if start_epoch >= total_epochs:
             test_acc = float(read_training_checkpoint(output / LAST)["test_acc"])
         _save_model(output / "model.pt", student.model, arch, data.dataset, test_acc)
-        return RunResult(output, test_acc, best, optim.epochs, time.time() - start_time)
+        return RunResult(output, test_acc, best, total_epochs, time.time() - start_time)
 
     def _train_epoch(
         self,
@@ -424,33 +500,7 @@ class Trainer:
     ) -> Dict[str, float]:
         data = config.data
         device = context.device
-        if context.active:
-            sampler = DistributedSampler(
-                train_set,
-                num_replicas=context.world_size,
-                rank=context.rank,
-                shuffle=True,
-                seed=config.run.seed,
-                drop_last=True,
-            )
-            sampler.set_epoch(epoch)
-            loader = DataLoader(
-                train_set,
-                batch_size=data.batch_size // context.world_size,
-                sampler=sampler,
-                drop_last=True,
-                num_workers=data.workers,
-            )
-        else:
-            generator = torch.Generator().manual_seed(config.run.seed * 100003 + epoch)
-            loader = DataLoader(
-                train_set,
-                batch_size=data.batch_size,
-                shuffle=True,
-                drop_last=len(train_set) > data.batch_size,  # type: ignore[arg-type]
-                num_workers=data.workers,
-                generator=generator,
-            )
+        loader = _train_loader(config, epoch, train_set, context)
         total = len(loader) if data.limit_batches is None else min(len(loader), data.limit_batches)
         student.train()
         if distiller is not None:
@@ -467,18 +517,27 @@ class Trainer:
         bar = tqdm(
             loader, total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress
         )
+        method = None if distiller is None else _unwrapped(distiller)
+        ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
         for step, (images, labels, index) in enumerate(bar):
             if step >= total:
                 break
-            images, labels = images.to(device), labels.to(device)
-            index = index.to(device)
+            images, virtual = _split_views(images, device)
+            labels, index = labels.to(device), index.to(device)
             with autocast:
                 s = student(images)
                 ce = F.cross_entropy(s.logits, labels)
+                if virtual is not None:
+                    s = dataclasses.replace(s, virtual=student(virtual))
+                    if ce_on_virtual:
+                        ce = ce + F.cross_entropy(s.virtual.logits, labels)
                 if teacher is not None:
                     with torch.no_grad():
                         t = teacher(images)
+                        if virtual is not None:
+                            t = dataclasses.replace(t, virtual=teacher(virtual))
             values = {"ce": ce.detach()}
+            optimizer.zero_grad(set_to_none=True)
             if distiller is not None:
                 s32 = dataclasses.replace(s.map(lambda x: x.float()), labels=labels, index=index)
                 t32 = None
@@ -488,21 +547,77 @@ class Trainer:
                     )
                 with torch.autocast(device.type, enabled=False):
                     out = distiller(t32, s32)
-                ce_weight = _unwrapped(distiller).ce_weight
-                loss = ce_weight * ce.float() + out["loss"]
+                weighted_ce = method.ce_weight * ce.float()
+                loss = weighted_ce + out["loss"]
                 values.update({k: v.detach() for k, v in out.items() if k != "loss"})
+                if hasattr(method, "combine_gradients"):
+                    method.combine_gradients(
+                        student.parameters(),
+                        scaler.scale(weighted_ce),
+                        scaler.scale(out["loss"]),
+                        epoch,
+                    )
+                else:
+                    scaler.scale(loss).backward()
             else:
                 loss = ce
+                scaler.scale(loss).backward()
             values["loss"] = loss.detach()
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if hasattr(method, "after_step"):
+                with torch.no_grad():
+                    method.after_step(t32, s32.detach())
             for key, value in values.items():
                 sums[key] = sums[key] + value.float() if key in sums else value.float()
         steps = max(1, min(total, len(loader)))
         scale = steps * context.world_size
         means = {key: context.sum(value).item() / scale for key, value in sums.items()}
+        return {"loss": means.pop("loss"), **means}
+
+    def _train_distiller_epoch(
+        self,
+        config: Config,
+        epoch: int,
+        stage: str,
+        train_set: Dataset,
+        teacher: Optional[TappedModel],
+        distiller: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        context: DistributedContext,
+    ) -> Dict[str, float]:
+        """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``."""
+        if teacher is None:
+            raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
+        device = context.device
+        loader = _train_loader(config, epoch, train_set, context)
+        limit = config.data.limit_batches
+        total = len(loader) if limit is None else min(len(loader), limit)
+        distiller.train()
+        sums: Dict[str, Tensor] = {}
+        bar = tqdm(
+            loader, total=total, desc=f"{stage} {epoch + 1}", leave=False, disable=not self.progress
+        )
+        for step, (images, labels, index) in enumerate(bar):
+            if step >= total:
+                break
+            images, _ = _split_views(images, device)
+            with torch.no_grad():
+                t = teacher(images)
+            t32 = dataclasses.replace(
+                t.map(lambda x: x.float()), labels=labels.to(device), index=index.to(device)
+            )
+            out = distiller.stage_loss(stage, t32)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if context.active:
+                context.average_gradients(distiller)
+            optimizer.step()
+            for key, value in out.items():
+                value = value.detach().float()
+                sums[key] = sums[key] + value if key in sums else value
+        steps = max(1, min(total, len(loader))) * context.world_size
+        means = {key: context.sum(value).item() / steps for key, value in sums.items()}
         return {"loss": means.pop("loss"), **means}
 
     def evaluate(
@@ -524,6 +639,70 @@ class Trainer:
             net.to(target), test_loader(dataset, root, batch_size, subset), target
         )
         return accuracy
+
+
+def _train_loader(
+    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
+) -> DataLoader:
+    """The epoch's shuffled training batches (this rank's share under DDP)."""
+    data = config.data
+    if context.active:
+        sampler = DistributedSampler(
+            train_set,
+            num_replicas=context.world_size,
+            rank=context.rank,
+            shuffle=True,
+            seed=config.run.seed,
+            drop_last=True,
+        )
+        sampler.set_epoch(epoch)
+        return DataLoader(
+            train_set,
+            batch_size=data.batch_size // context.world_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=data.workers,
+        )
+    generator = torch.Generator().manual_seed(config.run.seed * 100003 + epoch)
+    return DataLoader(
+        train_set,
+        batch_size=data.batch_size,
+        shuffle=True,
+        drop_last=len(train_set) > data.batch_size,  # type: ignore[arg-type]
+        num_workers=data.workers,
+        generator=generator,
+    )
+
+
+def _stage_start(stages: List[Stage], name: str) -> int:
+    """The global epoch at which stage ``name`` begins."""
+    start = 0
+    for stage in stages:
+        if stage.name == name:
+            return start
+        start += int(stage.epochs or 0)
+    raise ValueError(f"no stage named {name!r}")
+
+
+def _stage_end(stages: List[Stage], name: str) -> int:
+    stage = next(s for s in stages if s.name == name)
+    return _stage_start(stages, name) + int(stage.epochs or 0)
+
+
+def _stage_at(stages: List[Stage], epoch: int) -> Stage:
+    """The stage that global epoch ``epoch`` (0-based) belongs to."""
+    for stage in stages[:-1]:
+        if epoch < _stage_end(stages, stage.name):
+            return stage
+    return stages[-1]
+
+
+def _split_views(images: Any, device: torch.device) -> Tuple[Tensor, Optional[Tensor]]:
+    """The real batch and, for two-view data, the virtual batch, on ``device``."""
+    if isinstance(images, (list, tuple)):
+        real, virtual = images
+        return real.to(device), virtual.to(device)
+    return images.to(device), None
 
 
 def _print_now(line: str) -> None:

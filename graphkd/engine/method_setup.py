@@ -1,0 +1,101 @@
+"""What the trainer tells a method when it creates it, and what it reads back.
+
+A preset's factory may name any of the values :func:`known_values` gathers
+(``num_samples``, ``num_classes``, ``labels``, ``teacher_dim``, ``student_dim``,
+``teacher_channels``, ``student_channels``); the trainer passes exactly those it names.
+Back from the distiller it reads ``needs_virtual_view`` / ``ce_on_virtual_view`` (a
+second, RandAugment view of every image), ``stages()`` (distiller-only stages before
+the student's), ``after_step`` (updates after each optimiser step) and
+``combine_gradients`` (a method's own way of adding its gradient to the student's).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset, Subset
+from torchvision import transforms
+
+from graphkd.data import DatasetInfo, TwoViews, rand_augment, weak_augmentation
+from graphkd.distill.stage import Stage
+from graphkd.models import TappedModel
+
+#: The stage of methods that do not declare stages: distil the student.
+STUDENT_STAGE = Stage("distill", None, "student")
+
+
+def dataset_labels(dataset: Dataset) -> Tensor:
+    """``(N,)`` labels of every sample of ``dataset`` (a dataset with ``targets`` or a Subset)."""
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[torch.as_tensor(dataset.indices)]
+    if not hasattr(dataset, "targets"):
+        raise ValueError(
+            f"{type(dataset).__name__} has no 'targets'; methods that sample by class need "
+            "the training labels"
+        )
+    return torch.as_tensor(dataset.targets).long()
+
+
+@torch.no_grad()
+def probe_widths(
+    model: TappedModel, info: DatasetInfo, device: torch.device, role: str
+) -> Dict[str, Any]:
+    """``{role}_dim`` (embedding width) and ``{role}_channels`` (tapped feature channels)."""
+    was_training = model.training
+    model.eval()
+    sample = torch.zeros(2, info.in_channels, info.image_size, info.image_size, device=device)
+    responses = model(sample)
+    model.train(was_training)
+    widths: Dict[str, Any] = {
+        f"{role}_channels": {k: v.shape[1] for k, v in responses.features.items()}
+    }
+    if responses.embedding is not None:
+        widths[f"{role}_dim"] = responses.embedding.shape[1]
+    return widths
+
+
+def known_values(
+    train_set: Dataset,
+    info: DatasetInfo,
+    student: TappedModel,
+    teacher: Optional[TappedModel],
+    device: torch.device,
+) -> Dict[str, Any]:
+    """Everything the trainer can tell a method's factory."""
+    values: Dict[str, Any] = {
+        "num_samples": len(train_set),  # type: ignore[arg-type]
+        "num_classes": info.num_classes,
+        "labels": dataset_labels(train_set).to(device),
+    }
+    values.update(probe_widths(student, info, device, "student"))
+    if teacher is not None:
+        values.update(probe_widths(teacher, info, device, "teacher"))
+    return values
+
+
+def needs_virtual_view(distiller: Optional[nn.Module]) -> bool:
+    """Whether the method sees a second, virtual view of every image."""
+    return bool(getattr(distiller, "needs_virtual_view", False))
+
+
+def two_view_transform(info: DatasetInfo) -> TwoViews:
+    """Real view: the standard training transform; virtual: the same plus RandAugment(n=2)."""
+    weak = weak_augmentation(info.image_size, info.crop_padding)
+    virtual = info.transform(transforms.Compose([weak, rand_augment(n=2)]))
+    return TwoViews(info.train_transform(), virtual)
+
+
+def method_stages(distiller: Optional[nn.Module]) -> List[Stage]:
+    """The method's stages; the student's stage last (its epochs come from the config)."""
+    stages = list(distiller.stages()) if hasattr(distiller, "stages") else [STUDENT_STAGE]
+    if not stages or stages[-1].trains != "student":
+        raise ValueError("a method's stages() must end with the stage that trains the student")
+    for stage in stages[:-1]:
+        if stage.trains != "distiller" or not stage.epochs:
+            raise ValueError(
+                f"stage {stage.name!r}: only the last stage may train the student, and earlier "
+                "stages need a number of epochs"
+            )
+    return stages
