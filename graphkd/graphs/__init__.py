@@ -3,6 +3,7 @@
 from graphkd.graphs import edge_features
 from graphkd.graphs.checks import check_relational_batch
 from graphkd.graphs.complete import complete_graph
+from graphkd.graphs.entropy import joint_entropy, prediction_entropy
 from graphkd.graphs.knn import knn_graph, pairwise_distance
 from graphkd.graphs.networkx import to_networkx
 from graphkd.graphs.projector import Projector
@@ -25,10 +26,12 @@ __all__ = [
     "complete_graph",
     "drop_intra_view",
     "edge_features",
+    "joint_entropy",
     "keep_one_direction",
     "knn_graph",
     "pairwise_distance",
     "percentile_mask",
+    "prediction_entropy",
     "prune_by_mask",
     "prune_by_percentile",
     "to_networkx",
