@@ -1,5 +1,5 @@
 """Method presets: each registers a builder pair and its match terms by name."""
 
-from graphkd.distill.presets import cc, dist, kd, lskd, pkt, rkd, sp
+from graphkd.distill.presets import cc, dist, kd, lskd, pkt, rkd, sp, vrm
 
-__all__ = ["cc", "dist", "kd", "lskd", "pkt", "rkd", "sp"]
+__all__ = ["cc", "dist", "kd", "lskd", "pkt", "rkd", "sp", "vrm"]
