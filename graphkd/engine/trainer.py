@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import math
@@ -358,7 +359,7 @@ class Trainer:
             else None
         )
         amp = config.run.amp
-        scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+        scaler = _grad_scaler(device, enabled=amp and device.type == "cuda")
 
         log = MetricsLog(output / "metrics.csv")
         stage_logs = {
@@ -372,7 +373,7 @@ class Trainer:
             if distiller is not None:
                 distiller.load_state_dict(state["distiller"])
             optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            scheduler.load_state_dict(_scheduler_state_from_checkpoint(state["scheduler"]))
             scaler.load_state_dict(state["scaler"])
             if stage_optimizer is not None:
                 stage_optimizer.load_state_dict(state["stage_optimizer"])
@@ -461,7 +462,7 @@ class Trainer:
                 "model": student.model.state_dict(),
                 "distiller": {} if distiller is None else distiller.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "scheduler": _scheduler_state_for_checkpoint(scheduler.state_dict()),
                 "scaler": scaler.state_dict(),
                 "stage_optimizer": None
                 if stage_optimizer is None
@@ -495,7 +496,7 @@ class Trainer:
         teacher: Optional[TappedModel],
         distiller: Optional[nn.Module],
         optimizer: torch.optim.Optimizer,
-        scaler: torch.amp.GradScaler,
+        scaler: Any,
         context: DistributedContext,
     ) -> Dict[str, float]:
         data = config.data
@@ -703,6 +704,23 @@ def _split_views(images: Any, device: torch.device) -> Tuple[Tensor, Optional[Te
         real, virtual = images
         return real.to(device), virtual.to(device)
     return images.to(device), None
+
+
+def _scheduler_state_for_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
+    """MultiStepLR keeps its milestones in a Counter, which ``torch.load(weights_only=True)``
+    refuses before torch 2.4; checkpoints store a plain dict."""
+    return {**state, "milestones": dict(state["milestones"])}
+
+
+def _scheduler_state_from_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
+    return {**state, "milestones": collections.Counter(state["milestones"])}
+
+
+def _grad_scaler(device: torch.device, enabled: bool) -> Any:
+    """An AMP gradient scaler (``torch.amp.GradScaler`` arrived in torch 2.3)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
 
 
 def _print_now(line: str) -> None:
