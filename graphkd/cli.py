@@ -1,4 +1,4 @@
-"""The ``graphkd`` command: train teachers, distil, evaluate, list, quickstart.
+"""The ``graphkd`` command: train teachers, distil, evaluate, analyze, list, quickstart.
 
 Example
 -------
@@ -15,6 +15,7 @@ import os
 import sys
 from typing import List, Optional
 
+from graphkd.analysis import write_report
 from graphkd.data import list_datasets
 from graphkd.distill import list_methods
 from graphkd.engine.config import apply_overrides, load_config, shipped_configs
@@ -69,6 +70,26 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--subset", type=int, default=None, help="evaluate on N test images")
     evaluate.add_argument("--device", default="auto")
 
+    analyze = commands.add_parser(
+        "analyze", help="report on a teacher ensemble and a student: fidelity, MI, CAM, figures"
+    )
+    analyze.add_argument(
+        "--teachers", required=True, metavar="CKPT[,CKPT...]", help="teacher checkpoints"
+    )
+    analyze.add_argument(
+        "--teacher-models", required=True, metavar="NAME[,NAME...]", help="their zoo models"
+    )
+    analyze.add_argument("--student", required=True, metavar="CKPT", help="student checkpoint")
+    analyze.add_argument("--student-model", required=True, help="the student's zoo model")
+    analyze.add_argument("--dataset", required=True, help="dataset name (see `graphkd list`)")
+    analyze.add_argument("--output", required=True, help="report folder")
+    analyze.add_argument("--subset", type=int, default=None, help="use N test images")
+    analyze.add_argument("--root", default=None, help="data directory")
+    analyze.add_argument("--batch-size", type=int, default=64)
+    analyze.add_argument("--cam-images", type=int, default=4, help="images in the CAM figure")
+    analyze.add_argument("--device", default="auto")
+    analyze.add_argument("--seed", type=int, default=0)
+
     commands.add_parser("list", help="methods, models, datasets and shipped configs")
 
     quick = commands.add_parser(
@@ -99,7 +120,36 @@ def _report(line: str) -> None:
         print(line)
 
 
+def _split(value: str) -> List[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    teacher_models = _split(args.teacher_models)
+    for name in [*teacher_models, args.student_model]:
+        _check_name("model", name, list_models())
+    _check_name("dataset", args.dataset, list_datasets())
+    report = write_report(
+        _split(args.teachers),
+        teacher_models,
+        args.student,
+        args.student_model,
+        args.dataset,
+        args.output,
+        subset=args.subset,
+        root=args.root,
+        batch_size=args.batch_size,
+        device=args.device,
+        cam_images=args.cam_images,
+        seed=args.seed,
+    )
+    print(f"report: {report.markdown} ({len(report.figures)} figures)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "analyze":
+        return _analyze(args)
     if args.command == "list":
         print("methods: " + ", ".join([CROSS_ENTROPY, *list_methods()]))
         print("models: " + ", ".join(list_models()))

@@ -1,0 +1,97 @@
+r"""The augmentations of the teacher-ensemble study: light, weak and strong.
+
+All act on ``uint8`` image tensors ``(C, H, W)`` (graphkd's convention, see
+:mod:`graphkd.data.views`) and draw from the global torch generator.
+
+- light: random-resized crop only (the reference point of :func:`affinity`);
+- weak: random-resized crop, horizontal flip, rotation by up to 15 degrees;
+- strong: weak, then AutoAugment (CIFAR-10 policy) and Cutout of 16 px.
+
+.. math::
+    T_{\text{strong}} = \mathrm{Cutout}_{16} \circ \mathrm{AutoAugment}
+        \circ \mathrm{Rot}_{\pm 15^\circ} \circ \mathrm{Flip} \circ \mathrm{RRC}
+
+Example
+-------
+>>> import torch
+>>> image = torch.zeros(1, 28, 28, dtype=torch.uint8)
+>>> ensemble_augmentation("strong", 28)(image).shape
+torch.Size([1, 28, 28])
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from torchvision import transforms
+
+from graphkd.data import auto_augment_cutout
+
+#: The augmentation strengths of :func:`ensemble_augmentation`.
+STRENGTHS = ("weak", "strong")
+
+
+def light_augmentation(
+    size: int, scale: Tuple[float, float] = (0.08, 1.0)
+) -> transforms.RandomResizedCrop:
+    """Random-resized crop of side ``size``.
+
+    Parameters
+    ----------
+    size : int
+        Output side in pixels.
+    scale : (float, float), default (0.08, 1.0)
+        Range of the cropped area as a fraction of the image (torchvision's default); the
+        aspect ratio ranges over torchvision's default 3/4 .. 4/3.
+
+    Example
+    -------
+    >>> import torch
+    >>> light_augmentation(32)(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape
+    torch.Size([3, 32, 32])
+    """
+    if size < 1:
+        raise ValueError(f"light_augmentation needs size >= 1, got {size}; pass the image side")
+    return transforms.RandomResizedCrop(size, scale=scale, antialias=True)
+
+
+def ensemble_augmentation(
+    strength: str,
+    size: int,
+    rotation: float = 15.0,
+    cutout: int = 16,
+    scale: Tuple[float, float] = (0.08, 1.0),
+) -> transforms.Compose:
+    """The weak or strong augmentation a teacher of the ensemble study was trained with.
+
+    Parameters
+    ----------
+    strength : {"weak", "strong"}
+        ``"weak"``: random-resized crop, flip, rotation; ``"strong"``: the same, then
+        AutoAugment and Cutout.
+    size : int
+        Image side in pixels.
+    rotation : float, default 15
+        Largest rotation in degrees.
+    cutout : int, default 16
+        Side of the Cutout square (strong only).
+    scale : (float, float), default (0.08, 1.0)
+        Area range of the random-resized crop (see :func:`light_augmentation`).
+
+    Example
+    -------
+    >>> [type(t).__name__ for t in ensemble_augmentation("weak", 32).transforms]
+    ['RandomResizedCrop', 'RandomHorizontalFlip', 'RandomRotation']
+    """
+    if strength not in STRENGTHS:
+        raise ValueError(
+            f"unknown augmentation strength {strength!r}; choose one of {', '.join(STRENGTHS)}"
+        )
+    steps = [
+        light_augmentation(size, scale),
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomRotation(rotation),
+    ]
+    if strength == "strong":
+        steps.append(auto_augment_cutout(cutout))
+    return transforms.Compose(steps)
