@@ -1,0 +1,503 @@
+"""HKD (Zhou et al., ICCV 2021): kNN prediction graphs, TAGConv codes, contrastive memory banks."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphkd.data.negative_sampler import NegativeSampler
+from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.inputs import embedding_of
+from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.memory_bank import MemoryBank
+from graphkd.distill.methods import METHODS
+from graphkd.graphs.knn import knn_graph
+from graphkd.graphs.projector import Projector
+from graphkd.graphs.tagconv_encoder import TAGConvEncoder
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.metrics import InfoNCE
+from graphkd.responses import Responses
+
+NEGATIVES_FROM = ("own", "other")
+CONTRAST_TERMS = ("individual", "graph")
+
+
+class HKDGraph(torch.nn.Module):
+    r"""One network's HKD graph: samples as nodes, kNN edges over its own predictions.
+
+    .. math::
+        e_i = \frac{W_e f_i + b_e}{\|W_e f_i + b_e\|_2}, \qquad
+        \mathcal{E} = \{(j, i) : j \in \mathrm{kNN}_k(i)\},\quad
+        d_{ij} = 1 - \cos\big(\mathrm{softmax}(z_i), \mathrm{softmax}(z_j)\big),
+
+    .. math::
+        g_i = \mathrm{TAGConvEncoder}(\mathcal{E}, e)_i
+            = \mathrm{normalize}\Big(W \Big[e_i ; \frac{1}{k}\sum_{j \in \mathrm{kNN}_k(i)}
+              e_j\Big] + b\Big)
+
+    with :math:`f` the pooled penultimate features and :math:`z` the logits, read
+    without gradient for the graph; each node is among its own :math:`k` neighbours and
+    edges point neighbour -> node (in-degree :math:`k`, not symmetrised). A batch of
+    fewer than ``max(k, 2)`` samples gets no edges and no ``"gnn"`` field.
+
+    Parameters
+    ----------
+    dim : int
+        Width of the network's embedding :math:`f`.
+    embed_dim : int
+        Width of :math:`e` and :math:`g` (default 128).
+    k : int
+        Neighbours per node, the node itself included (default 8).
+    detach : bool
+        Read the responses without gradient (for the teacher; default ``False``).
+
+    Returns (forward)
+    -----------------
+    KnowledgeGraph
+        ``B`` nodes with ``ndata["logits"]`` ``(B, C)``, ``ndata["embed"]`` and
+        ``ndata["gnn"]`` ``(B, embed_dim)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> builder = HKDGraph(dim=32, embed_dim=16, k=4)
+    >>> graph = builder(Responses(torch.randn(10, 5), embedding=torch.randn(10, 32)))
+    >>> graph.num_edges, tuple(graph.ndata["gnn"].shape)
+    (40, (10, 16))
+    """
+
+    def __init__(self, dim: int, embed_dim: int = 128, k: int = 8, detach: bool = False) -> None:
+        super().__init__()
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int (neighbours per node), got {k!r}")
+        self.dim = dim
+        self.k = k
+        self.detach = detach
+        self.embed = Projector(dim, embed_dim, bias=True, normalise=True)
+        self.encoder = TAGConvEncoder(embed_dim, embed_dim)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the embed head and the encoder."""
+        self.embed.reset_parameters()
+        self.encoder.reset_parameters()
+
+    def forward(self, responses: Responses) -> KnowledgeGraph:
+        if self.detach:
+            responses = responses.detach()
+        features = embedding_of(responses)
+        if features.shape[1] != self.dim:
+            raise ValueError(
+                f"the embedding has width {features.shape[1]} but this HKD graph was built "
+                f"for width {self.dim}; pass teacher_dim / student_dim = the networks' "
+                "penultimate widths"
+            )
+        embed = self.embed(features)
+        batch = responses.batch_size
+        ndata = {"logits": responses.logits, "embed": embed}
+        if batch < max(self.k, 2):
+            none = torch.empty(0, dtype=torch.long, device=embed.device)
+            return KnowledgeGraph(none, none, batch, ndata=ndata)
+        graph = knn_graph(
+            F.softmax(responses.logits.detach(), dim=1), self.k, metric="cosine", include_self=True
+        )
+        graph.ndata.update(ndata)
+        graph.ndata["gnn"] = self.encoder(graph, embed)
+        return graph
+
+
+class HKDDistiller(GraphMatchingDistiller):
+    r"""Holistic knowledge distillation (Zhou et al., ICCV 2021) with memory banks.
+
+    Teacher and student each build an :class:`HKDGraph` (separate embed heads and
+    TAGConv encoders, trained with the student). Two memory banks hold one embedding
+    per training sample: :math:`M_s` the student's :math:`e^s`, :math:`M_t` the
+    teacher's :math:`e^t`. With :math:`\ell(a, p, N) = -\log \frac{\exp(a \cdot p/T)}
+    {\exp(a \cdot p/T) + \sum_{n \in N} \exp(a \cdot n/T)}`, the positive at index 0,
+    the batch mean over samples :math:`i` and :math:`K` negatives
+    :math:`N_i = \{j_{i1} .. j_{iK}\}` drawn from other classes:
+
+    .. math::
+        \mathcal{L}_{ind} = \ell\big(e^s_i,\ M_t[i],\ M_s[N_i]\big)
+                          + \ell\big(e^t_i,\ M_s[i],\ M_t[N_i]\big)
+
+    .. math::
+        \mathcal{L}_{graph} = \ell\big(g^s_i,\ \bar p^s_i,\ M_s[N_i]\big)
+                            + \ell\big(g^t_i,\ \bar p^t_i,\ M_t[N_i]\big),\quad
+        \bar p^s_i = \mathrm{sg}\,\mathrm{normalize}\big(\lambda M_t[i] + (1-\lambda) g^t_i\big)
+
+    (:math:`\bar p^t_i` symmetric, :math:`\lambda = 0.75`, sg = no gradient), and
+
+    .. math::
+        \mathcal{L} = \beta\,(\mathcal{L}_{ind} + \mathcal{L}_{graph}) + \alpha\,\mathcal{L}_{kd}
+
+    besides the student's cross-entropy (``ce_weight`` 1). One draw of negatives per
+    step serves all four anchors. ``negatives_from="own"`` (default, as HKD's reference
+    implementation) takes an anchor's negatives from its own model's bank;
+    ``"other"`` takes them from the other model's bank, as the paper's Eq. 10 writes it.
+    A batch smaller than ``k`` skips :math:`\mathcal{L}_{graph}` (reported as 0) with one
+    warning.
+
+    The contrastive terms are listed in ``terms`` (metric :class:`~graphkd.metrics.InfoNCE`,
+    which holds :math:`T`) and are evaluated from :meth:`MemoryBank.scores`, so the
+    ``(B, K, D)`` negatives are only gathered when the bank is much larger than ``K``.
+    After the optimiser step, :meth:`after_step` writes the embeddings of the last
+    forward pass into the banks. The banks are buffers, saved in ``state_dict()``.
+
+    Parameters
+    ----------
+    teacher_dim, student_dim : int
+        Widths of the teacher's and the student's pooled penultimate features.
+    labels : Tensor
+        ``(N,)`` label of every training sample in dataset order (negatives come from
+        other classes, see :class:`graphkd.data.NegativeSampler`).
+    num_samples : int, optional
+        :math:`N`, the bank size (default ``len(labels)``).
+    alpha : float
+        KD weight (0: HKD alone; 1: HKD + KD).
+    beta : float
+        Weight of each contrastive term (3).
+    kd_temperature : float
+        :math:`\tau` of the KD term (4).
+    k : int
+        kNN neighbours, self included (8).
+    embed_dim : int
+        Width of the embeddings and banks (128).
+    nce_k : int
+        :math:`K`, negatives per sample (16384).
+    temperature : float
+        :math:`T` (0.07).
+    momentum : float
+        Bank momentum :math:`\mu` (0.9), see :class:`~graphkd.distill.MemoryBank`.
+    bank_weight : float
+        :math:`\lambda` (0.75).
+    negatives_from : str
+        ``"own"`` (default) or ``"other"``.
+    bank_dtype : str
+        ``"float32"`` (default) or ``"float16"`` storage of the banks.
+    check_inputs : bool
+        Validate shapes, reject NaN/Inf and check that the dataset indices lie in the
+        banks (one host synchronisation per step for each of the two checks).
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> labels = torch.arange(200) % 10
+    >>> distiller = HKDDistiller(32, 16, labels, nce_k=64)
+    >>> index = torch.arange(12)
+    >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
+    >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
+    >>> sorted(distiller(t, s))
+    ['graph', 'individual', 'loss']
+    >>> distiller.after_step(t, s)
+    """
+
+    needs_index = True
+
+    def __init__(
+        self,
+        teacher_dim: int,
+        student_dim: int,
+        labels: Union[Tensor, Sequence[int]],
+        num_samples: Optional[int] = None,
+        alpha: float = 0.0,
+        beta: float = 3.0,
+        kd_temperature: float = 4.0,
+        k: int = 8,
+        embed_dim: int = 128,
+        nce_k: int = 16384,
+        temperature: float = 0.07,
+        momentum: float = 0.9,
+        bank_weight: float = 0.75,
+        negatives_from: str = "own",
+        bank_dtype: str = "float32",
+        check_inputs: bool = True,
+    ) -> None:
+        labels = torch.as_tensor(labels)
+        if num_samples is None:
+            num_samples = int(labels.numel())
+        if labels.dim() != 1 or labels.numel() != num_samples:
+            raise ValueError(
+                f"labels must hold one label per training sample ({num_samples}), got shape "
+                f"{tuple(labels.shape)}; pass torch.as_tensor(train_set.targets)"
+            )
+        if negatives_from not in NEGATIVES_FROM:
+            raise ValueError(
+                f"unknown negatives_from {negatives_from!r}; use 'own' (the reference "
+                "implementation: each anchor's own bank) or 'other' (the paper's Eq. 10)"
+            )
+        if not 0.0 <= bank_weight <= 1.0:
+            raise ValueError(f"bank_weight must lie in [0, 1], got {bank_weight!r}")
+        contrast = [
+            MatchTerm(name, field, "nodes", InfoNCE(temperature, check_finite=False), beta)
+            for name, field in zip(CONTRAST_TERMS, ("embed", "gnn"))
+        ]
+        kd: List[MatchTerm] = []
+        if alpha:
+            kd = [
+                MatchTerm(
+                    "kd", "logits", "nodes", "kd", weight=alpha, options={"tau": kd_temperature}
+                )
+            ]
+        super().__init__(
+            HKDGraph(teacher_dim, embed_dim, k, detach=True),
+            HKDGraph(student_dim, embed_dim, k),
+            terms=contrast + kd,
+            ce_weight=1.0,
+            check_inputs=check_inputs,
+        )
+        self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
+        self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
+        self.sampler = NegativeSampler(labels, nce_k)
+        self.k = k
+        self.bank_weight = bank_weight
+        self.negatives_from = negatives_from
+        self._pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+        self._warned_small_batch = False
+
+    def reset_parameters(self) -> None:
+        """Re-initialise embed heads and encoders, and re-draw both banks."""
+        for module in (self.teacher_builder, self.student_builder, self.bank_t, self.bank_s):
+            module.reset_parameters()
+
+    def forward(
+        self, teacher: Responses, student: Responses, negatives: Optional[Tensor] = None
+    ) -> Dict[str, Tensor]:
+        """``{"loss", "individual", "graph"[, "kd"]}`` for one batch.
+
+        ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
+        """
+        index = self._index(teacher, student)
+        teacher_graph, student_graph = self.build_graphs(teacher, student)
+        if negatives is None:
+            if self.sampler.device != index.device:
+                self.sampler.to(index.device)
+            negatives = self.sampler(index)
+        elif negatives.dim() != 2 or negatives.shape[0] != index.shape[0]:
+            raise ValueError(
+                f"negatives must be (B, K) = ({index.shape[0]}, K) dataset indices, got shape "
+                f"{tuple(negatives.shape)}"
+            )
+        values = self._contrast(teacher_graph, student_graph, index, negatives)
+        self._pending = (
+            index,
+            teacher_graph.ndata["embed"].detach(),
+            student_graph.ndata["embed"].detach(),
+        )
+        total: Optional[Tensor] = None
+        for term in self.terms:
+            if term.name not in values:
+                values[term.name] = self._match(term, teacher_graph, student_graph)
+            weighted = term.weight * values[term.name]
+            total = weighted if total is None else total + weighted
+        assert total is not None
+        return {"loss": total, **values}
+
+    @torch.no_grad()
+    def after_step(self, teacher: Responses, student: Responses) -> None:
+        """Write the last forward pass's embeddings into the banks (all ranks under DDP).
+
+        :math:`M_s[i] \\leftarrow \\mathrm{normalize}(0.9 M_s[i] + 0.1 e^s_i)`, likewise
+        :math:`M_t` with :math:`e^t`, for the batch's dataset indices.
+        """
+        if self._pending is None:
+            raise ValueError(
+                "after_step writes the embeddings of the last forward pass into the memory "
+                "banks, but there was none since the last update; call the distiller on the "
+                "batch before the optimiser step"
+            )
+        index, teacher_embed, student_embed = self._pending
+        given = student.index if student.index is not None else teacher.index
+        if given is not None and given is not index and not torch.equal(given, index):
+            raise ValueError(
+                "after_step received other dataset indices than the last forward pass; call "
+                "it with the responses of the batch just trained on"
+            )
+        self._pending = None
+        self.bank_t.update_across_ranks(index, teacher_embed)
+        self.bank_s.update_across_ranks(index, student_embed)
+
+    def _index(self, teacher: Responses, student: Responses) -> Tensor:
+        index = student.index if student.index is not None else teacher.index
+        if index is None:
+            raise ValueError(
+                "HKD reads and writes memory banks by dataset index, but the responses carry "
+                "no index; wrap the training set with graphkd.data.WithIndex and pass each "
+                "batch's index as Responses(index=...)"
+            )
+        if index.dim() != 1 or index.shape[0] != student.batch_size:
+            raise ValueError(
+                f"index must be (B,) = ({student.batch_size},) dataset indices, got shape "
+                f"{tuple(index.shape)}"
+            )
+        if self.check_inputs:
+            self.bank_s.check_index(index)
+        return index
+
+    def _contrast(
+        self, teacher: KnowledgeGraph, student: KnowledgeGraph, index: Tensor, negatives: Tensor
+    ) -> Dict[str, Tensor]:
+        own = self.negatives_from == "own"
+        student_negatives = self.bank_s if own else self.bank_t
+        teacher_negatives = self.bank_t if own else self.bank_s
+        embed_s, embed_t = student.ndata["embed"], teacher.ndata["embed"]
+        memory_t, memory_s = self.bank_t(index), self.bank_s(index)  # positives of s and t
+        with_graph = "gnn" in student.ndata and "gnn" in teacher.ndata
+        anchors_s = [embed_s]
+        anchors_t = [embed_t]
+        if with_graph:
+            gnn_s, gnn_t = student.ndata["gnn"], teacher.ndata["gnn"]
+            anchors_s.append(gnn_s)
+            anchors_t.append(gnn_t)
+        scores_s = student_negatives.scores(torch.stack(anchors_s, 1), negatives)
+        scores_t = teacher_negatives.scores(torch.stack(anchors_t, 1), negatives)
+        temperature = self.metrics["individual"].temperature
+        individual = _info_nce(
+            (embed_s * memory_t).sum(1), scores_s[:, 0], temperature
+        ) + _info_nce((embed_t * memory_s).sum(1), scores_t[:, 0], temperature)
+        if not with_graph:
+            if not self._warned_small_batch:
+                warnings.warn(
+                    f"HKD skips its graph term on batches of fewer than {max(self.k, 2)} "
+                    f"samples (k = {self.k} neighbours, self included); the individual term "
+                    "still trains. Raise the batch size or drop the last incomplete batch.",
+                    stacklevel=3,
+                )
+                self._warned_small_batch = True
+            return {"individual": individual, "graph": individual.new_zeros(())}
+        with torch.no_grad():
+            weight = self.bank_weight
+            target_s = F.normalize(weight * memory_t + (1 - weight) * gnn_t, dim=1)
+            target_t = F.normalize(weight * memory_s + (1 - weight) * gnn_s, dim=1)
+        graph = _info_nce(
+            (gnn_s * target_s).sum(1), scores_s[:, 1], self.metrics["graph"].temperature
+        ) + _info_nce((gnn_t * target_t).sum(1), scores_t[:, 1], self.metrics["graph"].temperature)
+        return {"individual": individual, "graph": graph}
+
+
+def _info_nce(positive: Tensor, negative: Tensor, temperature: float) -> Tensor:
+    """Batch-mean cross-entropy of ``[positive, negatives] / T`` with the positive at 0."""
+    logits = torch.cat([positive.unsqueeze(1), negative], dim=1) / temperature
+    target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    return F.cross_entropy(logits, target)
+
+
+def _given(
+    teacher_dim: Optional[int], student_dim: Optional[int], labels: Optional[Tensor]
+) -> Tuple[int, int, Tensor]:
+    """The factory values HKD cannot do without, or a ``ValueError`` saying what to pass."""
+    features = "the width of the pooled penultimate features (Responses.embedding)"
+    for name, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
+        if value is None:
+            raise ValueError(f"HKD needs {name}: pass {name} = {features} of that network")
+    if labels is None:
+        raise ValueError(
+            "HKD draws negatives of other classes and needs labels, the (N,) label of every "
+            "training sample: create_method('hkd', labels=torch.as_tensor(train_set.targets), "
+            "...); the trainer passes them"
+        )
+    assert teacher_dim is not None and student_dim is not None
+    return teacher_dim, student_dim, labels
+
+
+@METHODS.register("hkd")
+def hkd(
+    teacher_dim: Optional[int] = None,
+    student_dim: Optional[int] = None,
+    num_samples: Optional[int] = None,
+    labels: Optional[Tensor] = None,
+    beta: float = 3.0,
+    k: int = 8,
+    nce_k: int = 16384,
+    temperature: float = 0.07,
+    negatives_from: str = "own",
+    bank_dtype: str = "float32",
+) -> HKDDistiller:
+    r"""HKD alone (Zhou et al., ICCV 2021): CE + :math:`\beta\, \mathcal{L}_{hkd}`.
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{ce} + \beta\,(\mathcal{L}_{ind} + \mathcal{L}_{graph})
+
+    See :class:`HKDDistiller` for the terms. The trainer passes ``teacher_dim``,
+    ``student_dim``, ``num_samples`` and ``labels``.
+
+    Parameters
+    ----------
+    teacher_dim, student_dim : int
+        Widths of the pooled penultimate features (required).
+    num_samples : int, optional
+        Training-set size (default ``len(labels)``).
+    labels : Tensor
+        ``(N,)`` training labels in dataset order (required).
+    beta : float
+        3, the paper's.
+    k, nce_k, temperature, negatives_from, bank_dtype
+        kNN neighbours (8), negatives per sample (16384), InfoNCE temperature (0.07),
+        ``"own"`` or ``"other"`` bank for the negatives, bank storage ``"float32"`` or
+        ``"float16"``.
+    """
+    teacher_dim, student_dim, labels = _given(teacher_dim, student_dim, labels)
+    return HKDDistiller(
+        teacher_dim,
+        student_dim,
+        labels,
+        num_samples=num_samples,
+        alpha=0.0,
+        beta=beta,
+        k=k,
+        nce_k=nce_k,
+        temperature=temperature,
+        negatives_from=negatives_from,
+        bank_dtype=bank_dtype,
+    )
+
+
+@METHODS.register("hkd_kd")
+def hkd_kd(
+    teacher_dim: Optional[int] = None,
+    student_dim: Optional[int] = None,
+    num_samples: Optional[int] = None,
+    labels: Optional[Tensor] = None,
+    alpha: float = 1.0,
+    kd_temperature: float = 4.0,
+    beta: float = 3.0,
+    k: int = 8,
+    nce_k: int = 16384,
+    temperature: float = 0.07,
+    negatives_from: str = "own",
+    bank_dtype: str = "float32",
+) -> HKDDistiller:
+    r"""HKD + KD (Zhou et al., ICCV 2021): CE + :math:`\alpha` KD + :math:`\beta\, \mathcal{L}_{hkd}`.
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{ce} + \alpha\,\tau^2\,\mathrm{KL}\big(
+            \mathrm{softmax}(z^t/\tau) \,\|\, \mathrm{softmax}(z^s/\tau)\big)
+            + \beta\,(\mathcal{L}_{ind} + \mathcal{L}_{graph})
+
+    Parameters
+    ----------
+    alpha, kd_temperature : float
+        KD weight (1) and temperature :math:`\tau` (4).
+    teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, negatives_from, bank_dtype
+        As for :func:`hkd`.
+    """
+    teacher_dim, student_dim, labels = _given(teacher_dim, student_dim, labels)
+    return HKDDistiller(
+        teacher_dim,
+        student_dim,
+        labels,
+        num_samples=num_samples,
+        alpha=alpha,
+        kd_temperature=kd_temperature,
+        beta=beta,
+        k=k,
+        nce_k=nce_k,
+        temperature=temperature,
+        negatives_from=negatives_from,
+        bank_dtype=bank_dtype,
+    )
