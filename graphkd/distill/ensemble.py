@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkd.distill.methods import create_method
+from graphkd.distill.stage import Stage
 from graphkd.responses import Responses
 
 #: The ways :class:`EnsembleDistiller` combines teachers.
@@ -133,6 +134,53 @@ class EnsembleDistiller(nn.Module):
         self.mode = mode
         self.ce_weight = ce_weight
 
+    # What the trainer reads on a method, forwarded to the wrapped distillers.
+    @property
+    def needs_index(self) -> bool:
+        """Whether any wrapped distiller needs dataset indices."""
+        return any(getattr(d, "needs_index", False) for d in self.distillers)
+
+    @property
+    def needs_virtual_view(self) -> bool:
+        """Whether any wrapped distiller needs a virtual view of every image."""
+        return any(getattr(d, "needs_virtual_view", False) for d in self.distillers)
+
+    @property
+    def ce_on_virtual_view(self) -> bool:
+        """Whether the student's cross-entropy also covers the virtual view."""
+        return any(getattr(d, "ce_on_virtual_view", False) for d in self.distillers)
+
+    def stages(self) -> List[Stage]:
+        """The wrapped distillers' stages (they must agree)."""
+        schedules = [list(d.stages()) if hasattr(d, "stages") else None for d in self.distillers]
+        if any(schedule != schedules[0] for schedule in schedules):
+            raise ValueError("the wrapped distillers declare different stages; use one method")
+        return schedules[0] if schedules[0] is not None else [Stage("distill", None, "student")]
+
+    def set_stage(self, name: str) -> None:
+        """Enter stage ``name`` in every wrapped distiller that has stages."""
+        for distiller in self.distillers:
+            if hasattr(distiller, "set_stage"):
+                distiller.set_stage(name)
+
+    def stage_loss(self, name: str, teachers: Sequence[Responses]) -> Dict[str, Tensor]:
+        """A distiller-only stage's loss, averaged over the teachers."""
+        outputs = [self._for(k).stage_loss(name, teacher) for k, teacher in enumerate(teachers)]
+        return {key: torch.stack([out[key] for out in outputs]).mean(0) for key in outputs[0]}
+
+    def after_step(self, teachers: Sequence[Responses], student: Responses) -> None:
+        """Forward the post-step update (e.g. memory banks) teacher by teacher."""
+        if self.mode == "average_logits":
+            pairs = [(average_responses(teachers), self.distillers[0])]
+        else:
+            pairs = [(teacher, self._for(k)) for k, teacher in enumerate(teachers)]
+        for teacher, distiller in pairs:
+            if hasattr(distiller, "after_step"):
+                distiller.after_step(teacher, student)
+
+    def _for(self, k: int) -> nn.Module:
+        return self.distillers[k if len(self.distillers) > 1 else 0]
+
     def reset_parameters(self) -> None:
         """Reset every wrapped distiller that defines ``reset_parameters()``."""
         for distiller in self.distillers:
@@ -170,8 +218,7 @@ class EnsembleDistiller(nn.Module):
             return dict(self.distillers[0](average_responses(teachers), student))
         outputs = []
         for k, teacher in enumerate(teachers):
-            distiller = self.distillers[k if len(self.distillers) > 1 else 0]
-            outputs.append(distiller(teacher, student))
+            outputs.append(self._for(k)(teacher, student))
         keys = [key for key in outputs[0] if all(key in out for out in outputs)]
         result = {key: torch.stack([out[key] for out in outputs]).mean(0) for key in keys}
         result.update({f"teacher{k}": out["loss"] for k, out in enumerate(outputs)})

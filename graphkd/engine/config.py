@@ -80,11 +80,17 @@ class ModelConfig:
     teacher_checkpoint : str, optional
         Trained teacher weights for distillation (default: the ``model.pt`` that
         ``graphkd train-teacher`` wrote to ``<run.output>/teacher``).
+    teachers, teacher_checkpoints : list of str
+        A teacher ensemble instead of one teacher: architectures and their trained
+        weights, one each (both empty by default). Every teacher sees the student's
+        augmented image; ``method.ensemble`` says how their losses combine.
     """
 
     teacher: str = "resnet20"
     student: str = "resnet8"
     teacher_checkpoint: Optional[str] = None
+    teachers: List[str] = field(default_factory=list)
+    teacher_checkpoints: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,10 +134,14 @@ class MethodConfig:
         ``"ce"`` (cross-entropy only) or a name of :func:`graphkd.list_methods`.
     options : dict
         Keyword options of the method preset (any keys the preset accepts).
+    ensemble : str
+        With several teachers: ``"per_teacher"`` (the method's loss per teacher, averaged;
+        default) or ``"average_logits"`` (one loss on the teachers' averaged responses).
     """
 
     name: str = "kd"
     options: Dict[str, Any] = field(default_factory=dict)
+    ensemble: str = "per_teacher"
 
 
 @dataclass

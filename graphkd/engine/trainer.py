@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from graphkd.data import WithIndex, create_dataset, dataset_info
 from graphkd.distill import Stage, create_method, list_methods, method_arguments
+from graphkd.distill.ensemble import EnsembleDistiller
 from graphkd.engine.checkpoint import (
     LAST,
     read_training_checkpoint,
@@ -41,6 +42,7 @@ from graphkd.engine.method_setup import (
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
 from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
+from graphkd.responses import Responses
 
 #: The method name of plain cross-entropy training (no distiller).
 CROSS_ENTROPY = "ce"
@@ -222,7 +224,7 @@ class Trainer:
         _check_method(config.method.name)
         with_teacher = config.method.name != CROSS_ENTROPY
         own_teacher = Path(config.run.output) / "teacher" / "model.pt"
-        if with_teacher and not config.model.teacher_checkpoint:
+        if with_teacher and not config.model.teachers and not config.model.teacher_checkpoint:
             if not own_teacher.is_file():
                 raise ValueError(
                     f"method {config.method.name!r} needs a trained teacher, and there is none "
@@ -293,19 +295,30 @@ class Trainer:
         )
 
         student = tap(build_model(arch, data.dataset)).to(device)
-        teacher: Optional[TappedModel] = None
+        teachers: List[TappedModel] = []
         if with_teacher:
-            _check_model(config.model.teacher)
-            teacher_net = build_model(config.model.teacher, data.dataset)
-            load_checkpoint(teacher_net, str(config.model.teacher_checkpoint))
-            teacher = tap(teacher_net).to(device).eval()
-            for parameter in teacher.parameters():
-                parameter.requires_grad_(False)
+            for teacher_arch, weights in _teacher_specs(config):
+                _check_model(teacher_arch)
+                teacher_net = build_model(teacher_arch, data.dataset)
+                load_checkpoint(teacher_net, str(weights))
+                teachers.append(tap(teacher_net).to(device).eval())
+                for parameter in teachers[-1].parameters():
+                    parameter.requires_grad_(False)
         distiller: Optional[nn.Module] = None
         if config.method.name != CROSS_ENTROPY:
-            known = known_values(base_set, info, student, teacher, device)
-            arguments = {**method_arguments(config.method.name, known), **config.method.options}
-            distiller = create_method(config.method.name, **arguments).to(device)
+            distillers = []
+            for teacher in teachers or [None]:
+                known = known_values(base_set, info, student, teacher, device)
+                arguments = {**method_arguments(config.method.name, known), **config.method.options}
+                distillers.append(create_method(config.method.name, **arguments))
+            if len(teachers) > 1:
+                mode = config.method.ensemble
+                distiller = EnsembleDistiller(
+                    distillers[:1] if mode == "average_logits" else distillers, mode
+                )
+            else:
+                distiller = distillers[0]
+            distiller = distiller.to(device)
         if needs_virtual_view(distiller):
             base_set = _subset(
                 create_dataset(
@@ -328,8 +341,9 @@ class Trainer:
             ids = [device] if device.type == "cuda" else None
             student_step = DistributedDataParallel(student, device_ids=ids)
             if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
+                # memory banks are synchronised by the method itself (after_step)
                 distiller_step = DistributedDataParallel(
-                    distiller, device_ids=ids, find_unused_parameters=True
+                    distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
                 )
 
         trainable = [p for p in student.parameters() if p.requires_grad]
@@ -411,7 +425,7 @@ class Trainer:
                     epoch,
                     stage.name,
                     train_set,
-                    teacher,
+                    teachers,
                     distiller,
                     stage_optimizer,
                     context,
@@ -428,7 +442,7 @@ class Trainer:
                     epoch,
                     train_set,
                     student_step,
-                    teacher,
+                    teachers,
                     distiller_step,
                     optimizer,
                     scaler,
@@ -493,7 +507,7 @@ class Trainer:
         epoch: int,
         train_set: Dataset,
         student: nn.Module,
-        teacher: Optional[TappedModel],
+        teachers: List[TappedModel],
         distiller: Optional[nn.Module],
         optimizer: torch.optim.Optimizer,
         scaler: Any,
@@ -532,20 +546,13 @@ class Trainer:
                     s = dataclasses.replace(s, virtual=student(virtual))
                     if ce_on_virtual:
                         ce = ce + F.cross_entropy(s.virtual.logits, labels)
-                if teacher is not None:
-                    with torch.no_grad():
-                        t = teacher(images)
-                        if virtual is not None:
-                            t = dataclasses.replace(t, virtual=teacher(virtual))
+                with torch.no_grad():
+                    t = [_respond(teacher, images, virtual) for teacher in teachers]
             values = {"ce": ce.detach()}
             optimizer.zero_grad(set_to_none=True)
             if distiller is not None:
-                s32 = dataclasses.replace(s.map(lambda x: x.float()), labels=labels, index=index)
-                t32 = None
-                if teacher is not None:
-                    t32 = dataclasses.replace(
-                        t.map(lambda x: x.float()), labels=labels, index=index
-                    )
+                s32 = _float32(s, labels, index)
+                t32 = _one_or_many([_float32(r, labels, index) for r in t])
                 with torch.autocast(device.type, enabled=False):
                     out = distiller(t32, s32)
                 weighted_ce = method.ce_weight * ce.float()
@@ -582,13 +589,13 @@ class Trainer:
         epoch: int,
         stage: str,
         train_set: Dataset,
-        teacher: Optional[TappedModel],
+        teachers: List[TappedModel],
         distiller: nn.Module,
         optimizer: torch.optim.Optimizer,
         context: DistributedContext,
     ) -> Dict[str, float]:
         """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``."""
-        if teacher is None:
+        if not teachers:
             raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
         device = context.device
         loader = _train_loader(config, epoch, train_set, context)
@@ -603,11 +610,11 @@ class Trainer:
             if step >= total:
                 break
             images, _ = _split_views(images, device)
+            labels, index = labels.to(device), index.to(device)
             with torch.no_grad():
-                t = teacher(images)
-            t32 = dataclasses.replace(
-                t.map(lambda x: x.float()), labels=labels.to(device), index=index.to(device)
-            )
+                t32 = _one_or_many(
+                    [_float32(teacher(images), labels, index) for teacher in teachers]
+                )
             out = distiller.stage_loss(stage, t32)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
@@ -696,6 +703,39 @@ def _stage_at(stages: List[Stage], epoch: int) -> Stage:
         if epoch < _stage_end(stages, stage.name):
             return stage
     return stages[-1]
+
+
+def _teacher_specs(config: Config) -> List[Tuple[str, str]]:
+    """(architecture, weights) of each teacher: the ensemble's, or the single teacher."""
+    model = config.model
+    if not model.teachers:
+        return [(model.teacher, str(model.teacher_checkpoint))]
+    if len(model.teachers) != len(model.teacher_checkpoints):
+        raise ValueError(
+            f"model.teachers names {len(model.teachers)} teachers but model.teacher_checkpoints "
+            f"gives {len(model.teacher_checkpoints)} weight files; give one per teacher"
+        )
+    return list(zip(model.teachers, model.teacher_checkpoints))
+
+
+def _respond(model: TappedModel, images: Tensor, virtual: Optional[Tensor]) -> Responses:
+    """``model``'s responses to a batch, with those to its virtual view when there is one."""
+    responses = model(images)
+    if virtual is None:
+        return responses
+    return dataclasses.replace(responses, virtual=model(virtual))
+
+
+def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:
+    """Responses in float32 (graph code stays out of autocast), with labels and indices."""
+    return dataclasses.replace(responses.map(lambda x: x.float()), labels=labels, index=index)
+
+
+def _one_or_many(responses: List[Responses]) -> Union[Responses, List[Responses], None]:
+    """What a distiller takes: one teacher's responses, an ensemble's list, or none."""
+    if not responses:
+        return None
+    return responses[0] if len(responses) == 1 else responses
 
 
 def _split_views(images: Any, device: torch.device) -> Tuple[Tensor, Optional[Tensor]]:

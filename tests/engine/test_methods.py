@@ -62,3 +62,31 @@ def test_staged_method_resumes_from_the_end_of_its_first_stage(teacher_run, tmp_
     resumed = run(tmp_path / "straight", resume=str(straight.output / "previous.pt"))
     second = torch.load(resumed.model_path, weights_only=True)["model"]
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("mode", ["per_teacher", "average_logits"])
+@pytest.mark.parametrize("name", list_methods())
+def test_teacher_ensembles_work_with_every_method(teacher_run, tmp_path, name, mode):
+    weights = f"{teacher_run}/teacher/model.pt"
+    overrides = [
+        *tiny_overrides(str(tmp_path)),
+        "data.limit_batches=1",
+        f"method.name={name}",
+        f"method.ensemble={mode}",
+        "model.teachers=[resnet8, resnet8]",
+        f"model.teacher_checkpoints=[{weights}, {weights}]",
+        *SMALL.get(name, []),
+    ]
+    lines = []
+    result = Trainer(log=lines.append).distill(load_config("fashion_mnist", overrides))
+    assert math.isfinite(result.test_acc)
+    header = (result.output / "metrics.csv").read_text().splitlines()[0]
+    assert ("train_teacher1" in header) == (mode == "per_teacher")
+
+
+def test_ensemble_needs_one_checkpoint_per_teacher(teacher_run, tmp_path):
+    overrides = [*tiny_overrides(str(tmp_path)), "method.name=kd",
+                 "model.teachers=[resnet8, resnet8]",
+                 f"model.teacher_checkpoints=[{teacher_run}/teacher/model.pt]"]
+    with pytest.raises(ValueError, match="one per teacher"):
+        Trainer(log=lambda line: None).distill(load_config("fashion_mnist", overrides))
