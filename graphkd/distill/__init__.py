@@ -1,16 +1,22 @@
 """The graph-matching distiller, match terms and the method presets."""
 
 from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.ensemble import EnsembleDistiller, average_responses, ensemble_kd
 from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.memory_bank import MemoryBank
 from graphkd.distill.methods import METHODS, create_method, list_methods, method_arguments
 from graphkd.distill.stage import Stage
 
 __all__ = [
     "METHODS",
+    "EnsembleDistiller",
     "GraphMatchingDistiller",
     "MatchTerm",
+    "MemoryBank",
     "Stage",
+    "average_responses",
     "create_method",
+    "ensemble_kd",
     "list_methods",
     "method_arguments",
 ]

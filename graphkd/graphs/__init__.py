@@ -7,6 +7,7 @@ from graphkd.graphs.entropy import joint_entropy, prediction_entropy
 from graphkd.graphs.knn import knn_graph, pairwise_distance
 from graphkd.graphs.networkx import to_networkx
 from graphkd.graphs.projector import Projector
+from graphkd.graphs.tagconv_encoder import TAGConvEncoder
 from graphkd.graphs.transforms import (
     drop_intra_view,
     keep_one_direction,
@@ -20,6 +21,7 @@ from graphkd.knowledge_graph import KnowledgeGraph
 __all__ = [
     "KnowledgeGraph",
     "Projector",
+    "TAGConvEncoder",
     "bipartite_graph",
     "check_relational_batch",
     "class_graph",
