@@ -360,13 +360,14 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(optim.milestones), gamma=optim.gamma
         )
-        # distiller-only stages (e.g. MHGD's attention networks) have an optimiser of their own
+        # distiller-only stages (e.g. MHGD's attention networks) have an optimiser of their
+        # own; their losses carry their own regularisation, so no weight decay here
         stage_optimizer = (
             torch.optim.SGD(
                 [p for p in distiller.parameters() if p.requires_grad],
                 lr=optim.lr,
                 momentum=optim.momentum,
-                weight_decay=optim.weight_decay,
+                weight_decay=0.0,
                 nesterov=optim.nesterov,
             )
             if distiller is not None and stage_epochs
@@ -565,6 +566,9 @@ class Trainer:
                         scaler.scale(out["loss"]),
                         epoch,
                     )
+                    if context.active:  # autograd.grad bypasses DDP's gradient hooks
+                        context.average_gradients(student)
+                        context.average_gradients(method)
                 else:
                     scaler.scale(loss).backward()
             else:

@@ -17,8 +17,11 @@ from graphkd.engine import Trainer, load_config
 from .conftest import tiny_overrides
 
 #: Options that keep each method tiny on 64 images.
-SMALL = {"hkd": ["method.options.nce_k=16"], "hkd_kd": ["method.options.nce_k=16"],
-         "mhgd": ["method.options.stage1_epochs=1"]}
+SMALL = {
+    "hkd": ["method.options.nce_k=16"],
+    "hkd_kd": ["method.options.nce_k=16"],
+    "mhgd": ["method.options.stage1_epochs=1"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,14 @@ def test_staged_method_resumes_from_the_end_of_its_first_stage(teacher_run, tmp_
     def run(output, resume=False):
         config = load_config(
             "fashion_mnist",
-            [*tiny_overrides(str(teacher_run), 1), "data.limit_batches=1", "method.name=mhgd",
-             "method.options.stage1_epochs=2",
-             f"model.teacher_checkpoint={teacher_run}/teacher/model.pt", f"run.output={output}"],
+            [
+                *tiny_overrides(str(teacher_run), 1),
+                "data.limit_batches=1",
+                "method.name=mhgd",
+                "method.options.stage1_epochs=2",
+                f"model.teacher_checkpoint={teacher_run}/teacher/model.pt",
+                f"run.output={output}",
+            ],
         )
         return Trainer(log=lambda line: None).distill(config, resume=resume)
 
@@ -85,8 +93,24 @@ def test_teacher_ensembles_work_with_every_method(teacher_run, tmp_path, name, m
 
 
 def test_ensemble_needs_one_checkpoint_per_teacher(teacher_run, tmp_path):
-    overrides = [*tiny_overrides(str(tmp_path)), "method.name=kd",
-                 "model.teachers=[resnet8, resnet8]",
-                 f"model.teacher_checkpoints=[{teacher_run}/teacher/model.pt]"]
+    overrides = [
+        *tiny_overrides(str(tmp_path)),
+        "method.name=kd",
+        "model.teachers=[resnet8, resnet8]",
+        f"model.teacher_checkpoints=[{teacher_run}/teacher/model.pt]",
+    ]
     with pytest.raises(ValueError, match="one per teacher"):
         Trainer(log=lambda line: None).distill(load_config("fashion_mnist", overrides))
+
+
+def test_gradient_clipping_option_trains_through_the_trainer(teacher_run, tmp_path):
+    overrides = [
+        *tiny_overrides(str(tmp_path)),
+        "data.limit_batches=2",
+        "method.name=mhgd",
+        "method.options.stage1_epochs=1",
+        "method.options.gradient_clipping=true",
+        f"model.teacher_checkpoint={teacher_run}/teacher/model.pt",
+    ]
+    result = Trainer(log=lambda line: None).distill(load_config("fashion_mnist", overrides))
+    assert math.isfinite(result.test_acc)

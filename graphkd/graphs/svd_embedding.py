@@ -1,0 +1,213 @@
+"""Per-sample embeddings of feature maps by their top right-singular vectors (MHGD)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+def _eigh(matrix: Tensor) -> Tuple[Tensor, Tensor]:
+    """``torch.linalg.eigh``; on the CPU with one intra-op thread.
+
+    The CPU kernel calls LAPACK once per matrix of the batch. For the small Gram matrices
+    here LAPACK's threading costs more than it gains (several times slower on a busy
+    two-core machine), so the thread count is lowered for the call and restored after.
+    """
+    if matrix.device.type != "cpu" or torch.get_num_threads() == 1:
+        return torch.linalg.eigh(matrix)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.eigh(matrix)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _TopEigenvectors(torch.autograd.Function):
+    """Top-``k`` eigenvectors of symmetric matrices with a backward that stays finite.
+
+    The textbook gradient of an eigenvector, :math:`\\sum_{j \\ne i} v_j v_j^\\top
+    \\mathrm{d}A\\, v_i / (\\lambda_i - \\lambda_j)`, divides by eigenvalue gaps and is
+    infinite for repeated eigenvalues. Each factor :math:`1/\\delta` is replaced by the
+    Lorentzian :math:`\\delta / (\\delta^2 + \\epsilon^2)` with
+    :math:`\\epsilon = \\mathrm{eps} \\cdot \\lambda_{\\max}`, and exact ties give 0.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, matrix: Tensor, k: int, eps: float
+    ) -> Tuple[Tensor, Tensor]:
+        values, vectors = _eigh(matrix)
+        ctx.save_for_backward(values, vectors)
+        ctx.k, ctx.eps = k, eps  # type: ignore[attr-defined]
+        top_values = values[..., -k:].flip(-1)
+        ctx.mark_non_differentiable(top_values)
+        return vectors[..., -k:].flip(-1), top_values
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, grad_vectors: Tensor, grad_values: Optional[Tensor]
+    ) -> Tuple[Tensor, None, None]:
+        values, vectors = ctx.saved_tensors  # type: ignore[attr-defined]
+        k, eps = ctx.k, ctx.eps  # type: ignore[attr-defined]
+        top_values = values[..., -k:].flip(-1)
+        top_vectors = vectors[..., -k:].flip(-1)
+        # gap[..., j, i] = lambda_i - lambda_j for eigenvalue j and selected vector i.
+        gap = top_values.unsqueeze(-2) - values.unsqueeze(-1)
+        width = (eps * values[..., -1:].abs()).unsqueeze(-1)
+        inverse = torch.where(
+            gap == 0, torch.zeros_like(gap), gap / (gap.square() + width.square())
+        )
+        coefficients = vectors.transpose(-1, -2) @ grad_vectors
+        half = vectors @ (inverse * coefficients) @ top_vectors.transpose(-1, -2)
+        return (half + half.transpose(-1, -2)) / 2, None, None
+
+
+def _fix_sign(vectors: Tensor) -> Tensor:
+    """Flip each vector (last dim) so that its entries sum to a non-negative value."""
+    sign = torch.where(vectors.sum(-1, keepdim=True) < 0, -1.0, 1.0).to(vectors.dtype)
+    return vectors * sign
+
+
+def top_right_singular_vectors(features: Tensor, k: int = 1, eps: float = 1e-4) -> Tensor:
+    r"""The ``k`` leading right-singular vectors of each sample's feature map.
+
+    Each sample's map ``(D, H, W)`` is read as :math:`X \in \mathbb{R}^{HW \times D}`
+    (positions by channels). With :math:`X = U \Sigma V^\top`, the result holds
+    :math:`v_1, \dots, v_k \in \mathbb{R}^D`, unit vectors by decreasing singular value.
+    They are computed as eigenvectors of the smaller Gram matrix,
+
+    .. math::
+        X^\top X\, v_i = \sigma_i^2 v_i \quad (D \le HW), \qquad
+        v_i = \frac{X^\top u_i}{\|X^\top u_i\|_2},\ X X^\top u_i = \sigma_i^2 u_i
+        \quad (D > HW),
+
+    and their gradients stay finite when singular values repeat: each
+    :math:`1/(\sigma_i^2 - \sigma_j^2)` of the eigenvector gradient becomes
+    :math:`\delta / (\delta^2 + \epsilon^2)`, :math:`\delta = \sigma_i^2 - \sigma_j^2`,
+    :math:`\epsilon = \mathrm{eps}\,\sigma_1^2`, which is exact up to a relative
+    :math:`(\epsilon/\delta)^2` for well-separated values and bounded by
+    :math:`1/(2\epsilon)` for (nearly) equal ones. Signs are fixed so that each vector's
+    entries sum to a non-negative value (the top vector of a ReLU map is then
+    entrywise non-negative).
+
+    Parameters
+    ----------
+    features : Tensor
+        ``(B, D, *spatial)`` feature maps, e.g. ``(B, D, H, W)``; ``(B, D)`` counts as
+        one position.
+    k : int
+        How many vectors, at most ``min(HW, D)`` (default 1).
+    eps : float
+        Relative width of the gradient regularisation (default ``1e-4``; 0 gives the
+        exact gradient, infinite at repeated singular values).
+
+    Returns
+    -------
+    Tensor
+        ``(B, k, D)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> maps = torch.randn(2, 8, 4, 4, dtype=torch.float64)
+    >>> v = top_right_singular_vectors(maps, k=3)
+    >>> reference = torch.linalg.svd(maps.flatten(2).transpose(1, 2)).Vh[:, :3]
+    >>> bool(torch.allclose((v * reference).sum(-1).abs(), torch.ones(2, 3, dtype=torch.float64)))
+    True
+    """
+    if features.dim() < 2:
+        raise ValueError(
+            f"feature maps must have shape (B, D, *spatial), got {tuple(features.shape)}; "
+            "pass a batch of maps with the channels in dim 1"
+        )
+    x = features.reshape(features.shape[0], features.shape[1], -1).transpose(1, 2)
+    positions, channels = x.shape[1], x.shape[2]
+    if not 1 <= k <= min(positions, channels):
+        raise ValueError(
+            f"k={k} singular vectors requested, but maps with {positions} positions and "
+            f"{channels} channels have at most {min(positions, channels)}; pass "
+            f"1 <= k <= {min(positions, channels)}"
+        )
+    if channels <= positions:
+        vectors, _ = _TopEigenvectors.apply(x.transpose(1, 2) @ x, k, eps)
+        vectors = vectors.transpose(1, 2)
+    else:
+        left, _ = _TopEigenvectors.apply(x @ x.transpose(1, 2), k, eps)
+        vectors = F.normalize((x.transpose(1, 2) @ left).transpose(1, 2), dim=-1)
+    return _fix_sign(vectors)
+
+
+def svd_embedding(
+    features: Tensor,
+    reference: Optional[Tensor] = None,
+    candidates: int = 4,
+    project: Optional[Callable[[Tensor], Tensor]] = None,
+    eps: float = 1e-4,
+) -> Tensor:
+    r"""Embed each sample's feature map as its top right-singular vector (MHGD, Lee & Song 2019).
+
+    Without ``reference`` (the teacher), the embedding is the leading right-singular
+    vector :math:`v_1` of :math:`X \in \mathbb{R}^{HW \times D}` (see
+    :func:`top_right_singular_vectors`; no pooling). With ``reference`` :math:`r` (the
+    student, :math:`r` the teacher's embedding), the ``candidates`` leading vectors are
+    compared with :math:`r` and the best-aligned one is kept, its sign matched:
+
+    .. math::
+        i^* = \arg\max_{i \le c} |\langle v_i, r\rangle|, \qquad
+        e = \operatorname{sign}\langle v_{i^*}, r\rangle\, v_{i^*}
+
+    Gradients flow through the singular vectors (finite for repeated singular values).
+
+    Parameters
+    ----------
+    features : Tensor
+        ``(B, D, *spatial)`` feature maps.
+    reference : Tensor, optional
+        ``(B, D')`` unit vectors to align to (``D' = D`` unless ``project`` maps to
+        ``D'``).
+    candidates : int
+        How many leading vectors compete when ``reference`` is given (default 4; fewer
+        when the maps have fewer positions or channels).
+    project : callable, optional
+        Applied to the candidates ``(B, c, D) -> (B, c, D')`` before the comparison, e.g.
+        a bias-free :class:`~graphkd.graphs.Projector` when teacher and student widths
+        differ; its outputs are L2-normalised.
+    eps : float
+        Gradient regularisation of :func:`top_right_singular_vectors`.
+
+    Returns
+    -------
+    Tensor
+        ``(B, D)`` (``(B, D')`` with ``project``), unit rows.
+
+    Example
+    -------
+    >>> import torch
+    >>> teacher = svd_embedding(torch.rand(4, 16, 8, 8))
+    >>> student = svd_embedding(torch.rand(4, 16, 8, 8), reference=teacher)
+    >>> teacher.shape, bool(((student * teacher).sum(1) >= 0).all())
+    (torch.Size([4, 16]), True)
+    """
+    if reference is None:
+        return top_right_singular_vectors(features, 1, eps)[:, 0]
+    count = min(candidates, features.shape[1], features[0, 0].numel())
+    vectors = top_right_singular_vectors(features, count, eps)
+    if project is not None:
+        vectors = F.normalize(project(vectors), dim=-1)
+    if reference.shape != (vectors.shape[0], vectors.shape[2]):
+        raise ValueError(
+            f"the reference embeddings have shape {tuple(reference.shape)} but the candidates "
+            f"are {vectors.shape[0]} vectors of width {vectors.shape[2]}; give one reference "
+            "per sample of the same width, or a projection to that width (project=...)"
+        )
+    cosine = (vectors * reference.unsqueeze(1)).sum(-1)
+    best = cosine.abs().argmax(1, keepdim=True)
+    chosen = vectors.gather(1, best.unsqueeze(-1).expand(-1, 1, vectors.shape[2])).squeeze(1)
+    sign = torch.where(cosine.gather(1, best) < 0, -1.0, 1.0).to(chosen.dtype)
+    return chosen * sign
