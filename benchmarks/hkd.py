@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import List, NamedTuple
 
 import torch
-from presets import measure
+from presets import measure, write_table
 
 import graphkd
 
@@ -175,10 +175,7 @@ def main() -> None:
     for device in args.devices:
         sections.append("\n".join(run(torch.device(device), args.repeats)))
     table = "\n\n".join(sections) + "\n"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
-    print(table)
+    write_table(table, args.out)
 
 
 if __name__ == "__main__":

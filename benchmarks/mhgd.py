@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
+from presets import write_table
 
 import graphkd
 from graphkd.distill.presets.mhgd import clip_transfer_gradients
@@ -168,10 +169,7 @@ def main() -> None:
             f"| {memory[name] / mib:.1f} | {memory[name] / memory['kd']:.2f} |"
         )
     table = "\n".join(rows) + "\n"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
-    print(table)
+    write_table(table, args.out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import importlib.util
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -80,6 +80,14 @@ def measure(loss_fn: Callable, batch: int, width: int, device: torch.device, rep
     return statistics.median(times), memory
 
 
+def write_table(table: str, out: Optional[Path]) -> None:
+    """Print a results table and, when ``out`` is given, write it there."""
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table)
+    print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
@@ -129,10 +137,7 @@ def main() -> None:
                 )
                 print(rows[-1], flush=True)
     table = "\n".join(rows) + "\n"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
-    print(table)
+    write_table(table, args.out)
 
 
 if __name__ == "__main__":

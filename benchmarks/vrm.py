@@ -42,7 +42,8 @@ def load(name: str, path: Path) -> ModuleType:
     return module
 
 
-measure = load("presets_benchmark", ROOT / "benchmarks/presets.py").measure
+_presets = load("presets_benchmark", ROOT / "benchmarks/presets.py")
+measure, write_table = _presets.measure, _presets.write_table
 dense_vrm = load("vrm_tests", ROOT / "tests/distill/test_vrm.py").dense_vrm
 
 
@@ -121,10 +122,7 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
     table = "\n".join(rows) + "\n"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
-    print(table)
+    write_table(table, args.out)
 
 
 if __name__ == "__main__":
