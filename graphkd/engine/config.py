@@ -137,11 +137,16 @@ class MethodConfig:
     ensemble : str
         With several teachers: ``"per_teacher"`` (the method's loss per teacher, averaged;
         default) or ``"average_logits"`` (one loss on the teachers' averaged responses).
+    graph_batch : str
+        Under data parallelism: ``"local"`` (default) builds each rank's graphs over its
+        own samples; ``"global"`` over the samples of all ranks (an all-gather that keeps
+        gradients for the local part; see :mod:`graphkd.engine.global_batch`).
     """
 
     name: str = "kd"
     options: Dict[str, Any] = field(default_factory=dict)
     ensemble: str = "per_teacher"
+    graph_batch: str = "local"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from graphkd.data import WithIndex, create_dataset, dataset_info
 from graphkd.distill import Stage, create_method, list_methods, method_arguments
-from graphkd.distill.ensemble import EnsembleDistiller
+from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
     LAST,
     read_training_checkpoint,
@@ -33,6 +33,7 @@ from graphkd.engine.checkpoint import (
 )
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
+from graphkd.engine.global_batch import GRAPH_BATCHES, gather_responses
 from graphkd.engine.method_setup import (
     known_values,
     method_stages,
@@ -222,6 +223,12 @@ class Trainer:
         if method is not None and method != config.method.name:
             config = dataclasses.replace(config, method=MethodConfig(method, {}))
         _check_method(config.method.name)
+        for key, value, valid in (
+            ("method.graph_batch", config.method.graph_batch, GRAPH_BATCHES),
+            ("method.ensemble", config.method.ensemble, ENSEMBLE_MODES),
+        ):
+            if value not in valid:
+                raise ValueError(f"{key} must be one of {', '.join(valid)}, got {value!r}")
         with_teacher = config.method.name != CROSS_ENTROPY
         own_teacher = Path(config.run.output) / "teacher" / "model.pt"
         if with_teacher and not config.model.teachers and not config.model.teacher_checkpoint:
@@ -535,6 +542,7 @@ class Trainer:
         )
         method = None if distiller is None else _unwrapped(distiller)
         ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
+        global_graphs = context.active and config.method.graph_batch == "global"
         for step, (images, labels, index) in enumerate(bar):
             if step >= total:
                 break
@@ -555,7 +563,15 @@ class Trainer:
                 s32 = _float32(s, labels, index)
                 t32 = _one_or_many([_float32(r, labels, index) for r in t])
                 with torch.autocast(device.type, enabled=False):
-                    out = distiller(t32, s32)
+                    if global_graphs:
+                        out = distiller(
+                            _gather_teachers(t32, context), gather_responses(s32, context)
+                        )
+                        out = {
+                            k: v * context.world_size if k == "loss" else v for k, v in out.items()
+                        }
+                    else:
+                        out = distiller(t32, s32)
                 weighted_ce = method.ce_weight * ce.float()
                 loss = weighted_ce + out["loss"]
                 values.update({k: v.detach() for k, v in out.items() if k != "loss"})
@@ -733,6 +749,14 @@ def _respond(model: TappedModel, images: Tensor, virtual: Optional[Tensor]) -> R
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:
     """Responses in float32 (graph code stays out of autocast), with labels and indices."""
     return dataclasses.replace(responses.map(lambda x: x.float()), labels=labels, index=index)
+
+
+def _gather_teachers(
+    teachers: Union[Responses, List[Responses], None], context: DistributedContext
+) -> Union[Responses, List[Responses], None]:
+    if isinstance(teachers, list):
+        return [gather_responses(t, context) for t in teachers]
+    return gather_responses(teachers, context)
 
 
 def _one_or_many(responses: List[Responses]) -> Union[Responses, List[Responses], None]:

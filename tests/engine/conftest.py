@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from typing import List
 
 import pytest
 
 from graphkd.data import FashionMNIST
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def tiny_overrides(output: str, epochs: int = 1) -> List[str]:
@@ -30,3 +36,31 @@ def tiny_overrides(output: str, epochs: int = 1) -> List[str]:
 def _needs_fashion_mnist() -> None:
     if FashionMNIST.find_files(None, train=True) is None:
         pytest.skip("Fashion-MNIST is not installed")
+
+
+def run_torchrun(args: List[str], timeout: float = 180) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node=2 ARGS`` in its own process group, killed whole on a hang."""
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        *args,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"torchrun hung and was killed:\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
