@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from typing import List
 
 import pytest
@@ -38,29 +41,51 @@ def _needs_fashion_mnist() -> None:
         pytest.skip("Fashion-MNIST is not installed")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _kill_marked(token: str) -> None:
+    """Kill every process started with ``token`` in its environment (torchrun's workers
+    run in sessions of their own, out of reach of a process-group kill)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if token.encode() in handle.read():
+                    os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 def run_torchrun(args: List[str], timeout: float = 180) -> subprocess.CompletedProcess:
-    """``torchrun --nproc_per_node=2 ARGS`` in its own process group, killed whole on a hang."""
+    """``torchrun --nproc_per_node=2 ARGS`` on a free local port; everything it started is
+    killed if it outlives ``timeout``. Output goes through files, so a stray worker
+    cannot keep the test waiting on a pipe."""
+    token = f"GRAPHKD_TORCHRUN_TEST_{uuid.uuid4().hex}"
     command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--standalone",
+        "--nnodes=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
         *args,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"torchrun hung and was killed:\n{stderr[-3000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO, token: "1"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_marked(token)
+            process.wait()
+            err.seek(0)
+            pytest.fail(f"torchrun hung and was killed:\n{err.read()[-3000:]}")
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
