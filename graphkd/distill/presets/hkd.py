@@ -441,12 +441,11 @@ def hkd(
         ``"own"`` or ``"other"`` bank for the negatives, bank storage ``"float32"`` or
         ``"float16"``.
     """
-    teacher_dim, student_dim, labels = _given(teacher_dim, student_dim, labels)
-    return HKDDistiller(
+    return hkd_kd(
         teacher_dim,
         student_dim,
+        num_samples,
         labels,
-        num_samples=num_samples,
         alpha=0.0,
         beta=beta,
         k=k,
