@@ -57,7 +57,8 @@ class GraphMatchingDistiller(nn.Module):
     ce_weight : float
         The weight the trainer gives the student's cross-entropy beside this loss.
     check_inputs : bool
-        Validate shapes and reject NaN/Inf inputs (one host sync per step).
+        Validate shapes and reject NaN/Inf inputs (one host sync per step); the metrics
+        created from term names then skip their own finiteness checks.
 
     Returns (forward)
     -----------------
@@ -101,13 +102,20 @@ class GraphMatchingDistiller(nn.Module):
             {
                 term.name: term.metric
                 if isinstance(term.metric, Metric)
-                else create_metric(term.metric, **term.options)
+                else create_metric(term.metric, **self._metric_options(term, check_inputs))
                 for term in self.terms
             }
         )
         self.ce_weight = ce_weight
         self.check_inputs = check_inputs
         self._student_takes_like = _accepts_like(self.student_builder)
+
+    @staticmethod
+    def _metric_options(term: MatchTerm, check_inputs: bool) -> Dict[str, object]:
+        """The term's metric options; with ``check_inputs`` the distiller already rejects
+        NaN/Inf responses once per step, so its metrics skip their own finiteness check
+        (one host synchronisation per term)."""
+        return {"check_finite": False, **term.options} if check_inputs else dict(term.options)
 
     def build_graphs(
         self, teacher: Responses, student: Responses
