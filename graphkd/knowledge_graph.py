@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -53,7 +53,7 @@ class KnowledgeGraph:
         ndata: Optional[Dict[str, Tensor]] = None,
         edata: Optional[Dict[str, Tensor]] = None,
         batch_num_nodes: Optional[Sequence[int]] = None,
-        batch_num_edges: Optional[Sequence[int]] = None,
+        batch_num_edges: Optional[Union[Sequence[int], Tensor]] = None,
         block: Optional[Tuple[int, int, int, int]] = None,
     ) -> None:
         if src.shape != dst.shape or src.dim() != 1:
@@ -69,7 +69,12 @@ class KnowledgeGraph:
         self.ndata: Dict[str, Tensor] = dict(ndata or {})
         self.edata: Dict[str, Tensor] = dict(edata or {})
         self.batch_num_nodes: List[int] = list(batch_num_nodes or [self.num_nodes])
-        self.batch_num_edges: List[int] = list(batch_num_edges or [self.num_edges])
+        # a tensor (from edge_subgraph) stays on the device until someone asks for the list
+        self._batch_num_edges: Union[List[int], Tensor] = (
+            batch_num_edges
+            if isinstance(batch_num_edges, Tensor)
+            else list(batch_num_edges or [self.num_edges])
+        )
         self._topology: Optional[dgl.DGLGraph] = None
         if block is not None and block[1] * block[3] != self.num_edges:
             raise ValueError(
@@ -87,6 +92,13 @@ class KnowledgeGraph:
     def device(self) -> torch.device:
         """The compute device of the edge endpoints and fields."""
         return self.src.device
+
+    @property
+    def batch_num_edges(self) -> List[int]:
+        """Edges of each member graph (a host synchronisation after pruning on a GPU)."""
+        if isinstance(self._batch_num_edges, Tensor):
+            self._batch_num_edges = self._batch_num_edges.tolist()
+        return self._batch_num_edges
 
     @property
     def batch_size(self) -> int:
@@ -136,7 +148,8 @@ class KnowledgeGraph:
             )
         member = torch.repeat_interleave(
             torch.arange(self.batch_size, device=self.device),
-            torch.tensor(self.batch_num_edges, device=self.device),
+            torch.as_tensor(self._batch_num_edges, device=self.device),
+            output_size=self.num_edges,  # known, so no host synchronisation
         )
         kept_per_member = torch.zeros(self.batch_size, dtype=torch.long, device=self.device)
         kept_per_member.index_add_(0, member, keep.long())
@@ -147,7 +160,7 @@ class KnowledgeGraph:
             ndata=self.ndata,
             edata={k: v[keep] for k, v in self.edata.items()},
             batch_num_nodes=self.batch_num_nodes,
-            batch_num_edges=kept_per_member.tolist(),
+            batch_num_edges=kept_per_member,
         )
 
     def same_topology(self) -> KnowledgeGraph:
@@ -157,7 +170,7 @@ class KnowledgeGraph:
             self.dst,
             self.num_nodes,
             batch_num_nodes=self.batch_num_nodes,
-            batch_num_edges=self.batch_num_edges,
+            batch_num_edges=self._batch_num_edges,
             block=self.block,
         )
         graph._topology = self._topology
