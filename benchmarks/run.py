@@ -13,6 +13,12 @@ Example::
 
     python benchmarks/run.py --config fashion_mnist --methods ce kd rkd dist --seeds 0 1 2 \
         --output benchmarks/results/fashion_mnist
+
+An ablation reuses a trained teacher (``--teacher``: the folder holding its ``model.pt``
+and ``metrics.csv``) and changes method options with ``--set``::
+
+    python benchmarks/run.py --methods vrm --teacher benchmarks/results/fashion_mnist/teacher \
+        --set method.options.prune=false --output benchmarks/results/fashion_mnist_vrm_prune
 """
 
 from __future__ import annotations
@@ -115,15 +121,26 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/fashion_mnist"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        help="folder of a trained teacher (model.pt, metrics.csv) to reuse instead of training",
+    )
     args = parser.parse_args(argv)
     output = args.output.resolve()
     common = [*args.overrides]
-    train(
-        ["train-teacher", "--config", args.config],
-        output / "teacher",
-        [*common, f"run.output={output}", "run.seed=0"],
-    )
-    teacher_model = output / "teacher" / "model.pt"
+    if args.teacher is None:
+        teacher_dir = output / "teacher"
+        train(
+            ["train-teacher", "--config", args.config],
+            teacher_dir,
+            [*common, f"run.output={output}", "run.seed=0"],
+        )
+    else:
+        teacher_dir = args.teacher.resolve()
+        if not (teacher_dir / "model.pt").exists():
+            parser.error(f"--teacher {teacher_dir} holds no model.pt; train the teacher first")
+    teacher_model = teacher_dir / "model.pt"
     runs: Dict[str, Dict[int, List[Dict[str, float]]]] = {}
     for method in args.methods:
         for seed in args.seeds:
@@ -139,7 +156,7 @@ def main(argv: List[str] = None) -> None:
                 ],
             )
             runs.setdefault(method, {})[seed] = read_metrics(seed_dir / method)
-    table = summarise(runs, read_metrics(output / "teacher"))
+    table = summarise(runs, read_metrics(teacher_dir))
     (output / "results.md").write_text(table)
     plot(runs, output)
     print(table)

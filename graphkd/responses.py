@@ -90,8 +90,8 @@ class Responses:
         if self.virtual is None:
             raise ValueError(
                 "these responses carry no virtual view; wrap the dataset with "
-                "graphkd.data.TwoViews (or pass views='real+virtual' to the trainer) so "
-                "each image is seen twice"
+                "graphkd.data.TwoViews so each image is seen twice (the trainer does this "
+                "for methods whose needs_virtual_view is set)"
             )
         return self.virtual
 

@@ -16,15 +16,21 @@ maps and their IoU), and how each network relates the samples of one batch.
 # -----------------
 # 512 training and 256 test images. Teacher 1 trains on weakly augmented views
 # (random-resized crop, flip, rotation), teacher 2 on strongly augmented ones (the same
-# plus AutoAugment and Cutout); both are drawn per image by
-# :class:`~graphkd.analysis.EnsembleViews`, which by default gives the student's view
-# to every teacher during distillation.
+# plus AutoAugment and Cutout), from :func:`~graphkd.data.ensemble_augmentation`.
+# During distillation :class:`~graphkd.data.EnsembleViews` gives each teacher the
+# student's view (``None``, the reference protocol) or a transform of its own.
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from graphkd.analysis import EnsembleViews, ensemble_augmentation
-from graphkd.data import FashionMNIST, create_dataset, dataset_info
+from graphkd.data import (
+    EnsembleSample,
+    EnsembleViews,
+    FashionMNIST,
+    create_dataset,
+    dataset_info,
+    ensemble_augmentation,
+)
 from graphkd.distill.ensemble import ensemble_kd
 from graphkd.models import create_model, tap
 
@@ -38,45 +44,43 @@ test = Subset(create_dataset("fashion_mnist", train=False), range(256))
 
 
 class Viewed(torch.utils.data.Dataset):
-    """Yields ``((student_view, [teacher views]), label)``."""
+    """Yields ``(transform(image), label)``: a view, or an ensemble sample of views."""
 
-    def __init__(self, views):
-        self.views = views
+    def __init__(self, transform):
+        self.transform = transform
 
     def __len__(self):
         return len(train_images)
 
     def __getitem__(self, index):
         image, label = train_images[index]
-        return self.views(image), label
+        return self.transform(image), label
 
 
 def network(name):
     return tap(create_model(name, num_classes=10, in_channels=1, input_size=28))
 
 
-def train(model, views, epochs, step):
+def train(model, transform, epochs, step):
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)  # fast on a few steps
-    loader = DataLoader(Viewed(views), batch_size=64, shuffle=True, drop_last=True)
+    loader = DataLoader(Viewed(transform), batch_size=64, shuffle=True, drop_last=True)
     model.train()
     for _ in range(epochs):
-        for (student_view, teacher_views), labels in loader:
-            loss = step(model(student_view), teacher_views, labels)
+        for views, labels in loader:
+            student_view = views.student if isinstance(views, EnsembleSample) else views
+            loss = step(model(student_view), views, labels)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
     return model.eval()
 
 
-def cross_entropy(responses, teacher_views, labels):
+def cross_entropy(responses, views, labels):
     return F.cross_entropy(responses.logits, labels)
 
 
-# each teacher trains on its own strength: the student view is drawn with that strength
-teacher_1 = train(network("resnet8"), EnsembleViews(weak, strong, ["weak"]), 4, cross_entropy)
-teacher_2 = train(
-    network("resnet14"), EnsembleViews(weak, strong, ["strong"], student="strong"), 4, cross_entropy
-)
+teacher_1 = train(network("resnet8"), weak, 4, cross_entropy)
+teacher_2 = train(network("resnet14"), strong, 4, cross_entropy)
 teachers = [teacher_1, teacher_2]
 
 # %%
@@ -89,16 +93,16 @@ teachers = [teacher_1, teacher_2]
 distiller = ensemble_kd()
 
 
-def ensemble_step(responses, teacher_views, labels):
+def ensemble_step(responses, views, labels):
     with torch.no_grad():
-        teacher_responses = [t(view) for t, view in zip(teachers, teacher_views)]
+        teacher_responses = [t(view) for t, view in zip(teachers, views.teachers)]
     out = distiller(teacher_responses, responses)
     return distiller.ce_weight * F.cross_entropy(responses.logits, labels) + out["loss"]
 
 
-student = train(
-    network("resnet8"), EnsembleViews(weak, strong, ["weak", "strong"]), 4, ensemble_step
-)
+# both teachers see the student's weak view; EnsembleViews(weak, [weak, strong]) would
+# give each a fresh draw of its own strength instead
+student = train(network("resnet8"), EnsembleViews(weak, [None, None]), 4, ensemble_step)
 
 # %%
 # Fidelity and mutual information

@@ -9,8 +9,9 @@ networks and their outputs:
 - :func:`cam` and :func:`attention_iou`: class-activation maps and the IoU of their
   thresholded regions;
 - :func:`affinity` and :func:`train_val_gap`: how augmentations and memorisation affect
-  accuracy; the study's augmentations (:func:`light_augmentation`,
-  :func:`ensemble_augmentation`) and per-teacher views (:class:`EnsembleViews`);
+  accuracy (the study's augmentations and per-teacher views live in
+  :mod:`graphkd.data`: :func:`~graphkd.data.ensemble_augmentation`,
+  :class:`~graphkd.data.EnsembleViews`);
 - :func:`prediction_relation` and the figures (:func:`plot_cam_overlays`,
   :func:`plot_relations`, :func:`plot_knn_graph`);
 - :func:`write_report`: all of the above for checkpoints, as ``graphkd analyze`` writes it.
@@ -28,9 +29,7 @@ True
 
 from graphkd.analysis.affinity import affinity
 from graphkd.analysis.attention_iou import DEFAULT_THRESHOLD, attention_iou
-from graphkd.analysis.augmentations import STRENGTHS, ensemble_augmentation, light_augmentation
 from graphkd.analysis.cam import cam
-from graphkd.analysis.ensemble_views import EnsembleViews
 from graphkd.analysis.fidelity import KL_SCALE, Fidelity, fidelity
 from graphkd.analysis.figures import plot_cam_overlays, plot_knn_graph, plot_relations
 from graphkd.analysis.mutual_information import mutual_information
@@ -41,17 +40,13 @@ from graphkd.analysis.train_val_gap import TrainValGap, train_val_gap
 __all__ = [
     "DEFAULT_THRESHOLD",
     "KL_SCALE",
-    "STRENGTHS",
     "AnalysisReport",
-    "EnsembleViews",
     "Fidelity",
     "TrainValGap",
     "affinity",
     "attention_iou",
     "cam",
-    "ensemble_augmentation",
     "fidelity",
-    "light_augmentation",
     "mutual_information",
     "plot_cam_overlays",
     "plot_knn_graph",

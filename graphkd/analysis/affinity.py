@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkd.analysis._evaluation import accuracy
-from graphkd.analysis.augmentations import light_augmentation
+from graphkd.data import light_augmentation
 
 
 def _per_image(augmentation: Callable, preprocess: Callable) -> Callable:
@@ -41,8 +41,8 @@ def affinity(
             {\mathrm{acc}\big(f, T_{\text{light}}(\mathcal{D}_{val})\big)}
 
     where :math:`T_{\text{light}}` is a random-resized crop only
-    (:func:`light_augmentation`). Values near 1 mean the augmented images stay in the
-    distribution the model handles. Each image is augmented on its own (fresh random
+    (:func:`~graphkd.data.light_augmentation`). Values near 1 mean the augmented images
+    stay in the distribution the model handles. Each image is augmented on its own (fresh random
     parameters per image) from the global torch generator.
 
     Parameters
@@ -51,7 +51,7 @@ def affinity(
         A network or :class:`~graphkd.models.TappedModel`, evaluated in eval mode.
     augmentation : callable
         Acts on one image ``(C, H, W)`` of the loader (``uint8`` for the graphkd
-        augmentations, e.g. :func:`ensemble_augmentation`).
+        augmentations, e.g. :func:`~graphkd.data.ensemble_augmentation`).
     loader : iterable
         Yields ``(images (B, C, H, W), labels (B,), ...)``, images *before*
         normalisation, e.g. a dataset built with ``transform=PILToTensor()``.

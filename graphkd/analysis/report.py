@@ -17,13 +17,12 @@ from torchvision import transforms
 
 from graphkd.analysis.affinity import affinity
 from graphkd.analysis.attention_iou import DEFAULT_THRESHOLD, attention_iou
-from graphkd.analysis.augmentations import STRENGTHS, ensemble_augmentation
 from graphkd.analysis.cam import cam
 from graphkd.analysis.fidelity import fidelity
 from graphkd.analysis.figures import plot_cam_overlays, plot_knn_graph, plot_relations
 from graphkd.analysis.mutual_information import mutual_information
 from graphkd.analysis.train_val_gap import train_val_gap
-from graphkd.data import create_dataset, dataset_info
+from graphkd.data import STRENGTHS, create_dataset, dataset_info, ensemble_augmentation
 from graphkd.engine.trainer import build_model, resolve_device
 from graphkd.models import TappedModel, load_checkpoint, tap
 
@@ -148,7 +147,7 @@ def write_report(
       ensemble, student vs each teacher, between teachers;
     - :func:`attention_iou` of :func:`cam` maps (threshold 0.4) between teachers and
       between each teacher and the student;
-    - :func:`affinity` of the weak and strong :func:`ensemble_augmentation` for every model;
+    - :func:`affinity` of the weak and strong :func:`~graphkd.data.ensemble_augmentation` for every model;
     - :func:`train_val_gap` on the same number of training images (evaluation transform);
     - figures: ``cam_overlays.png`` (the first ``cam_images`` images),
       ``relations.png`` (:func:`prediction_relation` heatmaps on the first batch),

@@ -1,4 +1,4 @@
-"""Datasets (CIFAR-100, Fashion-MNIST incl. offline copies) and real/virtual view transforms.
+"""Datasets (CIFAR-100, Fashion-MNIST incl. offline copies), augmentations and view transforms.
 
 Example
 -------
@@ -13,6 +13,13 @@ from graphkd.data.cifar100 import CIFAR100
 from graphkd.data.cutout import Cutout
 from graphkd.data.dataset_info import DatasetInfo
 from graphkd.data.datasets import DATASETS, create_dataset, dataset_info, list_datasets
+from graphkd.data.ensemble_augmentation import (
+    AUGMENTATIONS,
+    STRENGTHS,
+    ensemble_augmentation,
+    light_augmentation,
+)
+from graphkd.data.ensemble_views import EnsembleSample, EnsembleViews
 from graphkd.data.fashion_mnist import FashionMNIST
 from graphkd.data.idx import read_idx, read_idx_images, read_idx_labels
 from graphkd.data.negative_sampler import NegativeSampler
@@ -27,10 +34,14 @@ from graphkd.data.views import (
 from graphkd.data.with_index import WithIndex
 
 __all__ = [
+    "AUGMENTATIONS",
     "CIFAR100",
     "DATASETS",
+    "STRENGTHS",
     "Cutout",
     "DatasetInfo",
+    "EnsembleSample",
+    "EnsembleViews",
     "FashionMNIST",
     "NegativeSampler",
     "TwoViewDataset",
@@ -40,6 +51,8 @@ __all__ = [
     "create_dataset",
     "dataset_info",
     "default_data_dir",
+    "ensemble_augmentation",
+    "light_augmentation",
     "list_datasets",
     "rand_augment",
     "read_idx",

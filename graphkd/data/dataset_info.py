@@ -28,6 +28,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torchvision import transforms
 
+from graphkd.data.ensemble_augmentation import AUGMENTATIONS, ensemble_augmentation
 from graphkd.data.views import weak_augmentation
 
 
@@ -101,9 +102,24 @@ class DatasetInfo:
         steps += [transforms.ConvertImageDtype(torch.float32), self.normalize()]
         return transforms.Compose(steps)
 
-    def train_transform(self) -> transforms.Compose:
-        """The standard training transform: random crop with padding, horizontal flip."""
-        return self.transform(weak_augmentation(self.image_size, self.crop_padding))
+    def train_transform(self, augmentation: str = "standard") -> transforms.Compose:
+        """A training transform: by default random crop with padding and horizontal flip.
+
+        Parameters
+        ----------
+        augmentation : {"standard", "weak", "strong"}, default "standard"
+            ``"standard"``: :func:`~graphkd.data.weak_augmentation` with this dataset's
+            ``crop_padding``; ``"weak"`` / ``"strong"``: the teacher-ensemble study's
+            :func:`~graphkd.data.ensemble_augmentation` of that strength.
+        """
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(
+                f"unknown training augmentation {augmentation!r}; choose one of "
+                f"{', '.join(AUGMENTATIONS)}"
+            )
+        if augmentation == "standard":
+            return self.transform(weak_augmentation(self.image_size, self.crop_padding))
+        return self.transform(ensemble_augmentation(augmentation, self.image_size))
 
     def test_transform(self) -> transforms.Compose:
         """The standard evaluation transform: tensor conversion and normalisation only."""

@@ -54,6 +54,10 @@ class DataConfig:
         Stop each training epoch after this many batches (smoke runs).
     download : bool
         Download the dataset when no local copy is found.
+    augmentation : str
+        The trained network's augmentation (the teacher's in ``train-teacher``, the
+        student's in ``distill``): ``"standard"`` (random crop and flip, default),
+        ``"weak"`` or ``"strong"`` (:func:`graphkd.data.ensemble_augmentation`).
     """
 
     dataset: str = "fashion_mnist"
@@ -65,6 +69,7 @@ class DataConfig:
     test_subset: Optional[int] = None
     limit_batches: Optional[int] = None
     download: bool = False
+    augmentation: str = "standard"
 
 
 @dataclass
@@ -82,8 +87,13 @@ class ModelConfig:
         ``graphkd train-teacher`` wrote to ``<run.output>/teacher``).
     teachers, teacher_checkpoints : list of str
         A teacher ensemble instead of one teacher: architectures and their trained
-        weights, one each (both empty by default). Every teacher sees the student's
-        augmented image; ``method.ensemble`` says how their losses combine.
+        weights, one each (both empty by default); ``method.ensemble`` says how their
+        losses combine.
+    teacher_augmentations : list of str
+        What each teacher sees. Empty (default): the student's augmented image, for every
+        teacher. Otherwise one entry per teacher: ``"student"`` (the student's image) or
+        an augmentation of ``data.augmentation``'s choices (``"standard"``, ``"weak"``,
+        ``"strong"``), drawn for that teacher from the same training image.
     """
 
     teacher: str = "resnet20"
@@ -91,6 +101,7 @@ class ModelConfig:
     teacher_checkpoint: Optional[str] = None
     teachers: List[str] = field(default_factory=list)
     teacher_checkpoints: List[str] = field(default_factory=list)
+    teacher_augmentations: List[str] = field(default_factory=list)
 
 
 @dataclass

@@ -11,7 +11,7 @@ the student's), ``after_step`` (updates after each optimiser step) and
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -80,11 +80,12 @@ def needs_virtual_view(distiller: Optional[nn.Module]) -> bool:
     return bool(getattr(distiller, "needs_virtual_view", False))
 
 
-def two_view_transform(info: DatasetInfo) -> TwoViews:
-    """Real view: the standard training transform; virtual: the same plus RandAugment(n=2)."""
+def two_view_transform(info: DatasetInfo, real: Optional[Callable] = None) -> TwoViews:
+    """Real view: ``real`` (default the standard training transform); virtual: the
+    standard random crop and flip plus RandAugment(n=2)."""
     weak = weak_augmentation(info.image_size, info.crop_padding)
     virtual = info.transform(transforms.Compose([weak, rand_augment(n=2)]))
-    return TwoViews(info.train_transform(), virtual)
+    return TwoViews(info.train_transform() if real is None else real, virtual)
 
 
 def method_stages(distiller: Optional[nn.Module]) -> List[Stage]:

@@ -34,14 +34,15 @@ from graphkd.engine.checkpoint import (
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
 from graphkd.engine.global_batch import GRAPH_BATCHES, gather_responses
-from graphkd.engine.method_setup import (
-    known_values,
-    method_stages,
-    needs_virtual_view,
-    two_view_transform,
-)
+from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
+from graphkd.engine.training_views import (
+    check_augmentations,
+    split_views,
+    teacher_inputs,
+    training_transform,
+)
 from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
 from graphkd.responses import Responses
 
@@ -301,16 +302,17 @@ class Trainer:
             config.run.seed,
         )
 
+        teacher_specs = _teacher_specs(config) if with_teacher else []
+        check_augmentations(config, len(teacher_specs))
         student = tap(build_model(arch, data.dataset)).to(device)
         teachers: List[TappedModel] = []
-        if with_teacher:
-            for teacher_arch, weights in _teacher_specs(config):
-                _check_model(teacher_arch)
-                teacher_net = build_model(teacher_arch, data.dataset)
-                load_checkpoint(teacher_net, str(weights))
-                teachers.append(tap(teacher_net).to(device).eval())
-                for parameter in teachers[-1].parameters():
-                    parameter.requires_grad_(False)
+        for teacher_arch, weights in teacher_specs:
+            _check_model(teacher_arch)
+            teacher_net = build_model(teacher_arch, data.dataset)
+            load_checkpoint(teacher_net, str(weights))
+            teachers.append(tap(teacher_net).to(device).eval())
+            for parameter in teachers[-1].parameters():
+                parameter.requires_grad_(False)
         distiller: Optional[nn.Module] = None
         if config.method.name != CROSS_ENTROPY:
             distillers = []
@@ -326,14 +328,16 @@ class Trainer:
             else:
                 distiller = distillers[0]
             distiller = distiller.to(device)
-        if needs_virtual_view(distiller):
+        virtual = needs_virtual_view(distiller)
+        transform, own_view = training_transform(config, info, len(teachers), virtual)
+        if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
             base_set = _subset(
                 create_dataset(
                     data.dataset,
                     root=data.root,
                     train=True,
                     download=data.download,
-                    transform=two_view_transform(info),
+                    transform=transform,
                 ),
                 data.subset,
                 config.run.seed,
@@ -434,6 +438,7 @@ class Trainer:
                     stage.name,
                     train_set,
                     teachers,
+                    own_view,
                     distiller,
                     stage_optimizer,
                     context,
@@ -451,6 +456,7 @@ class Trainer:
                     train_set,
                     student_step,
                     teachers,
+                    own_view,
                     distiller_step,
                     optimizer,
                     scaler,
@@ -516,11 +522,14 @@ class Trainer:
         train_set: Dataset,
         student: nn.Module,
         teachers: List[TappedModel],
+        own_view: List[Optional[int]],
         distiller: Optional[nn.Module],
         optimizer: torch.optim.Optimizer,
         scaler: Any,
         context: DistributedContext,
     ) -> Dict[str, float]:
+        """One epoch of the student; teacher ``k`` sees its own view ``own_view[k]`` of
+        each batch (see :func:`~graphkd.engine.training_views.training_transform`)."""
         data = config.data
         device = context.device
         loader = _train_loader(config, epoch, train_set, context)
@@ -546,7 +555,7 @@ class Trainer:
         for step, (images, labels, index) in enumerate(bar):
             if step >= total:
                 break
-            images, virtual = _split_views(images, device)
+            images, virtual, own = split_views(images, device)
             labels, index = labels.to(device), index.to(device)
             with autocast:
                 s = student(images)
@@ -556,7 +565,10 @@ class Trainer:
                     if ce_on_virtual:
                         ce = ce + F.cross_entropy(s.virtual.logits, labels)
                 with torch.no_grad():
-                    t = [_respond(teacher, images, virtual) for teacher in teachers]
+                    t = [
+                        _respond(teacher, view, virtual)
+                        for teacher, view in zip(teachers, teacher_inputs(images, own, own_view))
+                    ]
             values = {"ce": ce.detach()}
             optimizer.zero_grad(set_to_none=True)
             if distiller is not None:
@@ -610,6 +622,7 @@ class Trainer:
         stage: str,
         train_set: Dataset,
         teachers: List[TappedModel],
+        own_view: List[Optional[int]],
         distiller: nn.Module,
         optimizer: torch.optim.Optimizer,
         context: DistributedContext,
@@ -629,11 +642,12 @@ class Trainer:
         for step, (images, labels, index) in enumerate(bar):
             if step >= total:
                 break
-            images, _ = _split_views(images, device)
+            images, _, own = split_views(images, device)
             labels, index = labels.to(device), index.to(device)
+            views = teacher_inputs(images, own, own_view)
             with torch.no_grad():
                 t32 = _one_or_many(
-                    [_float32(teacher(images), labels, index) for teacher in teachers]
+                    [_float32(teacher(x), labels, index) for teacher, x in zip(teachers, views)]
                 )
             out = distiller.stage_loss(stage, t32)
             optimizer.zero_grad(set_to_none=True)
@@ -764,14 +778,6 @@ def _one_or_many(responses: List[Responses]) -> Union[Responses, List[Responses]
     if not responses:
         return None
     return responses[0] if len(responses) == 1 else responses
-
-
-def _split_views(images: Any, device: torch.device) -> Tuple[Tensor, Optional[Tensor]]:
-    """The real batch and, for two-view data, the virtual batch, on ``device``."""
-    if isinstance(images, (list, tuple)):
-        real, virtual = images
-        return real.to(device), virtual.to(device)
-    return images.to(device), None
 
 
 def _scheduler_state_for_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:

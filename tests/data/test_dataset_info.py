@@ -77,3 +77,32 @@ def test_channel_count_checked() -> None:
 def test_frozen() -> None:
     with pytest.raises(AttributeError):
         make_info().num_classes = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("strength", ["weak", "strong"])
+def test_train_transform_of_a_strength_is_the_ensemble_studys_augmentation(image, strength):
+    from torchvision import transforms
+
+    from graphkd.data import Cutout
+
+    info = make_info(image_size=6)
+    steps = [
+        transforms.PILToTensor(),
+        transforms.RandomResizedCrop(6, scale=(0.08, 1.0), antialias=True),
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomRotation(15.0),
+    ]
+    if strength == "strong":
+        steps += [transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10), Cutout(16)]
+    steps += [transforms.ConvertImageDtype(torch.float32), info.normalize()]
+    by_hand = transforms.Compose(steps)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        expected = by_hand(image)
+        torch.manual_seed(seed)
+        assert torch.equal(info.train_transform(strength)(image), expected)
+
+
+def test_unknown_train_augmentation_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="'medium'.*standard, weak, strong"):
+        make_info().train_transform("medium")

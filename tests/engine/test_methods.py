@@ -92,6 +92,22 @@ def test_teacher_ensembles_work_with_every_method(teacher_run, tmp_path, name, m
     assert ("train_teacher1" in header) == (mode == "per_teacher")
 
 
+@pytest.mark.parametrize("name", list_methods())
+def test_teachers_with_their_own_augmentations_work_with_every_method(teacher_run, tmp_path, name):
+    weights = f"{teacher_run}/teacher/model.pt"
+    overrides = [
+        *tiny_overrides(str(tmp_path)),
+        "data.limit_batches=1",
+        f"method.name={name}",
+        "model.teachers=[resnet8, resnet8]",
+        f"model.teacher_checkpoints=[{weights}, {weights}]",
+        "model.teacher_augmentations=[weak, strong]",
+        *SMALL.get(name, []),
+    ]
+    result = Trainer(log=lambda line: None).distill(load_config("fashion_mnist", overrides))
+    assert math.isfinite(result.test_acc)
+
+
 def test_ensemble_needs_one_checkpoint_per_teacher(teacher_run, tmp_path):
     overrides = [
         *tiny_overrides(str(tmp_path)),

@@ -3,7 +3,8 @@ r"""The augmentations of the teacher-ensemble study: light, weak and strong.
 All act on ``uint8`` image tensors ``(C, H, W)`` (graphkd's convention, see
 :mod:`graphkd.data.views`) and draw from the global torch generator.
 
-- light: random-resized crop only (the reference point of :func:`affinity`);
+- light: random-resized crop only (the reference point of
+  :func:`graphkd.analysis.affinity`);
 - weak: random-resized crop, horizontal flip, rotation by up to 15 degrees;
 - strong: weak, then AutoAugment (CIFAR-10 policy) and Cutout of 16 px.
 
@@ -25,10 +26,14 @@ from typing import Tuple
 
 from torchvision import transforms
 
-from graphkd.data import auto_augment_cutout
+from graphkd.data.views import auto_augment_cutout
 
 #: The augmentation strengths of :func:`ensemble_augmentation`.
 STRENGTHS = ("weak", "strong")
+
+#: The training augmentations of :meth:`graphkd.data.DatasetInfo.train_transform`: the
+#: dataset's standard random crop and flip, or a strength of :func:`ensemble_augmentation`.
+AUGMENTATIONS = ("standard", *STRENGTHS)
 
 
 def light_augmentation(

@@ -4,8 +4,7 @@ import pytest
 import torch
 from torchvision import transforms
 
-from graphkd.analysis import ensemble_augmentation, light_augmentation
-from graphkd.data import Cutout
+from graphkd.data import Cutout, ensemble_augmentation, light_augmentation
 
 
 def test_light_is_a_random_resized_crop_to_the_side():
