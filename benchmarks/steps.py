@@ -3,7 +3,8 @@
 One step is what the trainer does per batch: the frozen teacher's forward, the student's
 forward, cross-entropy plus the method's loss, the backward pass, and the method's
 ``after_step`` (memory banks). Methods that ask for a virtual view get both views
-through both networks, as in training. Methods with a distiller-only first stage are
+through both networks, as in training (the teacher's two views in one pass, the
+student's one after the other). Methods with a distiller-only first stage are
 measured in their student stage. All methods take turns within one run, so the ratios
 are comparable even on a busy machine. Memory: the bytes autograd saves for the backward
 pass on CPU, peak allocated memory on CUDA, plus the distiller's buffers (memory banks).
@@ -29,6 +30,7 @@ import graphkd
 from graphkd.data import dataset_info
 from graphkd.distill import method_arguments
 from graphkd.engine.method_setup import probe_widths
+from graphkd.engine.training_views import teacher_responses
 from graphkd.models import create_model, tap
 
 
@@ -65,18 +67,16 @@ def build_steps(
 
 def make_step(method, teacher, student, images, virtual, labels, index) -> Callable[[], None]:
     two_views = getattr(method, "needs_virtual_view", False)
-
-    def respond(model, with_labels):
-        r = model(images)
-        if two_views:
-            r = dataclasses.replace(r, virtual=model(virtual))
-        return dataclasses.replace(r, labels=labels, index=index) if with_labels else r
+    second = virtual if two_views else None
 
     def step() -> None:
         student.zero_grad(set_to_none=True)
         with torch.no_grad():
-            t = respond(teacher, True)
-        s = respond(student, True)
+            t = teacher_responses(teacher, images, second)
+        s = student(images)
+        if two_views:
+            s = dataclasses.replace(s, virtual=student(virtual))
+        t, s = (dataclasses.replace(r, labels=labels, index=index) for r in (t, s))
         ce = F.cross_entropy(s.logits, labels)
         if two_views and getattr(method, "ce_on_virtual_view", False):
             ce = ce + F.cross_entropy(s.virtual.logits, labels)

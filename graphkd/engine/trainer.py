@@ -41,6 +41,7 @@ from graphkd.engine.training_views import (
     check_augmentations,
     split_views,
     teacher_inputs,
+    teacher_responses,
     training_transform,
 )
 from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
@@ -566,7 +567,7 @@ class Trainer:
                         ce = ce + F.cross_entropy(s.virtual.logits, labels)
                 with torch.no_grad():
                     t = [
-                        _respond(teacher, view, virtual)
+                        teacher_responses(teacher, view, virtual)
                         for teacher, view in zip(teachers, teacher_inputs(images, own, own_view))
                     ]
             values = {"ce": ce.detach()}
@@ -750,14 +751,6 @@ def _teacher_specs(config: Config) -> List[Tuple[str, str]]:
             f"gives {len(model.teacher_checkpoints)} weight files; give one per teacher"
         )
     return list(zip(model.teachers, model.teacher_checkpoints))
-
-
-def _respond(model: TappedModel, images: Tensor, virtual: Optional[Tensor]) -> Responses:
-    """``model``'s responses to a batch, with those to its virtual view when there is one."""
-    responses = model(images)
-    if virtual is None:
-        return responses
-    return dataclasses.replace(responses, virtual=model(virtual))
 
 
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:

@@ -25,6 +25,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, List, Optional, Tuple
 
 import torch
@@ -33,6 +34,8 @@ from torch import Tensor
 from graphkd.data import AUGMENTATIONS, DatasetInfo, EnsembleSample, EnsembleViews
 from graphkd.engine.config import Config
 from graphkd.engine.method_setup import two_view_transform
+from graphkd.models import TappedModel
+from graphkd.responses import Responses
 
 #: The ``model.teacher_augmentations`` entry of a teacher that sees the student's view.
 STUDENT_VIEW = "student"
@@ -108,3 +111,21 @@ def split_views(images: Any, device: torch.device) -> Tuple[Tensor, Optional[Ten
 def teacher_inputs(real: Tensor, own: List[Tensor], own_view: List[Optional[int]]) -> List[Tensor]:
     """Each teacher's input batch: its own view, or the student's ``real`` one."""
     return [real if index is None else own[index] for index in own_view]
+
+
+def teacher_responses(model: TappedModel, images: Tensor, virtual: Optional[Tensor]) -> Responses:
+    """A frozen teacher's responses to ``images`` ``(B, ...)`` and, when given, to their
+    ``virtual`` view (``Responses.virtual``).
+
+    In eval mode every sample's output depends on that sample alone, so both views go
+    through the network as one batch of ``2B`` (one pass instead of two, the same
+    responses); a model in training mode sees each view as a batch of its own.
+    """
+    if virtual is None:
+        return model(images)
+    if model.training:
+        return dataclasses.replace(model(images), virtual=model(virtual))
+    both = model(torch.cat([images, virtual]))
+    size = images.shape[0]
+    real = both.map(lambda x: x[:size])
+    return dataclasses.replace(real, virtual=both.map(lambda x: x[size:]))

@@ -119,13 +119,13 @@ def teacher_weights(tmp_path_factory):
 
 def test_each_teacher_gets_its_batch_in_a_distillation_step(teacher_weights, tmp_path, monkeypatch):
     seen = []
-    respond = trainer_module._respond
+    respond = trainer_module.teacher_responses
 
     def recording(model, images, virtual):
         seen.append(images)
         return respond(model, images, virtual)
 
-    monkeypatch.setattr(trainer_module, "_respond", recording)
+    monkeypatch.setattr(trainer_module, "teacher_responses", recording)
     students = []
     split = trainer_module.split_views
 
@@ -148,3 +148,36 @@ def test_each_teacher_gets_its_batch_in_a_distillation_step(teacher_weights, tmp
     assert seen[0] is students[0]
     assert not torch.equal(seen[1], students[0]) and not torch.equal(seen[2], students[0])
     assert not torch.equal(seen[1], seen[2])
+
+
+def test_a_frozen_teacher_answers_both_views_in_one_pass_with_the_same_responses():
+    from graphkd.engine.training_views import teacher_responses
+    from graphkd.models import create_model, tap
+
+    torch.manual_seed(0)
+    teacher = tap(create_model("resnet8", num_classes=10, in_channels=1, input_size=28))
+    for module in teacher.modules():  # running statistics that are not the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    teacher.eval()
+    images, virtual = torch.randn(5, 1, 28, 28), torch.randn(5, 1, 28, 28)
+    calls = []
+    teacher.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    with torch.no_grad():
+        both = teacher_responses(teacher, images, virtual)
+        alone, alone_virtual = teacher(images), teacher(virtual)
+    assert calls[0] == 10
+    for ours, reference in ((both, alone), (both.virtual, alone_virtual)):
+        assert torch.allclose(ours.logits, reference.logits, atol=1e-5)
+        assert torch.allclose(ours.embedding, reference.embedding, atol=1e-5)
+        assert ours.features.keys() == reference.features.keys()
+        assert all(
+            torch.allclose(ours.features[k], reference.features[k], atol=1e-5)
+            for k in ours.features
+        )
+    teacher.train()
+    calls.clear()
+    with torch.no_grad():
+        teacher_responses(teacher, images, virtual)
+    assert calls == [5, 5]
