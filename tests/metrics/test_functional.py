@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import pytest
 import torch
 
@@ -53,29 +50,3 @@ def test_edge_mode_on_the_graph_device_only(function) -> None:
 def test_kl_without_a_last_dim_is_rejected() -> None:
     with pytest.raises(ValueError, match="no distribution"):
         functional.kl_divergence(torch.zeros(3, 0), torch.zeros(3, 0))
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "graphkd.metrics",
-        "graphkd.metrics.functional",
-        "graphkd.metrics.metric",
-        "graphkd.metrics.registry",
-        "graphkd.metrics.mse",
-        "graphkd.metrics.l1",
-        "graphkd.metrics.smooth_l1",
-        "graphkd.metrics.cosine",
-        "graphkd.metrics.pearson",
-        "graphkd.metrics.kl",
-        "graphkd.metrics.js",
-        "graphkd.metrics.kd",
-        "graphkd.metrics.zscore_kd",
-        "graphkd.metrics.infonce",
-    ],
-)
-def test_docstring_examples_run(module: str) -> None:
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testmod(importlib.import_module(module), optionflags=flags)
-    assert result.failed == 0
-    assert result.attempted > 0
