@@ -96,11 +96,23 @@ class Responses:
         return self.virtual
 
 
-def check_finite(tensors: Dict[str, Tensor]) -> None:
-    """Raise a ``ValueError`` naming the first of ``tensors`` holding NaN or Inf.
+#: What a NaN or Inf in a network's responses usually needs.
+UPSTREAM_FIX = "check the learning rate, the input normalisation and the loss scale (AMP) upstream"
+
+
+def check_finite(tensors: Dict[str, Tensor], fix: str = UPSTREAM_FIX) -> None:
+    """Raise a ``ValueError`` naming the first of ``tensors`` holding NaN or Inf, how many
+    of its entries are bad, and ``fix``.
 
     One host synchronisation for all tensors together; the culprit is searched only
     when something is wrong.
+
+    Example
+    -------
+    >>> check_finite({"logits": torch.zeros(2), "embedding": torch.tensor([1.0, float("inf")])})
+    Traceback (most recent call last):
+    ...
+    ValueError: embedding contains NaN or Inf values (1 of 2 entries); check the learning rate, ...
     """
     if not tensors:
         return
@@ -108,7 +120,7 @@ def check_finite(tensors: Dict[str, Tensor]) -> None:
     if bool(flags.all()):
         return
     culprit = [name for name, ok in zip(tensors, flags.tolist()) if not ok][0]
+    bad = int((~torch.isfinite(tensors[culprit])).sum())
     raise ValueError(
-        f"{culprit} contains NaN or Inf; check the learning rate, the input normalisation "
-        "and the loss scale (AMP) upstream"
+        f"{culprit} contains NaN or Inf values ({bad} of {tensors[culprit].numel()} entries); {fix}"
     )

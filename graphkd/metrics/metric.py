@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import torch
 from torch import Tensor
 
+from graphkd import responses
+
 if TYPE_CHECKING:
     from graphkd.knowledge_graph import KnowledgeGraph
 
@@ -92,15 +94,11 @@ def check_finite(name: str, tensor: Tensor) -> None:
     ...
     ValueError: student contains NaN or Inf values (1 of 2 entries); ...
     """
-    finite = torch.isfinite(tensor)
-    if not bool(finite.all()):
-        bad = int((~finite).sum())
-        raise ValueError(
-            f"{name} contains NaN or Inf values ({bad} of {tensor.numel()} entries); "
-            "fix the computation that produced it (for example lower the learning rate or "
-            "train in float32), or construct the metric with check_finite=False to skip "
-            "this check"
-        )
+    responses.check_finite(
+        {name: tensor},
+        fix="fix the computation that produced it (for example lower the learning rate or "
+        "train in float32), or construct the metric with check_finite=False to skip this check",
+    )
 
 
 class Metric(torch.nn.Module, abc.ABC):
