@@ -9,7 +9,6 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -18,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
-from tqdm.auto import tqdm
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from graphkd.data import WithIndex, create_dataset, dataset_info
 from graphkd.distill import Stage, create_method, list_methods, method_arguments
@@ -33,19 +31,16 @@ from graphkd.engine.checkpoint import (
 )
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
-from graphkd.engine.global_batch import GRAPH_BATCHES, gather_responses
+from graphkd.engine.epochs import train_distiller_epoch, train_epoch
+from graphkd.engine.global_batch import GRAPH_BATCHES
 from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
 from graphkd.engine.training_views import (
     check_augmentations,
-    split_views,
-    teacher_inputs,
-    teacher_responses,
     training_transform,
 )
 from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
-from graphkd.responses import Responses
 
 #: The method name of plain cross-entropy training (no distiller).
 CROSS_ENTROPY = "ce"
@@ -433,7 +428,7 @@ class Trainer:
                 distiller.set_stage(stage.name)  # type: ignore[union-attr]
             if stage.trains == "distiller":
                 assert stage_optimizer is not None and distiller is not None
-                terms = self._train_distiller_epoch(
+                terms = train_distiller_epoch(
                     config,
                     epoch,
                     stage.name,
@@ -443,6 +438,7 @@ class Trainer:
                     distiller,
                     stage_optimizer,
                     context,
+                    self.progress,
                 )
                 rng = context.all_gather(rng_state())
                 if main:
@@ -451,7 +447,7 @@ class Trainer:
                     row["seconds"] = time.time() - began
                     stage_logs[stage.name].append(row)
             else:
-                terms = self._train_epoch(
+                terms = train_epoch(
                     config,
                     epoch,
                     train_set,
@@ -462,6 +458,7 @@ class Trainer:
                     optimizer,
                     scaler,
                     context,
+                    self.progress,
                 )
                 lr = optimizer.param_groups[0]["lr"]
                 scheduler.step()
@@ -516,153 +513,6 @@ class Trainer:
         _save_model(output / "model.pt", student.model, arch, data.dataset, test_acc)
         return RunResult(output, test_acc, best, total_epochs, time.time() - start_time)
 
-    def _train_epoch(
-        self,
-        config: Config,
-        epoch: int,
-        train_set: Dataset,
-        student: nn.Module,
-        teachers: List[TappedModel],
-        own_view: List[Optional[int]],
-        distiller: Optional[nn.Module],
-        optimizer: torch.optim.Optimizer,
-        scaler: Any,
-        context: DistributedContext,
-    ) -> Dict[str, float]:
-        """One epoch of the student; teacher ``k`` sees its own view ``own_view[k]`` of
-        each batch (see :func:`~graphkd.engine.training_views.training_transform`)."""
-        data = config.data
-        device = context.device
-        loader = _train_loader(config, epoch, train_set, context)
-        total = len(loader) if data.limit_batches is None else min(len(loader), data.limit_batches)
-        student.train()
-        if distiller is not None:
-            distiller.train()
-        amp = config.run.amp
-        autocast = (
-            torch.autocast(
-                device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
-            )
-            if amp
-            else nullcontext()
-        )
-        sums: Dict[str, Tensor] = {}
-        bar = tqdm(
-            loader, total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress
-        )
-        method = None if distiller is None else _unwrapped(distiller)
-        ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
-        global_graphs = context.active and config.method.graph_batch == "global"
-        for step, (images, labels, index) in enumerate(bar):
-            if step >= total:
-                break
-            images, virtual, own = split_views(images, device)
-            labels, index = labels.to(device), index.to(device)
-            with autocast:
-                s = student(images)
-                ce = F.cross_entropy(s.logits, labels)
-                if virtual is not None:
-                    s = dataclasses.replace(s, virtual=student(virtual))
-                    if ce_on_virtual:
-                        ce = ce + F.cross_entropy(s.virtual.logits, labels)
-                with torch.no_grad():
-                    t = [
-                        teacher_responses(teacher, view, virtual)
-                        for teacher, view in zip(teachers, teacher_inputs(images, own, own_view))
-                    ]
-            values = {"ce": ce.detach()}
-            optimizer.zero_grad(set_to_none=True)
-            if distiller is not None:
-                s32 = _float32(s, labels, index)
-                t32 = _one_or_many([_float32(r, labels, index) for r in t])
-                with torch.autocast(device.type, enabled=False):
-                    if global_graphs:
-                        out = distiller(
-                            _gather_teachers(t32, context), gather_responses(s32, context)
-                        )
-                        out = {
-                            k: v * context.world_size if k == "loss" else v for k, v in out.items()
-                        }
-                    else:
-                        out = distiller(t32, s32)
-                weighted_ce = method.ce_weight * ce.float()
-                loss = weighted_ce + out["loss"]
-                values.update({k: v.detach() for k, v in out.items() if k != "loss"})
-                if hasattr(method, "combine_gradients"):
-                    method.combine_gradients(
-                        student.parameters(),
-                        scaler.scale(weighted_ce),
-                        scaler.scale(out["loss"]),
-                        epoch,
-                    )
-                    if context.active:  # autograd.grad bypasses DDP's gradient hooks
-                        context.average_gradients(student)
-                        context.average_gradients(method)
-                else:
-                    scaler.scale(loss).backward()
-            else:
-                loss = ce
-                scaler.scale(loss).backward()
-            values["loss"] = loss.detach()
-            scaler.step(optimizer)
-            scaler.update()
-            if hasattr(method, "after_step"):
-                with torch.no_grad():
-                    method.after_step(t32, s32.detach())
-            for key, value in values.items():
-                sums[key] = sums[key] + value.float() if key in sums else value.float()
-        steps = max(1, min(total, len(loader)))
-        scale = steps * context.world_size
-        means = {key: context.sum(value).item() / scale for key, value in sums.items()}
-        return {"loss": means.pop("loss"), **means}
-
-    def _train_distiller_epoch(
-        self,
-        config: Config,
-        epoch: int,
-        stage: str,
-        train_set: Dataset,
-        teachers: List[TappedModel],
-        own_view: List[Optional[int]],
-        distiller: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        context: DistributedContext,
-    ) -> Dict[str, float]:
-        """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``."""
-        if not teachers:
-            raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
-        device = context.device
-        loader = _train_loader(config, epoch, train_set, context)
-        limit = config.data.limit_batches
-        total = len(loader) if limit is None else min(len(loader), limit)
-        distiller.train()
-        sums: Dict[str, Tensor] = {}
-        bar = tqdm(
-            loader, total=total, desc=f"{stage} {epoch + 1}", leave=False, disable=not self.progress
-        )
-        for step, (images, labels, index) in enumerate(bar):
-            if step >= total:
-                break
-            images, _, own = split_views(images, device)
-            labels, index = labels.to(device), index.to(device)
-            views = teacher_inputs(images, own, own_view)
-            with torch.no_grad():
-                t32 = _one_or_many(
-                    [_float32(teacher(x), labels, index) for teacher, x in zip(teachers, views)]
-                )
-            out = distiller.stage_loss(stage, t32)
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if context.active:
-                context.average_gradients(distiller)
-            optimizer.step()
-            for key, value in out.items():
-                value = value.detach().float()
-                sums[key] = sums[key] + value if key in sums else value
-        steps = max(1, min(total, len(loader))) * context.world_size
-        means = {key: context.sum(value).item() / steps for key, value in sums.items()}
-        return {"loss": means.pop("loss"), **means}
-
     def evaluate(
         self,
         model: str,
@@ -682,39 +532,6 @@ class Trainer:
             net.to(target), test_loader(dataset, root, batch_size, subset), target
         )
         return accuracy
-
-
-def _train_loader(
-    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
-) -> DataLoader:
-    """The epoch's shuffled training batches (this rank's share under DDP)."""
-    data = config.data
-    if context.active:
-        sampler = DistributedSampler(
-            train_set,
-            num_replicas=context.world_size,
-            rank=context.rank,
-            shuffle=True,
-            seed=config.run.seed,
-            drop_last=True,
-        )
-        sampler.set_epoch(epoch)
-        return DataLoader(
-            train_set,
-            batch_size=data.batch_size // context.world_size,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=data.workers,
-        )
-    generator = torch.Generator().manual_seed(config.run.seed * 100003 + epoch)
-    return DataLoader(
-        train_set,
-        batch_size=data.batch_size,
-        shuffle=True,
-        drop_last=len(train_set) > data.batch_size,  # type: ignore[arg-type]
-        num_workers=data.workers,
-        generator=generator,
-    )
 
 
 def _stage_start(stages: List[Stage], name: str) -> int:
@@ -753,26 +570,6 @@ def _teacher_specs(config: Config) -> List[Tuple[str, str]]:
     return list(zip(model.teachers, model.teacher_checkpoints))
 
 
-def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:
-    """Responses in float32 (graph code stays out of autocast), with labels and indices."""
-    return dataclasses.replace(responses.map(lambda x: x.float()), labels=labels, index=index)
-
-
-def _gather_teachers(
-    teachers: Union[Responses, List[Responses], None], context: DistributedContext
-) -> Union[Responses, List[Responses], None]:
-    if isinstance(teachers, list):
-        return [gather_responses(t, context) for t in teachers]
-    return gather_responses(teachers, context)
-
-
-def _one_or_many(responses: List[Responses]) -> Union[Responses, List[Responses], None]:
-    """What a distiller takes: one teacher's responses, an ensemble's list, or none."""
-    if not responses:
-        return None
-    return responses[0] if len(responses) == 1 else responses
-
-
 def _scheduler_state_for_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
     """MultiStepLR keeps its milestones in a Counter, which ``torch.load(weights_only=True)``
     refuses before torch 2.4; checkpoints store a plain dict."""
@@ -792,10 +589,6 @@ def _grad_scaler(device: torch.device, enabled: bool) -> Any:
 
 def _print_now(line: str) -> None:
     print(line, flush=True)
-
-
-def _unwrapped(module: nn.Module) -> Any:
-    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def _resume_path(resume: Union[bool, str], output: Path) -> Optional[Path]:

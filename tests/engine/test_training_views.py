@@ -19,7 +19,7 @@ from graphkd.data import (
     weak_augmentation,
 )
 from graphkd.engine import Trainer, load_config
-from graphkd.engine import trainer as trainer_module
+from graphkd.engine import epochs as epochs_module
 from graphkd.engine.training_views import split_views, teacher_inputs, training_transform
 
 from .conftest import tiny_overrides
@@ -119,22 +119,22 @@ def teacher_weights(tmp_path_factory):
 
 def test_each_teacher_gets_its_batch_in_a_distillation_step(teacher_weights, tmp_path, monkeypatch):
     seen = []
-    respond = trainer_module.teacher_responses
+    respond = epochs_module.teacher_responses
 
     def recording(model, images, virtual):
         seen.append(images)
         return respond(model, images, virtual)
 
-    monkeypatch.setattr(trainer_module, "teacher_responses", recording)
+    monkeypatch.setattr(epochs_module, "teacher_responses", recording)
     students = []
-    split = trainer_module.split_views
+    split = epochs_module.split_views
 
     def recording_split(images, device):
         out = split(images, device)
         students.append(out[0])
         return out
 
-    monkeypatch.setattr(trainer_module, "split_views", recording_split)
+    monkeypatch.setattr(epochs_module, "split_views", recording_split)
     overrides = [
         *tiny_overrides(str(tmp_path)),
         "data.limit_batches=1",
