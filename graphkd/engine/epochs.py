@@ -27,11 +27,7 @@ from tqdm.auto import tqdm
 from graphkd.engine.config import Config
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
-from graphkd.engine.training_views import (
-    split_views,
-    teacher_inputs,
-    teacher_responses,
-)
+from graphkd.engine.training_views import split_views, teacher_inputs, teacher_responses
 from graphkd.models import TappedModel
 from graphkd.responses import Responses
 

@@ -36,10 +36,7 @@ from graphkd.engine.global_batch import GRAPH_BATCHES
 from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
-from graphkd.engine.training_views import (
-    check_augmentations,
-    training_transform,
-)
+from graphkd.engine.training_views import check_augmentations, training_transform
 from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
 
 #: The method name of plain cross-entropy training (no distiller).
