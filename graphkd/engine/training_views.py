@@ -70,6 +70,17 @@ def training_transform(
 ) -> Tuple[Callable, List[Optional[int]]]:
     """The training set's transform, and where each teacher's own view sits in a batch.
 
+    Parameters
+    ----------
+    config : Config
+        Reads ``data.augmentation`` and ``model.teacher_augmentations``.
+    info : DatasetInfo
+        The training set's sizes and normalisation.
+    num_teachers : int
+        Teachers of the run (0 when training a teacher or the cross-entropy student).
+    virtual : bool
+        Add the virtual view (the method's ``needs_virtual_view``).
+
     Returns
     -------
     transform : callable
