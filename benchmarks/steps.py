@@ -3,8 +3,8 @@
 One step is what the trainer does per batch: the frozen teacher's forward, the student's
 forward, cross-entropy plus the method's loss, the backward pass, and the method's
 ``after_step`` (memory banks). Methods that ask for a virtual view get both views
-through both networks, as in training (the teacher's two views in one pass, the
-student's one after the other). Methods with a distiller-only first stage are
+through both networks, as in training (the teacher's through
+:func:`graphkd.engine.training_views.teacher_responses`). Methods with a distiller-only first stage are
 measured in their student stage. All methods take turns within one run, so the ratios
 are comparable even on a busy machine. Memory: the bytes autograd saves for the backward
 pass on CPU, peak allocated memory on CUDA, plus the distiller's buffers (memory banks).

@@ -150,7 +150,8 @@ def test_each_teacher_gets_its_batch_in_a_distillation_step(teacher_weights, tmp
     assert not torch.equal(seen[1], seen[2])
 
 
-def test_a_frozen_teacher_answers_both_views_in_one_pass_with_the_same_responses():
+@pytest.mark.parametrize("one_pass, batches", [(True, [10]), (False, [5, 5]), (None, [5, 5])])
+def test_a_frozen_teacher_answers_both_views_with_the_same_responses(one_pass, batches):
     from graphkd.engine.training_views import teacher_responses
     from graphkd.models import create_model, tap
 
@@ -162,12 +163,13 @@ def test_a_frozen_teacher_answers_both_views_in_one_pass_with_the_same_responses
             module.running_var.uniform_(0.5, 2.0)
     teacher.eval()
     images, virtual = torch.randn(5, 1, 28, 28), torch.randn(5, 1, 28, 28)
+    with torch.no_grad():
+        alone, alone_virtual = teacher(images), teacher(virtual)
     calls = []
     teacher.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     with torch.no_grad():
-        both = teacher_responses(teacher, images, virtual)
-        alone, alone_virtual = teacher(images), teacher(virtual)
-    assert calls[0] == 10
+        both = teacher_responses(teacher, images, virtual, one_pass=one_pass)
+    assert calls == batches  # CPU tensors: two passes unless one is asked for
     for ours, reference in ((both, alone), (both.virtual, alone_virtual)):
         assert torch.allclose(ours.logits, reference.logits, atol=1e-5)
         assert torch.allclose(ours.embedding, reference.embedding, atol=1e-5)
@@ -176,8 +178,15 @@ def test_a_frozen_teacher_answers_both_views_in_one_pass_with_the_same_responses
             torch.allclose(ours.features[k], reference.features[k], atol=1e-5)
             for k in ours.features
         )
-    teacher.train()
-    calls.clear()
+
+
+def test_a_teacher_in_training_mode_sees_each_view_alone():
+    from graphkd.engine.training_views import teacher_responses
+    from graphkd.models import create_model, tap
+
+    teacher = tap(create_model("resnet8", num_classes=10, in_channels=1, input_size=28)).train()
+    calls = []
+    teacher.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     with torch.no_grad():
-        teacher_responses(teacher, images, virtual)
+        teacher_responses(teacher, torch.randn(5, 1, 28, 28), torch.randn(5, 1, 28, 28), True)
     assert calls == [5, 5]
