@@ -92,13 +92,17 @@ def test_teacher_ensembles_work_with_every_method(teacher_run, tmp_path, name, m
     assert ("train_teacher1" in header) == (mode == "per_teacher")
 
 
+@pytest.mark.parametrize("mode", ["per_teacher", "average_logits"])
 @pytest.mark.parametrize("name", list_methods())
-def test_teachers_with_their_own_augmentations_work_with_every_method(teacher_run, tmp_path, name):
+def test_teachers_with_their_own_augmentations_work_with_every_method(
+    teacher_run, tmp_path, name, mode
+):
     weights = f"{teacher_run}/teacher/model.pt"
     overrides = [
         *tiny_overrides(str(tmp_path)),
         "data.limit_batches=1",
         f"method.name={name}",
+        f"method.ensemble={mode}",
         "model.teachers=[resnet8, resnet8]",
         f"model.teacher_checkpoints=[{weights}, {weights}]",
         "model.teacher_augmentations=[weak, strong]",
