@@ -281,11 +281,7 @@ class Trainer:
 
         data = config.data
         info = dataset_info(data.dataset)
-        base_set = _subset(
-            create_dataset(data.dataset, root=data.root, train=True, download=data.download),
-            data.subset,
-            config.run.seed,
-        )
+        base_set = _training_set(config)
         tests = test_loader(
             data.dataset,
             data.root,
@@ -298,43 +294,12 @@ class Trainer:
         teacher_specs = _teacher_specs(config) if with_teacher else []
         check_augmentations(config, len(teacher_specs))
         student = tap(build_model(arch, data.dataset)).to(device)
-        teachers: List[TappedModel] = []
-        for teacher_arch, weights in teacher_specs:
-            _check_model(teacher_arch)
-            teacher_net = build_model(teacher_arch, data.dataset)
-            load_checkpoint(teacher_net, str(weights))
-            teachers.append(tap(teacher_net).to(device).eval())
-            for parameter in teachers[-1].parameters():
-                parameter.requires_grad_(False)
-        distiller: Optional[nn.Module] = None
-        if config.method.name != CROSS_ENTROPY:
-            distillers = []
-            for teacher in teachers or [None]:
-                known = known_values(base_set, info, student, teacher, device)
-                arguments = {**method_arguments(config.method.name, known), **config.method.options}
-                distillers.append(create_method(config.method.name, **arguments))
-            if len(teachers) > 1:
-                mode = config.method.ensemble
-                distiller = EnsembleDistiller(
-                    distillers[:1] if mode == "average_logits" else distillers, mode
-                )
-            else:
-                distiller = distillers[0]
-            distiller = distiller.to(device)
+        teachers = [_frozen_teacher(a, w, data.dataset, device) for a, w in teacher_specs]
+        distiller = _create_distiller(config, base_set, student, teachers, device)
         virtual = needs_virtual_view(distiller)
         transform, own_view = training_transform(config, info, len(teachers), virtual)
         if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
-            base_set = _subset(
-                create_dataset(
-                    data.dataset,
-                    root=data.root,
-                    train=True,
-                    download=data.download,
-                    transform=transform,
-                ),
-                data.subset,
-                config.run.seed,
-            )
+            base_set = _training_set(config, transform)
         train_set = WithIndex(base_set)
         stages = method_stages(distiller)
         stage_epochs = sum(int(stage.epochs or 0) for stage in stages[:-1])
@@ -552,6 +517,52 @@ def _stage_at(stages: List[Stage], epoch: int) -> Stage:
         if epoch < _stage_end(stages, stage.name):
             return stage
     return stages[-1]
+
+
+def _training_set(config: Config, transform: Optional[Callable] = None) -> Dataset:
+    """The training split (its ``data.subset``) with ``transform`` (default: standard)."""
+    data = config.data
+    dataset = create_dataset(
+        data.dataset, root=data.root, train=True, download=data.download, transform=transform
+    )
+    return _subset(dataset, data.subset, config.run.seed)
+
+
+def _frozen_teacher(arch: str, weights: str, dataset: str, device: torch.device) -> TappedModel:
+    """Zoo model ``arch`` with trained ``weights``, tapped, in eval mode, without gradients."""
+    _check_model(arch)
+    network = build_model(arch, dataset)
+    load_checkpoint(network, str(weights))
+    teacher = tap(network).to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
+
+
+def _create_distiller(
+    config: Config,
+    train_set: Dataset,
+    student: TappedModel,
+    teachers: List[TappedModel],
+    device: torch.device,
+) -> Optional[nn.Module]:
+    """The configured method (``None`` for ``"ce"``), told what it asks to know; one per
+    teacher in an :class:`EnsembleDistiller` for several teachers."""
+    name = config.method.name
+    if name == CROSS_ENTROPY:
+        return None
+    info = dataset_info(config.data.dataset)
+    distillers = []
+    for teacher in teachers or [None]:
+        known = known_values(train_set, info, student, teacher, device)
+        distillers.append(
+            create_method(name, **{**method_arguments(name, known), **config.method.options})
+        )
+    if len(teachers) <= 1:
+        return distillers[0].to(device)
+    mode = config.method.ensemble
+    members = distillers[:1] if mode == "average_logits" else distillers
+    return EnsembleDistiller(members, mode).to(device)
 
 
 def _teacher_specs(config: Config) -> List[Tuple[str, str]]:
