@@ -1,6 +1,7 @@
 """Graph kernels: DGL's sparse kernels, with PyTorch equivalents for other devices."""
 
 from graphkd.ops.backend import current_backend, dgl_supports, set_backend, use_backend
+from graphkd.ops.destination_feature import destination_feature
 from graphkd.ops.edge_difference import edge_difference
 from graphkd.ops.edge_dot import edge_dot
 from graphkd.ops.edge_softmax import edge_softmax
@@ -8,6 +9,7 @@ from graphkd.ops.neighbour_sum import incoming_edge_sum, neighbour_sum
 
 __all__ = [
     "current_backend",
+    "destination_feature",
     "dgl_supports",
     "edge_difference",
     "edge_dot",

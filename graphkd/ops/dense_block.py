@@ -48,6 +48,13 @@ def block_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tens
     return products.reshape(num_src * num_dst, *left.shape[1:-1])
 
 
+def block_destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
+    """``(E, *)`` ``x_v`` by broadcasting over the source axis."""
+    _, dst, num_src, num_dst = _ranges(graph)
+    grid = feat[dst].unsqueeze(0).expand(num_src, num_dst, *feat.shape[1:])
+    return grid.reshape(num_src * num_dst, *feat.shape[1:])
+
+
 def block_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     """Softmax over each destination's incoming edges: over the source axis."""
     _, _, num_src, num_dst = _ranges(graph)

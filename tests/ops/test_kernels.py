@@ -65,6 +65,23 @@ def test_edge_softmax_matches_dense_softmax(backend, heads):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(6,), (6, 3)])
+def test_destination_feature(backend, shape):
+    g = random_graph()
+    x = leaf(*shape)
+    with ops.use_backend(backend):
+        out = ops.destination_feature(g, x)
+    expected = torch.stack([x[int(v)] for v in g.dst])
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(out.shape, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((out * weights).sum(), x)
+    expected_grad = torch.zeros_like(x)
+    for index, v in enumerate(g.dst.tolist()):
+        expected_grad[v] += weights[index]
+    torch.testing.assert_close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_neighbour_and_edge_sums(backend):
     g = random_graph()
     x, e = leaf(6, 3), leaf(g.num_edges, 2)
@@ -144,6 +161,7 @@ def test_dense_block_path_equals_sparse_kernels(make):
                 ops.edge_softmax(g, ops.edge_dot(g, heads)),
                 ops.neighbour_sum(g, x),
                 ops.incoming_edge_sum(g, e),
+                ops.destination_feature(g, x),
             ]
             total = sum(v.pow(2).sum() for v in values)
             grads = torch.autograd.grad(total, [x, heads, e])

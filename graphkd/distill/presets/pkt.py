@@ -15,7 +15,7 @@ from graphkd.distill.methods import METHODS
 from graphkd.graphs import complete_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
-from graphkd.ops import edge_dot, incoming_edge_sum
+from graphkd.ops import destination_feature, edge_dot, incoming_edge_sum
 from graphkd.responses import Responses
 
 EPS = 1e-7
@@ -43,7 +43,8 @@ def affinity_graph(
         like.same_topology() if like is not None else complete_graph(x.shape[0], device=x.device)
     )
     similarity = (edge_dot(graph, unit) + 1.0) / 2.0
-    graph.edata["affinity"] = similarity / incoming_edge_sum(graph, similarity)[graph.dst]
+    row_sum = incoming_edge_sum(graph, similarity)
+    graph.edata["affinity"] = similarity / destination_feature(graph, row_sum)
     return graph
 
 

@@ -1,0 +1,45 @@
+"""The destination node's feature, copied onto every edge."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from graphkd._dgl import dgl
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.ops.backend import use_dgl_kernels
+from graphkd.ops.dense_block import block_destination_feature, uses_dense_block
+
+
+def destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
+    r"""Every edge carries its destination's feature (e.g. a per-node normaliser).
+
+    .. math::
+        e_{uv} = x_v
+
+    On a dense block this is a broadcast, whose backward pass is a sum over the source
+    axis instead of a scatter.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+        ``E`` edges over ``N`` nodes.
+    feat : Tensor
+        ``(N, *)`` node features.
+
+    Returns
+    -------
+    Tensor
+        ``(E, *)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> g = KnowledgeGraph(torch.tensor([0, 1, 2]), torch.tensor([1, 1, 0]), num_nodes=3)
+    >>> destination_feature(g, torch.tensor([10.0, 20.0, 30.0]))
+    tensor([20., 20., 10.])
+    """
+    if uses_dense_block(graph):
+        return block_destination_feature(graph, feat)
+    if use_dgl_kernels(feat.device):
+        return dgl.ops.copy_v(graph.topology, feat)
+    return feat.index_select(0, graph.dst)
