@@ -104,8 +104,9 @@ def check_finite(tensors: Dict[str, Tensor], fix: str = UPSTREAM_FIX) -> None:
     """Raise a ``ValueError`` naming the first of ``tensors`` holding NaN or Inf, how many
     of its entries are bad, and ``fix``.
 
-    One host synchronisation for all tensors together; the culprit is searched only
-    when something is wrong.
+    One pass over each tensor and one host synchronisation for all of them: NaN and Inf
+    propagate into a tensor's sum, so only a non-finite sum (a bad entry, or finite
+    entries whose sum overflows) leads to the exact entry-wise check.
 
     Example
     -------
@@ -116,11 +117,15 @@ def check_finite(tensors: Dict[str, Tensor], fix: str = UPSTREAM_FIX) -> None:
     """
     if not tensors:
         return
-    flags = torch.stack([torch.isfinite(t).all() for t in tensors.values()])
-    if bool(flags.all()):
+    with torch.no_grad():
+        sums = torch.stack([t.sum(dtype=torch.float32) for t in tensors.values()])
+        if bool(torch.isfinite(sums).all()):
+            return
+        bad_entries = {name: int((~torch.isfinite(t)).sum()) for name, t in tensors.items()}
+    culprits = [name for name, bad in bad_entries.items() if bad]
+    if not culprits:  # the sums overflowed, every entry is finite
         return
-    culprit = [name for name, ok in zip(tensors, flags.tolist()) if not ok][0]
-    bad = int((~torch.isfinite(tensors[culprit])).sum())
+    culprit, bad = culprits[0], bad_entries[culprits[0]]
     raise ValueError(
         f"{culprit} contains NaN or Inf values ({bad} of {tensors[culprit].numel()} entries); {fix}"
     )

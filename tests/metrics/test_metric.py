@@ -156,3 +156,23 @@ def test_check_finite_helper_counts_the_bad_entries() -> None:
 def test_metric_cannot_be_instantiated_without_forward() -> None:
     with pytest.raises(TypeError):
         Metric()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [3e38, 3e38],  # finite entries whose float32 sum overflows
+        [float("inf"), float("-inf")],  # infinities whose sum is NaN
+        [1.0, float("inf")],
+        [float("nan"), 1.0],
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_check_finite_judges_entries_not_their_sum(values, dtype) -> None:
+    tensor = torch.tensor(values, dtype=torch.float64).to(dtype)
+    bad = sum(1 for v in tensor.tolist() if v != v or abs(v) == float("inf"))
+    if bad == 0:
+        check_finite("x", tensor)
+        return
+    with pytest.raises(ValueError, match=rf"x contains NaN or Inf values \({bad} of 2"):
+        check_finite("x", tensor)
