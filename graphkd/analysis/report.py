@@ -147,7 +147,8 @@ def write_report(
       ensemble, student vs each teacher, between teachers;
     - :func:`attention_iou` of :func:`cam` maps (threshold 0.4) between teachers and
       between each teacher and the student;
-    - :func:`affinity` of the weak and strong :func:`~graphkd.data.ensemble_augmentation` for every model;
+    - :func:`affinity` of the weak and strong
+      :func:`~graphkd.data.ensemble_augmentation` for every model;
     - :func:`train_val_gap` on the same number of training images (evaluation transform);
     - figures: ``cam_overlays.png`` (the first ``cam_images`` images),
       ``relations.png`` (:func:`prediction_relation` heatmaps on the first batch),
