@@ -1,4 +1,7 @@
-"""Dense PyTorch formulations of each preset, written independently of graphkd's graphs."""
+"""Dense PyTorch formulations of each preset, written independently of graphkd's graphs.
+
+Each takes the teacher's and the student's responses and the distiller under test (read
+only for the trainable heads' weights of presets that own some)."""
 
 import math
 
@@ -6,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 
-def kd(t, s, tau=4.0, weight=0.9):
+def kd(t, s, d=None, tau=4.0, weight=0.9):
     return (
         weight
         * tau**2
@@ -16,7 +19,7 @@ def kd(t, s, tau=4.0, weight=0.9):
     )
 
 
-def lskd(t, s, tau=2.0, weight=9.0):
+def lskd(t, s, d=None, tau=2.0, weight=9.0):
     def z(x):
         return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-7)
 
@@ -43,7 +46,7 @@ def _angles(e):
     return torch.bmm(offsets, offsets.transpose(1, 2)).view(-1)
 
 
-def rkd(t, s):
+def rkd(t, s, d=None):
     td, sd = _pdist(t.embedding), _pdist(s.embedding)
     td, sd = td / td[td > 0].mean(), sd / sd[sd > 0].mean()
     distance = F.smooth_l1_loss(sd, td)
@@ -51,15 +54,33 @@ def rkd(t, s):
     return 25 * distance + 50 * angle
 
 
-def sp(t, s, weight=3000.0):
+def sp(t, s, d=None, weight=3000.0):
+    """On the last stage's feature map, flattened (the reference implementations')."""
+
     def gram(f):
+        f = f.reshape(f.shape[0], -1)
         return F.normalize(f @ f.t())
 
-    batch = t.embedding.shape[0]
-    return weight * (gram(t.embedding) - gram(s.embedding)).pow(2).sum() / batch**2
+    ft, fs = list(t.features.values())[-1], list(s.features.values())[-1]
+    batch = ft.shape[0]
+    return weight * (gram(ft) - gram(fs)).pow(2).sum() / batch**2
 
 
-def cc(t, s, gamma=0.4, order=2):
+def cc(t, s, d, weight=0.02):
+    """Linear heads (the distiller's weights), then consecutive products of the gaps."""
+
+    def head(f, linear):
+        return f @ linear.weight.t() + linear.bias
+
+    ht = head(t.embedding, d.teacher_builder.embed.linear)
+    hs = head(s.embedding, d.student_builder.embed.linear)
+    total = 0.0
+    for i in range(len(hs) - 1):
+        total = total + ((hs[i] - ht[i]).abs() * (hs[i + 1] - ht[i + 1]).abs()).sum()
+    return weight * total / (len(hs) - 1)
+
+
+def cc_taylor(t, s, gamma=0.4, order=2):
     def correlation(f):
         f = F.normalize(f)
         dots = f @ f.t()
@@ -70,7 +91,7 @@ def cc(t, s, gamma=0.4, order=2):
     return ((correlation(t.embedding) - correlation(s.embedding)) ** 2).mean()
 
 
-def pkt(t, s, weight=30000.0, eps=1e-7):
+def pkt(t, s, d=None, weight=30000.0, eps=1e-7):
     def distribution(f):
         f = f / (f.norm(dim=1, keepdim=True) + eps)
         similarity = (f @ f.t() + 1) / 2
@@ -80,14 +101,14 @@ def pkt(t, s, weight=30000.0, eps=1e-7):
     return weight * torch.mean(pt * torch.log((pt + eps) / (ps + eps)))
 
 
-def dist(t, s, tau=4.0):
+def dist(t, s, d=None, tau=4.0, beta=2.0, gamma=2.0):
     def pearson_distance(a, b):
         a = a - a.mean(1, keepdim=True)
         b = b - b.mean(1, keepdim=True)
         return 1 - F.cosine_similarity(a, b, dim=1, eps=1e-8).mean()
 
     ps, pt = F.softmax(s.logits / tau, 1), F.softmax(t.logits / tau, 1)
-    return tau**2 * (pearson_distance(ps, pt) + pearson_distance(ps.t(), pt.t()))
+    return tau**2 * (beta * pearson_distance(ps, pt) + gamma * pearson_distance(ps.t(), pt.t()))
 
 
 REFERENCES = {"kd": kd, "lskd": lskd, "rkd": rkd, "sp": sp, "cc": cc, "pkt": pkt, "dist": dist}

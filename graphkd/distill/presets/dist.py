@@ -35,8 +35,8 @@ def prediction_graph(responses: Responses, temperature: float = 4.0) -> Knowledg
 @METHODS.register("dist")
 def dist(
     temperature: float = 4.0,
-    inter_weight: float = 1.0,
-    intra_weight: float = 1.0,
+    inter_weight: float = 2.0,
+    intra_weight: float = 2.0,
     ce_weight: float = 1.0,
 ) -> GraphMatchingDistiller:
     r"""DIST (Huang et al., NeurIPS 2022): match Pearson correlations of predictions.
@@ -50,7 +50,9 @@ def dist(
     temperature : float
         :math:`\tau = 4`.
     inter_weight, intra_weight : float
-        :math:`\beta, \gamma` (1 and 1; the reference's CIFAR-100 configs use 2 and 2).
+        :math:`\beta, \gamma`: 2 and 2, the reference CIFAR-100 configuration
+        (``kd_loss_weight`` 2 times DIST with :math:`\beta = \gamma = 1`); 1 and 1 drop
+        that outer factor.
     ce_weight : float
         Cross-entropy weight (1).
     """

@@ -6,7 +6,7 @@ from functools import partial
 from typing import Optional
 
 from graphkd.distill.distiller import GraphMatchingDistiller
-from graphkd.distill.inputs import embedding_of
+from graphkd.distill.inputs import LAST_STAGE, embedding_of
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.methods import METHODS
 from graphkd.graphs import complete_graph, edge_features
@@ -16,15 +16,20 @@ from graphkd.responses import Responses
 
 
 def similarity_graph(
-    responses: Responses, like: Optional[KnowledgeGraph] = None, feature: Optional[str] = None
+    responses: Responses,
+    like: Optional[KnowledgeGraph] = None,
+    feature: Optional[str] = LAST_STAGE,
 ) -> KnowledgeGraph:
     r"""Complete graph with self-loops; each edge holds a row-normalised Gram entry.
 
     .. math::
-        G = F F^\top, \qquad \tilde G_{vu} = \frac{G_{vu}}{\|G_{v,:}\|_2}
+        G = F F^\top, \qquad \tilde G_{vu} = \frac{G_{vu}}{\max(\|G_{v,:}\|_2, 10^{-12})}
 
     Edge :math:`(u, v)` holds :math:`\tilde G_{vu}` (each node's incoming edges form
-    its row).
+    its row). :math:`F` is ``(B, D)``: the last tapped feature map flattened (default),
+    the pooled embedding (``feature=None``) or a named tapped feature (see
+    :func:`~graphkd.distill.inputs.embedding_of`). A zero row of :math:`G` (an all-zero
+    sample) stays zero with zero gradient, as ``torch.nn.functional.normalize`` gives.
 
     Returns
     -------
@@ -36,14 +41,16 @@ def similarity_graph(
         like.same_topology() if like is not None else complete_graph(x.shape[0], device=x.device)
     )
     gram = edge_features.dot(graph, x)
-    row_norm = incoming_edge_sum(graph, gram.pow(2)).sqrt().clamp_min(1e-12)
+    # clamping the squared norm keeps sqrt's gradient finite at an all-zero row; the
+    # values equal max(norm, 1e-12)
+    row_norm = incoming_edge_sum(graph, gram.pow(2)).clamp_min(1e-24).sqrt()
     graph.edata["similarity"] = gram / destination_feature(graph, row_norm)
     return graph
 
 
 @METHODS.register("sp")
 def sp(
-    weight: float = 3000.0, feature: Optional[str] = None, ce_weight: float = 1.0
+    weight: float = 3000.0, feature: Optional[str] = LAST_STAGE, ce_weight: float = 1.0
 ) -> GraphMatchingDistiller:
     r"""Similarity-preserving KD (Tung & Mori, ICCV 2019).
 
@@ -55,10 +62,12 @@ def sp(
     Parameters
     ----------
     weight : float
-        3000, the standard CIFAR-100 protocol's.
+        3000, the standard CIFAR-100 protocol's (tuned for the last stage's feature map).
     feature : str, optional
-        A tapped feature map (flattened) instead of the pooled embedding; the paper uses
-        the last stage's output.
+        ``"last_stage"`` (default): the last tapped feature map ``(B, C, H, W)``
+        flattened, the last stage's output after its activation for the zoo models'
+        default taps, as the reference implementations read it; ``None``: the pooled
+        embedding ``(B, D)``; any other string: the tapped feature of that name.
     ce_weight : float
         Cross-entropy weight (1).
     """
