@@ -26,6 +26,7 @@ import torch
 
 import graphkd
 from graphkd import Responses
+from graphkd.distill.methods import method_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDING_METHODS = {"rkd", "sp", "cc", "pkt"}
@@ -44,9 +45,11 @@ def load_references() -> Dict[str, Callable]:
 
 def make_pair(batch: int, width: int, device: torch.device):
     def make(requires_grad: bool) -> Responses:
+        embedding = torch.randn(batch, width, device=device, requires_grad=requires_grad)
         return Responses(
             logits=torch.randn(batch, width, device=device, requires_grad=requires_grad),
-            embedding=torch.randn(batch, width, device=device, requires_grad=requires_grad),
+            embedding=embedding,
+            features={"last_stage": embedding[:, :, None, None]},  # SP's default input
         )
 
     return make(False), make(True)
@@ -121,12 +124,17 @@ def main() -> None:
             for name in methods:
                 if name in CUBIC_METHODS and batch > CUBIC_LIMIT:
                     continue
-                distiller = graphkd.create_method(name).to(device)
+                widths = method_arguments(name, {"teacher_dim": width, "student_dim": width})
+                distiller = graphkd.create_method(name, **widths).to(device)
                 ours_time, ours_memory = measure(
                     lambda t, s, d=distiller: d(t, s)["loss"], batch, width, device, args.repeats
                 )
                 dense_time, dense_memory = measure(
-                    references[name], batch, width, device, args.repeats
+                    lambda t, s, d=distiller: references[name](t, s, d),
+                    batch,
+                    width,
+                    device,
+                    args.repeats,
                 )
                 mib = 2**20
                 rows.append(
