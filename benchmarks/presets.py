@@ -130,7 +130,7 @@ def main() -> None:
                     lambda t, s, d=distiller: d(t, s)["loss"], batch, width, device, args.repeats
                 )
                 dense_time, dense_memory = measure(
-                    lambda t, s, d=distiller: references[name](t, s, d),
+                    lambda t, s, d=distiller, f=references[name]: f(t, s, d),
                     batch,
                     width,
                     device,

@@ -9,7 +9,6 @@ import torch
 
 import graphkd
 from graphkd import Responses
-
 from graphkd.distill.methods import method_arguments
 
 from .references import REFERENCES, cc_taylor, sp
@@ -165,7 +164,8 @@ def test_unknown_method_lists_valid_names():
 def test_sp_reads_the_pooled_embedding_with_feature_none():
     teacher, student = responses()
     pooled = [
-        Responses(r.logits, embedding=r.embedding, features={"last": r.embedding}) for r in (teacher, student)
+        Responses(r.logits, embedding=r.embedding, features={"last": r.embedding})
+        for r in (teacher, student)
     ]
     value = graphkd.create_method("sp", feature=None)(teacher, student)["loss"]
     torch.testing.assert_close(value, sp(*pooled), rtol=1e-6, atol=1e-9)
