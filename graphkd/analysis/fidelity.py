@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -23,7 +22,8 @@ class Fidelity:
     agreement : float
         Top-1 agreement in ``[0, 1]``.
     kl : float
-        :math:`\\mathrm{KL}(p_s \\| \\bar p_t)` at temperature 1, in nats, batch mean.
+        :math:`\\mathrm{KL}(p_s \\| \\mathrm{softmax}(\\bar z_t))` at temperature 1, in nats,
+        batch mean (:math:`\\bar z_t` the teachers' mean logits).
     kl_scaled : float
         ``KL_SCALE * kl``, the value the reference implementation reports.
     """
@@ -57,18 +57,19 @@ def _check_logits(student: Tensor, teachers: Sequence[Tensor]) -> None:
 def fidelity(student_logits: Tensor, teacher_logits: Union[Tensor, Sequence[Tensor]]) -> Fidelity:
     r"""Top-1 agreement and KL divergence of a student from a teacher or an ensemble.
 
-    With :math:`T` teachers of logits :math:`z^{t_1}, \dots, z^{t_T}`, the ensemble
-    predicts :math:`\hat y^t_i = \arg\max_c \frac1T \sum_k z^{t_k}_{ic}` and its
-    probabilities are the mean of the teachers' softmaxes:
+    With :math:`T` teachers of logits :math:`z^{t_1}, \dots, z^{t_T}`, the ensemble is
+    their mean logits :math:`\bar z^t = \frac1T \sum_k z^{t_k}`: it predicts
+    :math:`\hat y^t_i = \arg\max_c \bar z^t_{ic}` with probabilities
+    :math:`\bar p^t = \mathrm{softmax}(\bar z^t)`, and
 
     .. math::
         \mathrm{agreement} = \frac1B \sum_i \mathbf{1}\big[\arg\max_c z^s_{ic} = \hat y^t_i\big],
         \qquad
-        \mathrm{KL} = \frac1B \sum_i \sum_c p^s_{ic}
-            \log \frac{p^s_{ic}}{\frac1T \sum_k p^{t_k}_{ic}},
+        \mathrm{KL} = \frac1B \sum_i \sum_c p^s_{ic} \log \frac{p^s_{ic}}{\bar p^t_{ic}},
 
-    with :math:`p = \mathrm{softmax}(z)` (temperature 1). The reference implementation
-    reports :math:`10\,\mathrm{KL}` (``kl_scaled``).
+    with :math:`p^s = \mathrm{softmax}(z^s)` (temperature 1), as the reference
+    implementation of the ensemble study computes it; it reports :math:`10\,\mathrm{KL}`
+    (``kl_scaled``). With one teacher, :math:`\bar z^t = z^t`.
 
     Parameters
     ----------
@@ -101,9 +102,9 @@ def fidelity(student_logits: Tensor, teacher_logits: Union[Tensor, Sequence[Tens
     _check_logits(student_logits, teachers)
     student = student_logits.detach().double()
     stacked = torch.stack([t.detach().double().to(student.device) for t in teachers])
-    ensemble_top1 = stacked.mean(0).argmax(1)
-    agreement = float((student.argmax(1) == ensemble_top1).double().mean())
+    ensemble = stacked.mean(0)
+    agreement = float((student.argmax(1) == ensemble.argmax(1)).double().mean())
     log_ps = F.log_softmax(student, dim=1)
-    log_pt = torch.logsumexp(F.log_softmax(stacked, dim=2), dim=0) - math.log(len(teachers))
+    log_pt = F.log_softmax(ensemble, dim=1)
     kl = float((log_ps.exp() * (log_ps - log_pt)).sum(1).mean())
     return Fidelity(agreement=agreement, kl=kl, kl_scaled=KL_SCALE * kl)

@@ -368,7 +368,8 @@ def _markdown(
             digits=2,
         ),
         "## Fidelity of the student",
-        "Top-1 agreement and KL(p_s || mean teacher p) at T = 1 (x10: the reference's scale).",
+        "Top-1 agreement and KL(p_s || softmax(mean teacher logits)) at T = 1 "
+        "(x10: the reference's scale).",
         _table(
             ["teacher", "agreement", "KL", "KL x10"],
             [[k, v["agreement"], v["kl"], v["kl_scaled"]] for k, v in fid.items()],

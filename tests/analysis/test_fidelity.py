@@ -40,12 +40,12 @@ def test_ensemble_top1_is_the_argmax_of_the_mean_logits_not_of_the_mean_probabil
     assert fidelity(torch.tensor([[0.0, 1.0, 0.0]]), [a, b]).agreement == 0.0
 
 
-def test_ensemble_kl_is_against_the_mean_teacher_probabilities():
+def test_ensemble_kl_is_against_the_softmax_of_the_mean_teacher_logits():
     generator = torch.Generator().manual_seed(3)
     student = torch.randn(5, 4, generator=generator)
     teachers = [torch.randn(5, 4, generator=generator) for _ in range(3)]
     ps = student.double().softmax(1)
-    pt = sum(t.double().softmax(1) for t in teachers) / 3
+    pt = (sum(t.double() for t in teachers) / 3).softmax(1)
     expected = 0.0
     for i in range(5):
         expected += sum(float(ps[i, c] * math.log(ps[i, c] / pt[i, c])) for c in range(4)) / 5
@@ -65,3 +65,15 @@ def test_ensemble_kl_is_against_the_mean_teacher_probabilities():
 def test_bad_input_is_rejected(student, teachers, message):
     with pytest.raises(ValueError, match=message):
         fidelity(student, teachers)
+
+
+def test_a_list_of_teachers_agrees_with_their_precomputed_mean_logits():
+    """fidelity(student, [t1, t2]) equals fidelity(student, (t1 + t2) / 2), as the report
+    computes it from the ensemble's mean logits."""
+    generator = torch.Generator().manual_seed(4)
+    student = torch.randn(9, 6, generator=generator, dtype=torch.float64)
+    teachers = [torch.randn(9, 6, generator=generator, dtype=torch.float64) * 4 for _ in range(2)]
+    listed = fidelity(student, teachers)
+    averaged = fidelity(student, (teachers[0] + teachers[1]) / 2)
+    assert listed.agreement == averaged.agreement
+    assert listed.kl == pytest.approx(averaged.kl, rel=1e-12)
