@@ -108,7 +108,7 @@ student = train(network("resnet8"), EnsembleViews(weak, [None, None]), 4, ensemb
 # Fidelity and mutual information
 # -------------------------------
 # Top-1 agreement with the ensemble (argmax of the mean logits), the KL divergence of
-# the student's predictions from the mean teacher prediction, and the plug-in mutual
+# the student's predictions from the softmax of the mean logits, and the plug-in mutual
 # information between top-1 predictions, per batch of 64 then averaged.
 from graphkd.analysis import attention_iou, cam, fidelity, mutual_information
 

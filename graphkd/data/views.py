@@ -85,13 +85,16 @@ def rand_augment(n: int = 2, magnitude: int = 9) -> transforms.RandAugment:
     return transforms.RandAugment(num_ops=n, magnitude=magnitude)
 
 
-def auto_augment_cutout(cutout: int = 16) -> transforms.Compose:
+def auto_augment_cutout(cutout: int = 16, fill: int = 128) -> transforms.Compose:
     """AutoAugment with the CIFAR-10 policy (Cubuk et al., 2019), then :class:`Cutout`.
 
     Parameters
     ----------
     cutout : int, default 16
-        Side of the blanked square, in pixels.
+        Side of the blanked square, in pixels (blanked to 0).
+    fill : int, default 128
+        Value of the pixels that AutoAugment's geometric operations (shear, translate,
+        rotate) uncover, mid grey as in the ensemble study's reference implementation.
 
     Notes
     -----
@@ -104,9 +107,8 @@ def auto_augment_cutout(cutout: int = 16) -> transforms.Compose:
     >>> auto_augment_cutout(8)(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape
     torch.Size([3, 32, 32])
     """
-    return transforms.Compose(
-        [transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10), Cutout(cutout)]
-    )
+    policy = transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10, fill=fill)
+    return transforms.Compose([policy, Cutout(cutout)])
 
 
 class TwoViews:

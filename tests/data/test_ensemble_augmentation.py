@@ -7,9 +7,11 @@ from torchvision import transforms
 from graphkd.data import Cutout, ensemble_augmentation, light_augmentation
 
 
-def test_light_is_a_random_resized_crop_to_the_side():
+def test_light_is_a_bicubic_random_resized_crop_of_area_0_2_to_1():
     crop = light_augmentation(28)
     assert isinstance(crop, transforms.RandomResizedCrop) and crop.size == (28, 28)
+    assert crop.scale == (0.2, 1.0)
+    assert crop.interpolation == transforms.InterpolationMode.BICUBIC
 
 
 def test_weak_and_strong_compose_the_reference_steps():
@@ -20,11 +22,26 @@ def test_weak_and_strong_compose_the_reference_steps():
         transforms.RandomRotation,
     ]
     assert weak[2].degrees == [-15.0, 15.0]
+    assert weak[0].scale == (0.2, 1.0)
+    assert weak[0].interpolation == transforms.InterpolationMode.BICUBIC
     strong = ensemble_augmentation("strong", 32).transforms
-    assert [type(t) for t in strong[:3]] == [type(t) for t in weak]
-    extra = strong[3].transforms
+    # strong: the same crop and flip, then AutoAugment and Cutout; no rotation
+    assert [type(t) for t in strong[:2]] == [type(t) for t in weak[:2]] and len(strong) == 3
+    assert not any(isinstance(t, transforms.RandomRotation) for t in strong)
+    extra = strong[2].transforms
     assert isinstance(extra[0], transforms.AutoAugment) and isinstance(extra[1], Cutout)
+    assert extra[0].policy == transforms.AutoAugmentPolicy.CIFAR10 and extra[0].fill == 128
     assert extra[1].size == 16
+
+
+def test_strong_fills_uncovered_pixels_with_grey():
+    """An image of zeros shifted or sheared by AutoAugment shows 128 where it moved."""
+    image = torch.zeros(3, 32, 32, dtype=torch.uint8)
+    grey = 0
+    for seed in range(40):
+        torch.manual_seed(seed)
+        grey += int((ensemble_augmentation("strong", 32)(image) == 128).sum())
+    assert grey > 0
 
 
 @pytest.mark.parametrize("channels", [1, 3])

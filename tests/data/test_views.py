@@ -66,6 +66,7 @@ def test_auto_augment_cutout_settings() -> None:
     assert isinstance(steps[0], transforms.AutoAugment)
     assert steps[0].policy == transforms.AutoAugmentPolicy.CIFAR10
     assert isinstance(steps[1], Cutout) and steps[1].size == 10
+    assert steps[0].fill == 128 and auto_augment_cutout(10, fill=0).transforms[0].fill == 0
 
 
 @pytest.mark.parametrize(
