@@ -1,18 +1,23 @@
-"""Draw negatives for contrastive memory banks: dataset indices of samples of other classes.
+r"""Draw negatives for contrastive memory banks: dataset indices of samples of other classes.
 
-For an anchor with label :math:`y`, each of the :math:`K` negatives is drawn uniformly,
-with replacement, from the samples of the other classes:
+For an anchor with label :math:`y`, the :math:`K` negatives are a uniformly random subset
+of the :math:`N - n_y` samples of the other classes, drawn without replacement (each
+other-class sample at most once per anchor), independently for every anchor:
 
 .. math::
 
-    j_{b,k} \\sim \\mathcal{U}\\{\\, j : y_j \\ne y_b \\,\\}, \\qquad
-    b = 1..B,\\ k = 1..K
+    \{j_{b,1}, \dots, j_{b,K}\} \sim \mathcal{U}\binom{\{\, j : y_j \ne y_b \,\}}{K},
+    \qquad b = 1..B
 
 The dataset indices are kept sorted by label, so the samples of class :math:`c` occupy one
-contiguous segment ``[start_c, start_c + count_c)`` of that order. A draw
-:math:`r \\in [0, N - \\text{count}_c)` skips the segment by adding
-:math:`\\text{count}_c` when :math:`r \\ge \\text{start}_c`: the whole batch is sampled with
-a handful of tensor operations, on the sampler's device, without synchronising.
+contiguous segment ``[start_c, start_c + count_c)`` of that order. Each anchor draws one
+uniform key per sample, its own class's keys are pushed above every other, and the
+:math:`K` smallest keys pick the subset (``torch.topk``): a handful of tensor operations
+on the sampler's device, ``B N`` keys per call, without synchronising. An anchor whose
+class leaves fewer than :math:`K` other samples draws with replacement instead, and
+``replacement=True`` draws every anchor's negatives with replacement (:math:`B K` draws:
+cheaper for very large datasets, with duplicates: about 15 % at
+:math:`K = 16384, N = 50000`).
 
 Example
 -------
@@ -24,6 +29,8 @@ Example
 torch.Size([2, 4])
 >>> bool((labels[negatives] != labels[torch.tensor([0, 1])][:, None]).all())
 True
+>>> [len(set(row)) for row in negatives.tolist()]  # no repeats
+[4, 4]
 """
 
 from __future__ import annotations
@@ -51,14 +58,18 @@ class NegativeSampler:
     generator : torch.Generator, optional
         Source of randomness, on the same device as ``labels``; defaults to the global
         torch generator.
+    replacement : bool, default False
+        Draw with replacement (negatives may repeat within a row). Without it (the
+        default), rows repeat no index unless the anchor's class leaves fewer than
+        ``num_negatives`` other samples.
 
     Example
     -------
     >>> import torch
-    >>> sampler = NegativeSampler(torch.tensor([0, 0, 1, 1]), num_negatives=3)
+    >>> sampler = NegativeSampler(torch.tensor([0, 0, 1, 1, 1]), num_negatives=2)
     >>> _ = torch.manual_seed(0)
-    >>> sampler(torch.tensor([0, 2])).tolist()
-    [[3, 3, 2], [1, 1, 1]]
+    >>> sorted(sampler(torch.tensor([0]))[0].tolist())  # two of the three class-1 samples
+    [2, 3]
     """
 
     def __init__(
@@ -66,6 +77,7 @@ class NegativeSampler:
         labels: torch.Tensor,
         num_negatives: int,
         generator: Optional[torch.Generator] = None,
+        replacement: bool = False,
     ) -> None:
         labels = torch.as_tensor(labels)
         if labels.dim() != 1 or labels.numel() == 0 or labels.is_floating_point():
@@ -80,6 +92,7 @@ class NegativeSampler:
             raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
         self.num_negatives = num_negatives
         self.generator = generator
+        self.replacement = replacement
         self.labels = labels.long()
         self.classes, counts = torch.unique(self.labels, return_counts=True)
         if self.classes.numel() < 2:
@@ -91,6 +104,8 @@ class NegativeSampler:
         self.order = torch.argsort(self.labels, stable=True)
         self.counts = counts
         self.starts = torch.cumsum(counts, 0) - counts
+        # whether some anchor (of the largest class) has fewer candidates than negatives
+        self._some_short = num_negatives > labels.numel() - int(counts.max())
 
     @property
     def device(self) -> torch.device:
@@ -124,20 +139,38 @@ class NegativeSampler:
         present = self.classes[slot] == anchor
         count = torch.where(present, self.counts[slot], torch.zeros_like(slot))
         start = torch.where(present, self.starts[slot], torch.full_like(slot, total))
+        if self.replacement or self.num_negatives > total:
+            return self.order[self._with_replacement(total, count, start)]
+        draw = self._without_replacement(total, count, start)
+        if self._some_short:
+            short = (total - count < self.num_negatives)[:, None]
+            draw = torch.where(short, self._with_replacement(total, count, start), draw)
+        return self.order[draw]
+
+    def _without_replacement(self, total: int, count: torch.Tensor, start: torch.Tensor):
+        """``(B, K)`` distinct positions in label order outside each anchor's class."""
+        keys = torch.rand((count.numel(), total), generator=self.generator, device=self.device)
+        offset = torch.arange(total, device=self.device)[None, :] - start[:, None]
+        own = (offset >= 0) & (offset < count[:, None])
+        keys = keys.masked_fill_(own, 2.0)  # above every uniform key
+        return torch.topk(keys, self.num_negatives, dim=1, largest=False, sorted=False).indices
+
+    def _with_replacement(self, total: int, count: torch.Tensor, start: torch.Tensor):
+        """``(B, K)`` positions in label order outside each anchor's class, i.i.d."""
         available = (total - count).to(torch.float64)
         uniform = torch.rand(
-            (index.numel(), self.num_negatives),
+            (count.numel(), self.num_negatives),
             generator=self.generator,
             dtype=torch.float64,
             device=self.device,
         )
         draw = (uniform * available[:, None]).long()
         draw = torch.minimum(draw, (total - count - 1)[:, None])
-        draw = draw + (draw >= start[:, None]).long() * count[:, None]
-        return self.order[draw]
+        return draw + (draw >= start[:, None]).long() * count[:, None]
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(num_samples={self.labels.numel()}, "
-            f"num_classes={self.classes.numel()}, num_negatives={self.num_negatives})"
+            f"num_classes={self.classes.numel()}, num_negatives={self.num_negatives}, "
+            f"replacement={self.replacement})"
         )

@@ -98,3 +98,60 @@ def test_to_device() -> None:
     sampler = NegativeSampler(torch.tensor([0, 1, 1]), 2).to("cpu")
     assert sampler.device == torch.device("cpu")
     assert sampler(torch.tensor([0])).device == torch.device("cpu")
+
+
+def test_without_replacement_rows_repeat_no_index_and_skip_the_anchor_class() -> None:
+    """The reference's size: 16,384 of the other classes' 49,500 CIFAR-100 samples."""
+    labels = torch.arange(50_000) % 100
+    sampler = NegativeSampler(labels, 16_384, generator=torch.Generator().manual_seed(0))
+    index = torch.randperm(50_000, generator=torch.Generator().manual_seed(1))[:8]
+    negatives = sampler(index)
+    assert negatives.shape == (8, 16_384)
+    assert (labels[negatives] != labels[index][:, None]).all()
+    for row in negatives:
+        assert row.unique().numel() == 16_384
+
+
+def test_with_replacement_option_restores_independent_draws() -> None:
+    labels = torch.arange(50_000) % 100
+    sampler = NegativeSampler(
+        labels, 16_384, generator=torch.Generator().manual_seed(0), replacement=True
+    )
+    row = sampler(torch.tensor([0]))[0]
+    duplicates = 1 - row.unique().numel() / 16_384
+    assert 0.12 < duplicates < 0.18  # about 15 % at this size
+    assert (labels[row] != 0).all()
+
+
+def test_without_replacement_every_subset_member_is_equally_likely() -> None:
+    """Each other-class sample enters a row with probability K / (N - n_y)."""
+    labels = torch.tensor([0] * 4 + [1] * 6 + [2] * 10)
+    sampler = NegativeSampler(labels, 5, generator=torch.Generator().manual_seed(2))
+    rows = sampler(torch.full((4000,), 4))  # anchors of class 1: 14 candidates
+    assert all(row.unique().numel() == 5 for row in rows[:50])
+    counts = torch.bincount(rows.flatten(), minlength=20).double()
+    assert torch.all(counts[4:10] == 0)
+    expected = 4000 * 5 / 14
+    assert torch.allclose(
+        counts[labels != 1], torch.full((14,), expected, dtype=torch.float64), rtol=0.08
+    )
+
+
+def test_anchors_with_too_few_candidates_fall_back_to_replacement() -> None:
+    """As the reference: replacement only where K exceeds the anchor's candidates."""
+    labels = torch.tensor([0] * 12 + [1] * 3)
+    sampler = NegativeSampler(labels, 6, generator=torch.Generator().manual_seed(0))
+    negatives = sampler(torch.tensor([0, 12]))  # class 0: 3 candidates; class 1: 12
+    assert set(negatives[0].tolist()) <= {12, 13, 14}
+    assert negatives[1].unique().numel() == 6 and (negatives[1] < 12).all()
+
+
+def test_without_replacement_generator_determinism() -> None:
+    labels = torch.arange(300) % 7
+    index = torch.tensor([3, 1, 4, 1, 5])
+
+    def draw(seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return NegativeSampler(labels, 50, generator=generator)(index)
+
+    assert torch.equal(draw(0), draw(0)) and not torch.equal(draw(0), draw(1))
