@@ -66,7 +66,7 @@ def knn_by_sorting(logits, k):
     return adjacency
 
 
-def reference(d, teacher, student, negatives, k=8, negatives_from="own", alpha=0.0):
+def reference(d, teacher, student, negatives, k=8, alpha=0.0):
     temperature, weight = 0.07, 0.75
 
     def unit(x):
@@ -91,7 +91,7 @@ def reference(d, teacher, student, negatives, k=8, negatives_from="own", alpha=0
 
     index = student.index
     bank_t, bank_s = d.bank_t.memory.clone(), d.bank_s.memory.clone()
-    own_s, own_t = (bank_s, bank_t) if negatives_from == "own" else (bank_t, bank_s)
+    own_s, own_t = bank_s, bank_t
     e_t = embed(d.teacher_builder, teacher.embedding)
     e_s = embed(d.student_builder, student.embedding)
     individual = nce(e_s, bank_t[index], own_s) + nce(e_t, bank_s[index], own_t)
@@ -107,6 +107,37 @@ def reference(d, teacher, student, negatives, k=8, negatives_from="own", alpha=0
         )
         total = total + alpha * 16 * kd / student.batch_size
     return total, individual, graph
+
+
+def paper_reference(d, teacher, student, negatives, k=8):
+    """The paper's Eq. 10, written out sample by sample: graph embeddings only; the other
+    network's graph embedding of the same sample is the positive, the other network's
+    bank rows at the negatives' indices the negatives."""
+    temperature = 0.07
+
+    def unit(x):
+        return x / x.norm()
+
+    def holistic(builder, features, logits):
+        lin, conv = builder.embed.linear, builder.encoder.conv.lin
+        e = torch.stack([unit(lin.weight @ f + lin.bias) for f in features])
+        neighbours = knn_by_sorting(logits.detach(), k)
+        return torch.stack(
+            [
+                unit(conv.weight @ torch.cat([e[i], neighbours[i] @ e / k]) + conv.bias)
+                for i in range(len(e))
+            ]
+        )
+
+    g_s = holistic(d.student_builder, student.embedding, student.logits)
+    g_t = holistic(d.teacher_builder, teacher.embedding, teacher.logits)
+    bank_s, bank_t = d.bank_s.memory.clone(), d.bank_t.memory.clone()
+    total = 0.0
+    for i in range(len(g_s)):
+        for anchor, other, bank in ((g_s[i], g_t[i], bank_t), (g_t[i], g_s[i], bank_s)):
+            scores = torch.cat([(anchor @ other)[None], bank[negatives[i]] @ anchor])
+            total = total - torch.log_softmax(scores / temperature, 0)[0]
+    return 3.0 * total / len(g_s)
 
 
 # ---------------------------------------------------------------- the graph
@@ -142,19 +173,16 @@ def test_embedding_width_must_match():
 # ---------------------------------------------------------------- the loss
 
 
-@pytest.mark.parametrize("negatives_from", ["own", "other"])
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_loss_equals_dense_reference(negatives_from, alpha):
-    d = distiller(negatives_from=negatives_from, alpha=alpha)
+def test_loss_equals_dense_reference(alpha):
+    d = distiller(alpha=alpha)
     teacher, student = batch(requires_grad=True)
     negatives = negatives_for(student.index)
     out = d(teacher, student, negatives=negatives)
     assert sorted(out) == sorted(["loss", "individual", "graph"] + (["kd"] if alpha else []))
     grads = torch.autograd.grad(out["loss"], [student.logits, student.embedding], allow_unused=True)
     teacher, student = batch(requires_grad=True)
-    total, individual, graph = reference(
-        d, teacher, student, negatives, negatives_from=negatives_from, alpha=alpha
-    )
+    total, individual, graph = reference(d, teacher, student, negatives, alpha=alpha)
     torch.testing.assert_close(out["individual"], individual)
     torch.testing.assert_close(out["graph"], graph)
     torch.testing.assert_close(out["loss"], total)
@@ -164,6 +192,42 @@ def test_loss_equals_dense_reference(negatives_from, alpha):
     else:
         assert grads[0] is None and expected[0] is None  # logits only shape the graph
     torch.testing.assert_close(grads[1], expected[1])
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_paper_objective_equals_eq_10(dense):
+    d = distiller(objective="paper")
+    if not dense:
+        d.bank_s.DENSE_RATIO = d.bank_t.DENSE_RATIO = 0
+    assert [t.name for t in d.terms] == ["graph"]
+    teacher, student = batch(requires_grad=True)
+    negatives = negatives_for(student.index)
+    out = d(teacher, student, negatives=negatives)
+    assert sorted(out) == ["graph", "loss"]
+    parameters = [student.embedding, *d.parameters()]
+    grads = torch.autograd.grad(out["loss"], parameters)
+    teacher, student = batch(requires_grad=True)
+    expected = paper_reference(d, teacher, student, negatives)
+    torch.testing.assert_close(out["loss"], expected)
+    torch.testing.assert_close(out["graph"] * 3.0, expected)
+    parameters = [student.embedding, *d.parameters()]
+    for mine, theirs in zip(grads, torch.autograd.grad(expected, parameters)):
+        torch.testing.assert_close(mine, theirs)
+    # both encoders train through the positive pair
+    assert all(g.abs().sum() > 0 for g in grads[1:])
+
+
+def test_paper_objective_stores_graph_embeddings_in_the_banks():
+    d = distiller(objective="paper")
+    teacher, student = batch()
+    before = d.bank_s.memory.clone()
+    d(teacher, student)
+    g_s = d.student_builder(student).ndata["gnn"].detach()
+    d.after_step(teacher, student)
+    mixed = 0.9 * before[student.index] + 0.1 * g_s
+    torch.testing.assert_close(
+        d.bank_s.memory[student.index], mixed / mixed.norm(dim=1, keepdim=True)
+    )
 
 
 def test_gathered_negative_rows_give_the_same_loss():
@@ -200,6 +264,8 @@ def test_sampled_negatives_come_from_other_classes(monkeypatch):
     (negatives,) = drawn
     assert negatives.shape == (12, 10)
     assert (labels()[negatives] != student.labels[:, None]).all()
+    assert all(row.unique().numel() == 10 for row in negatives)  # without replacement
+    assert not sampler.replacement and distiller(replacement=True).sampler.replacement
 
 
 def test_float16_banks_are_close_to_float32_banks():
@@ -297,6 +363,22 @@ def test_batch_smaller_than_k_skips_the_graph_term_with_one_warning():
     torch.testing.assert_close(out["loss"], 3.0 * d_full[1])
 
 
+@pytest.mark.parametrize("objective", ["reference", "paper"])
+def test_batch_smaller_than_k_leaves_the_banks_untouched(objective):
+    """As the reference implementation, which returns before its bank update."""
+    d = distiller(objective=objective)
+    before = {k: v.clone() for k, v in d.state_dict().items() if k.startswith("bank")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        teacher, student = batch(size=5, requires_grad=True)
+        d(teacher, student)["loss"].backward()
+    d.after_step(teacher, student)
+    assert all(torch.equal(d.state_dict()[k], v) for k, v in before.items())
+    d(*batch(size=12))
+    d.after_step(*batch(size=12))
+    assert not torch.equal(d.bank_s.memory, before["bank_s.memory"])
+
+
 def test_responses_without_index_are_rejected():
     teacher, student = batch()
     teacher.index = student.index = None
@@ -321,8 +403,8 @@ def test_bad_negatives_are_rejected():
 
 
 def test_bad_options_are_rejected():
-    with pytest.raises(ValueError, match="unknown negatives_from 'paper'"):
-        distiller(negatives_from="paper")
+    with pytest.raises(ValueError, match="unknown objective 'other'"):
+        distiller(objective="other")
     with pytest.raises(ValueError, match=r"one label per training sample \(100\)"):
         distiller(num_samples=100)
     with pytest.raises(ValueError, match="k must be a positive int"):

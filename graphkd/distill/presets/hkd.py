@@ -22,8 +22,8 @@ from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import InfoNCE
 from graphkd.responses import Responses
 
-NEGATIVES_FROM = ("own", "other")
-CONTRAST_TERMS = ("individual", "graph")
+#: HKD's objectives: the reference implementation's and the paper's Eq. 10.
+OBJECTIVES = ("reference", "paper")
 
 
 class HKDGraph(torch.nn.Module):
@@ -136,11 +136,25 @@ class HKDDistiller(GraphMatchingDistiller):
         \mathcal{L} = \beta\,(\mathcal{L}_{ind} + \mathcal{L}_{graph}) + \alpha\,\mathcal{L}_{kd}
 
     besides the student's cross-entropy (``ce_weight`` 1). One draw of negatives per
-    step serves all four anchors. ``negatives_from="own"`` (default, as HKD's reference
-    implementation) takes an anchor's negatives from its own model's bank;
-    ``"other"`` takes them from the other model's bank, as the paper's Eq. 10 writes it.
+    step serves all four anchors; the negatives are :math:`K` distinct samples of other
+    classes (``replacement=True``: drawn with replacement). This is the reference
+    implementation's objective (``objective="reference"``, the default): an anchor's
+    negatives come from its *own* model's bank and the banks hold the individual
+    embeddings :math:`e`.
+
+    ``objective="paper"`` is the paper's Eq. 10 instead: the graph embeddings alone, each
+    contrasted with the *other* network's graph embedding of the same sample as the
+    positive (no bank mixing, gradient through both encoders) and with the other
+    network's bank as the negatives, no individual term; the banks then hold the graph
+    embeddings :math:`g`:
+
+    .. math::
+        \mathcal{L}_{graph} = \ell\big(g^s_i,\ g^t_i,\ M_t[N_i]\big)
+                            + \ell\big(g^t_i,\ g^s_i,\ M_s[N_i]\big),
+        \qquad M_s \leftarrow g^s,\ M_t \leftarrow g^t
+
     A batch smaller than ``k`` skips :math:`\mathcal{L}_{graph}` (reported as 0) with one
-    warning.
+    warning, and, as in the reference implementation, leaves the banks untouched.
 
     The contrastive terms are listed in ``terms`` (metric :class:`~graphkd.metrics.InfoNCE`,
     which holds :math:`T`) and are evaluated from :meth:`MemoryBank.scores`, so the
@@ -174,9 +188,12 @@ class HKDDistiller(GraphMatchingDistiller):
     momentum : float
         Bank momentum :math:`\mu` (0.9), see :class:`~graphkd.distill.MemoryBank`.
     bank_weight : float
-        :math:`\lambda` (0.75).
-    negatives_from : str
-        ``"own"`` (default) or ``"other"``.
+        :math:`\lambda` (0.75; the reference objective only).
+    objective : str
+        ``"reference"`` (default) or ``"paper"`` (Eq. 10), see above.
+    replacement : bool
+        Draw each anchor's negatives with replacement (default ``False``: distinct, as
+        the reference implementation), see :class:`~graphkd.data.NegativeSampler`.
     bank_dtype : str
         ``"float32"`` (default) or ``"float16"`` storage of the banks.
     check_inputs : bool
@@ -214,7 +231,8 @@ class HKDDistiller(GraphMatchingDistiller):
         temperature: float = 0.07,
         momentum: float = 0.9,
         bank_weight: float = 0.75,
-        negatives_from: str = "own",
+        objective: str = "reference",
+        replacement: bool = False,
         bank_dtype: str = "float32",
         check_inputs: bool = True,
     ) -> None:
@@ -226,16 +244,19 @@ class HKDDistiller(GraphMatchingDistiller):
                 f"labels must hold one label per training sample ({num_samples}), got shape "
                 f"{tuple(labels.shape)}; pass torch.as_tensor(train_set.targets)"
             )
-        if negatives_from not in NEGATIVES_FROM:
+        if objective not in OBJECTIVES:
             raise ValueError(
-                f"unknown negatives_from {negatives_from!r}; use 'own' (the reference "
-                "implementation: each anchor's own bank) or 'other' (the paper's Eq. 10)"
+                f"unknown objective {objective!r}; use 'reference' (the reference "
+                "implementation's loss) or 'paper' (the paper's Eq. 10)"
             )
         if not 0.0 <= bank_weight <= 1.0:
             raise ValueError(f"bank_weight must lie in [0, 1], got {bank_weight!r}")
+        fields = {"individual": "embed", "graph": "gnn"}
+        if objective == "paper":
+            del fields["individual"]
         contrast = [
             MatchTerm(name, field, "nodes", InfoNCE(temperature, check_finite=False), beta)
-            for name, field in zip(CONTRAST_TERMS, ("embed", "gnn"))
+            for name, field in fields.items()
         ]
         kd: List[MatchTerm] = []
         if alpha:
@@ -253,11 +274,12 @@ class HKDDistiller(GraphMatchingDistiller):
         )
         self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
         self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
-        self.sampler = NegativeSampler(labels, nce_k)
+        self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
         self.k = k
         self.bank_weight = bank_weight
-        self.negatives_from = negatives_from
+        self.objective = objective
         self._pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+        self._update_banks = True
         self._warned_small_batch = False
 
     def reset_parameters(self) -> None:
@@ -283,12 +305,20 @@ class HKDDistiller(GraphMatchingDistiller):
                 f"negatives must be (B, K) = ({index.shape[0]}, K) dataset indices, got shape "
                 f"{tuple(negatives.shape)}"
             )
-        values = self._contrast(teacher_graph, student_graph, index, negatives)
+        with_graph = "gnn" in student_graph.ndata and "gnn" in teacher_graph.ndata
+        if not with_graph:
+            self._warn_small_batch()
+        if self.objective == "paper":
+            values = self._paper(teacher_graph, student_graph, negatives, with_graph)
+        else:
+            values = self._contrast(teacher_graph, student_graph, index, negatives, with_graph)
+        stored = "gnn" if self.objective == "paper" and with_graph else "embed"
         self._pending = (
             index,
-            teacher_graph.ndata["embed"].detach(),
-            student_graph.ndata["embed"].detach(),
+            teacher_graph.ndata[stored].detach(),
+            student_graph.ndata[stored].detach(),
         )
+        self._update_banks = with_graph
         total: Optional[Tensor] = None
         for term in self.terms:
             if term.name not in values:
@@ -303,7 +333,9 @@ class HKDDistiller(GraphMatchingDistiller):
         """Write the last forward pass's embeddings into the banks (all ranks under DDP).
 
         :math:`M_s[i] \\leftarrow \\mathrm{normalize}(0.9 M_s[i] + 0.1 e^s_i)`, likewise
-        :math:`M_t` with :math:`e^t`, for the batch's dataset indices.
+        :math:`M_t` with :math:`e^t`, for the batch's dataset indices (:math:`g` instead
+        of :math:`e` with ``objective="paper"``); nothing after a batch smaller than
+        ``k``, whose graph term was skipped.
         """
         if self._pending is None:
             raise ValueError(
@@ -319,6 +351,8 @@ class HKDDistiller(GraphMatchingDistiller):
                 "it with the responses of the batch just trained on"
             )
         self._pending = None
+        if not self._update_banks:
+            return
         self.bank_t.update_across_ranks(index, teacher_embed)
         self.bank_s.update_across_ranks(index, student_embed)
 
@@ -339,36 +373,41 @@ class HKDDistiller(GraphMatchingDistiller):
             self.bank_s.check_index(index)
         return index
 
+    def _warn_small_batch(self) -> None:
+        if not self._warned_small_batch:
+            warnings.warn(
+                f"HKD skips its graph term on batches of fewer than {max(self.k, 2)} "
+                f"samples (k = {self.k} neighbours, self included) and leaves its memory "
+                "banks untouched after them; the individual term still trains. Raise the "
+                "batch size or drop the last incomplete batch.",
+                stacklevel=4,
+            )
+            self._warned_small_batch = True
+
     def _contrast(
-        self, teacher: KnowledgeGraph, student: KnowledgeGraph, index: Tensor, negatives: Tensor
+        self,
+        teacher: KnowledgeGraph,
+        student: KnowledgeGraph,
+        index: Tensor,
+        negatives: Tensor,
+        with_graph: bool,
     ) -> Dict[str, Tensor]:
-        own = self.negatives_from == "own"
-        student_negatives = self.bank_s if own else self.bank_t
-        teacher_negatives = self.bank_t if own else self.bank_s
+        """The reference objective: negatives from each anchor's own bank."""
         embed_s, embed_t = student.ndata["embed"], teacher.ndata["embed"]
         memory_t, memory_s = self.bank_t(index), self.bank_s(index)  # positives of s and t
-        with_graph = "gnn" in student.ndata and "gnn" in teacher.ndata
         anchors_s = [embed_s]
         anchors_t = [embed_t]
         if with_graph:
             gnn_s, gnn_t = student.ndata["gnn"], teacher.ndata["gnn"]
             anchors_s.append(gnn_s)
             anchors_t.append(gnn_t)
-        scores_s = student_negatives.scores(torch.stack(anchors_s, 1), negatives)
-        scores_t = teacher_negatives.scores(torch.stack(anchors_t, 1), negatives)
+        scores_s = self.bank_s.scores(torch.stack(anchors_s, 1), negatives)
+        scores_t = self.bank_t.scores(torch.stack(anchors_t, 1), negatives)
         temperature = self.metrics["individual"].temperature
         individual = _info_nce(
             (embed_s * memory_t).sum(1), scores_s[:, 0], temperature
         ) + _info_nce((embed_t * memory_s).sum(1), scores_t[:, 0], temperature)
         if not with_graph:
-            if not self._warned_small_batch:
-                warnings.warn(
-                    f"HKD skips its graph term on batches of fewer than {max(self.k, 2)} "
-                    f"samples (k = {self.k} neighbours, self included); the individual term "
-                    "still trains. Raise the batch size or drop the last incomplete batch.",
-                    stacklevel=3,
-                )
-                self._warned_small_batch = True
             return {"individual": individual, "graph": individual.new_zeros(())}
         with torch.no_grad():
             weight = self.bank_weight
@@ -378,6 +417,22 @@ class HKDDistiller(GraphMatchingDistiller):
             (gnn_s * target_s).sum(1), scores_s[:, 1], self.metrics["graph"].temperature
         ) + _info_nce((gnn_t * target_t).sum(1), scores_t[:, 1], self.metrics["graph"].temperature)
         return {"individual": individual, "graph": graph}
+
+    def _paper(
+        self, teacher: KnowledgeGraph, student: KnowledgeGraph, negatives: Tensor, with_graph: bool
+    ) -> Dict[str, Tensor]:
+        """The paper's Eq. 10: graph embeddings, the other network's as positive and bank."""
+        if not with_graph:  # zero, but connected to the heads so that backward() works
+            return {"graph": 0.0 * student.ndata["embed"].sum()}
+        gnn_s, gnn_t = student.ndata["gnn"], teacher.ndata["gnn"]
+        positive = (gnn_s * gnn_t).sum(1)
+        temperature = self.metrics["graph"].temperature
+        scores_s = self.bank_t.scores(gnn_s[:, None, :], negatives)[:, 0]
+        scores_t = self.bank_s.scores(gnn_t[:, None, :], negatives)[:, 0]
+        graph = _info_nce(positive, scores_s, temperature) + _info_nce(
+            positive, scores_t, temperature
+        )
+        return {"graph": graph}
 
 
 def _info_nce(positive: Tensor, negative: Tensor, temperature: float) -> Tensor:
@@ -415,7 +470,8 @@ def hkd(
     k: int = 8,
     nce_k: int = 16384,
     temperature: float = 0.07,
-    negatives_from: str = "own",
+    objective: str = "reference",
+    replacement: bool = False,
     bank_dtype: str = "float32",
 ) -> HKDDistiller:
     r"""HKD alone (Zhou et al., ICCV 2021): CE + :math:`\beta\, \mathcal{L}_{hkd}`.
@@ -436,10 +492,15 @@ def hkd(
         ``(N,)`` training labels in dataset order (required).
     beta : float
         3, the paper's.
-    k, nce_k, temperature, negatives_from, bank_dtype
-        kNN neighbours (8), negatives per sample (16384), InfoNCE temperature (0.07),
-        ``"own"`` or ``"other"`` bank for the negatives, bank storage ``"float32"`` or
-        ``"float16"``.
+    k, nce_k, temperature
+        kNN neighbours (8), negatives per sample (16384), InfoNCE temperature (0.07).
+    objective : str
+        ``"reference"`` (the reference implementation's loss) or ``"paper"`` (Eq. 10),
+        see :class:`HKDDistiller`.
+    replacement : bool
+        Draw negatives with replacement (default ``False``, as the reference).
+    bank_dtype : str
+        Bank storage, ``"float32"`` or ``"float16"``.
     """
     return hkd_kd(
         teacher_dim,
@@ -451,7 +512,8 @@ def hkd(
         k=k,
         nce_k=nce_k,
         temperature=temperature,
-        negatives_from=negatives_from,
+        objective=objective,
+        replacement=replacement,
         bank_dtype=bank_dtype,
     )
 
@@ -468,7 +530,8 @@ def hkd_kd(
     k: int = 8,
     nce_k: int = 16384,
     temperature: float = 0.07,
-    negatives_from: str = "own",
+    objective: str = "reference",
+    replacement: bool = False,
     bank_dtype: str = "float32",
 ) -> HKDDistiller:
     r"""HKD + KD (Zhou et al., ICCV 2021): CE + :math:`\alpha` KD + :math:`\beta\, \mathcal{L}_{hkd}`.
@@ -482,7 +545,7 @@ def hkd_kd(
     ----------
     alpha, kd_temperature : float
         KD weight (1) and temperature :math:`\tau` (4).
-    teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, negatives_from, bank_dtype
+    teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, objective, replacement, bank_dtype
         As for :func:`hkd`.
     """
     teacher_dim, student_dim, labels = _given(teacher_dim, student_dim, labels)
@@ -497,6 +560,7 @@ def hkd_kd(
         k=k,
         nce_k=nce_k,
         temperature=temperature,
-        negatives_from=negatives_from,
+        objective=objective,
+        replacement=replacement,
         bank_dtype=bank_dtype,
     )
