@@ -18,7 +18,7 @@ from typing import List, Optional
 from graphkd.analysis import write_report
 from graphkd.data import list_datasets
 from graphkd.distill import list_methods
-from graphkd.engine.config import apply_overrides, load_config, shipped_configs
+from graphkd.engine.config import apply_overrides, config_target, load_config, shipped_configs
 from graphkd.engine.quickstart import QUICKSTART_METHOD, quickstart
 from graphkd.engine.trainer import CROSS_ENTROPY, Trainer
 from graphkd.models import list_models
@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--device", default="auto")
     analyze.add_argument("--seed", type=int, default=0)
 
-    commands.add_parser("list", help="methods, models, datasets and shipped configs")
+    commands.add_parser(
+        "list", help="methods, models, datasets, shipped configs and recipes with their targets"
+    )
 
     quick = commands.add_parser(
         "quickstart",
@@ -155,6 +157,11 @@ def _run(args: argparse.Namespace) -> int:
         print("models: " + ", ".join(list_models()))
         print("datasets: " + ", ".join(list_datasets()))
         print("configs: " + ", ".join(shipped_configs()))
+        targets = {name: config_target(name) for name in shipped_configs()}
+        print("recipes (the published top-1 each should reach):")
+        for name, target in targets.items():
+            if target:
+                print(f"  {name}: {target}")
         return 0
     trainer = Trainer()
     if args.command == "train-teacher":

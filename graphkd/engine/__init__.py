@@ -24,6 +24,7 @@ from graphkd.engine.config import (
     RunConfig,
     apply_overrides,
     config_from_dict,
+    config_target,
     config_to_dict,
     load_config,
     save_config,
@@ -62,4 +63,5 @@ __all__ = [
     "set_rng_state",
     "setup_distributed",
     "shipped_configs",
+    "config_target",
 ]

@@ -350,6 +350,31 @@ def shipped_configs() -> List[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+#: The header line of a recipe config naming the number it should reach.
+TARGET_PREFIX = "# target:"
+
+
+def config_target(name: str) -> Optional[str]:
+    """The published result shipped config ``name`` should reach, or ``None``.
+
+    A recipe config names it in its header, in a line ``# target: <what and source>``.
+
+    Example
+    -------
+    >>> config_target("cifar100_lskd_vgg13_vgg8")
+    'KD+z-score (LSKD) 74.36 top-1 on CIFAR-100 (Sun et al., CVPR 2024, reference README)'
+    >>> config_target("fashion_mnist") is None
+    True
+    """
+    text = _resolve(name).read_text()
+    for line in text.splitlines():
+        if line.startswith(TARGET_PREFIX):
+            return line[len(TARGET_PREFIX) :].strip()
+        if not line.startswith("#"):
+            return None
+    return None
+
+
 def _resolve(path_or_name: Union[str, os.PathLike[str]]) -> Any:
     path = Path(path_or_name).expanduser()
     if path.is_file():

@@ -25,6 +25,7 @@ def test_list_prints_methods_models_datasets_and_configs(capsys):
 
     assert "methods: " + ", ".join(["ce", *list_methods()]) in out
     assert "resnet8" in out and "fashion_mnist" in out and "cifar100_vgg13_vgg8" in out
+    assert "  cifar100_lskd_vgg13_vgg8: KD+z-score (LSKD) 74.36 top-1 on CIFAR-100" in out
 
 
 def test_train_teacher_distill_resume_and_evaluate(tmp_path, capsys):

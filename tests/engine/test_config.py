@@ -7,6 +7,7 @@ from graphkd.engine import (
     Config,
     apply_overrides,
     config_from_dict,
+    config_target,
     config_to_dict,
     load_config,
     save_config,
@@ -36,10 +37,50 @@ def test_every_shipped_config_loads_and_names_zoo_models():
     from graphkd.models import list_models
 
     names = shipped_configs()
-    assert "fashion_mnist" in names and len(names) == 6
+    assert "fashion_mnist" in names and len(names) >= 6
     for name in names:
         config = load_config(name)
         assert config.model.teacher in list_models() and config.model.student in list_models()
+
+
+RECIPES = [name for name in shipped_configs() if config_target(name)]
+
+
+def test_recipes_cover_the_papers_pairs():
+    methods = {name.split("_")[1] for name in RECIPES}
+    assert {"hkd", "vrm", "lskd", "dist", "sp", "cc"} <= methods
+    assert len([n for n in RECIPES if n.startswith("cifar100_hkd_kd_")]) == 5
+    assert "cifar100_lskd_vgg13_vgg8" in RECIPES
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_follows_the_protocol_and_its_method_accepts_the_options(name):
+    import inspect
+
+    from graphkd import list_methods
+    from graphkd.distill.methods import METHODS
+
+    config = load_config(name)
+    method = config.method.name
+    assert name == f"cifar100_{method}_{config.model.teacher}_{config.model.student}"
+    assert method in list_methods()
+    accepted = inspect.signature(METHODS.get(method)).parameters
+    assert set(config.method.options) <= set(accepted)
+    small = config.model.student in ("MobileNetV2", "ShuffleV1", "ShuffleV2")
+    assert config.optim.lr == (0.01 if small else 0.05)
+    assert config.optim.epochs == 240 and config.optim.milestones == [150, 180, 210]
+    assert config.data.batch_size == 64 and config.optim.weight_decay == 5e-4
+    assert config.run.output == f"runs/cifar100_{config.model.teacher}_{config.model.student}"
+    assert " top-1 on CIFAR-100 (" in config_target(name)
+
+
+def test_lskd_recipes_carry_the_per_pair_temperature():
+    assert load_config("cifar100_lskd_vgg13_vgg8").method.options == {
+        "temperature": 3.0,
+        "weight": 9.0,
+    }
+    assert load_config("cifar100_lskd_resnet32x4_resnet8x4").method.options == {}
+    assert load_config("cifar100_lskd_ResNet50_MobileNetV2").method.options["weight"] == 1.0
 
 
 def test_overrides_are_parsed_as_yaml():
