@@ -86,14 +86,17 @@ def test_train_transform_of_a_strength_is_the_ensemble_studys_augmentation(image
     from graphkd.data import Cutout
 
     info = make_info(image_size=6)
+    bicubic = transforms.InterpolationMode.BICUBIC
     steps = [
         transforms.PILToTensor(),
-        transforms.RandomResizedCrop(6, scale=(0.08, 1.0), antialias=True),
+        transforms.RandomResizedCrop(6, scale=(0.2, 1.0), interpolation=bicubic, antialias=True),
         transforms.RandomHorizontalFlip(),
-        transforms.RandomRotation(15.0),
     ]
-    if strength == "strong":
-        steps += [transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10), Cutout(16)]
+    if strength == "weak":
+        steps += [transforms.RandomRotation(15.0)]
+    else:
+        policy = transforms.AutoAugmentPolicy.CIFAR10
+        steps += [transforms.AutoAugment(policy, fill=128), Cutout(16)]
     steps += [transforms.ConvertImageDtype(torch.float32), info.normalize()]
     by_hand = transforms.Compose(steps)
     for seed in range(4):
