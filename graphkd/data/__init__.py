@@ -22,8 +22,8 @@ from graphkd.data.ensemble_augmentation import (
 )
 from graphkd.data.ensemble_views import EnsembleSample, EnsembleViews
 from graphkd.data.fashion_mnist import FashionMNIST
-from graphkd.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
 from graphkd.data.idx import read_idx, read_idx_images, read_idx_labels
+from graphkd.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
 from graphkd.data.negative_sampler import NegativeSampler
 from graphkd.data.paths import default_data_dir
 from graphkd.data.views import (

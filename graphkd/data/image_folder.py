@@ -124,7 +124,9 @@ class ImageFolder(tv_datasets.ImageFolder):
             allow_empty=True,
         )
 
-    def find_classes(self, directory: Union[str, os.PathLike[str]]) -> Tuple[List[str], Dict[str, int]]:
+    def find_classes(
+        self, directory: Union[str, os.PathLike[str]]
+    ) -> Tuple[List[str], Dict[str, int]]:
         """``root/train``'s class folders and their labels, for either split."""
         classes = _class_names(self._train_folder)
         extra = sorted(set(_class_names(Path(directory))) - set(classes))

@@ -66,8 +66,11 @@ def test_test_transform_resizes_and_centre_crops(image_tree) -> None:
     pixels = _pixels(path).permute(2, 0, 1)  # (3, 16, 20)
     side = round(8 * 8 / 7)  # 9: the shorter edge (16) goes to 9, the longer to 9 * 20 / 16
     resized = F.interpolate(
-        pixels[None].float(), size=(side, int(side * 20 / 16)), mode="bilinear",
-        antialias=True, align_corners=False,
+        pixels[None].float(),
+        size=(side, int(side * 20 / 16)),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
     )[0]
     resized = resized.round().clamp(0, 255).to(torch.uint8)
     top, left = round((side - 8) / 2), round((int(side * 20 / 16) - 8) / 2)
