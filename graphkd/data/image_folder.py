@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from torchvision import datasets as tv_datasets
+from torchvision.datasets import folder as tv_folder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from graphkd.data.dataset_info import DatasetInfo
@@ -121,7 +122,6 @@ class ImageFolder(tv_datasets.ImageFolder):
             str(_split_folder(base, train)),
             transform=transform,
             target_transform=target_transform,
-            allow_empty=True,
         )
 
     def find_classes(
@@ -136,6 +136,20 @@ class ImageFolder(tv_datasets.ImageFolder):
                 f"lacks: {extra[:5]}; every evaluation class needs training images"
             )
         return classes, {name: label for label, name in enumerate(classes)}
+
+    def make_dataset(  # type: ignore[override]
+        self,
+        directory: Union[str, os.PathLike[str]],
+        class_to_idx: Dict[str, int],
+        extensions: Optional[Tuple[str, ...]] = None,
+        is_valid_file: Optional[Callable[[str], bool]] = None,
+        allow_empty: bool = False,
+    ) -> List[Tuple[str, int]]:
+        """The ``(path, label)`` samples of the classes that have a folder in ``directory``
+        (a validation split may hold a subset of the training classes)."""
+        present = set(_class_names(Path(directory)))
+        kept = {name: label for name, label in class_to_idx.items() if name in present}
+        return tv_folder.make_dataset(directory, kept, extensions, is_valid_file)
 
     @classmethod
     def describe(
