@@ -150,6 +150,76 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tupl
     return 100.0 * correct.item() / count, loss.item() / count
 
 
+@dataclass
+class _Models:
+    """The networks of a run: the tapped student, the frozen teachers, the method's
+    distiller (``None`` for ``"ce"``) and its stages; ``*_step`` are the modules a
+    training step calls (wrapped in DDP when distributed)."""
+
+    student: TappedModel
+    teachers: List[TappedModel]
+    distiller: Optional[nn.Module]
+    stages: List[Stage]
+    student_step: nn.Module
+    distiller_step: Optional[nn.Module]
+
+    @property
+    def stage_epochs(self) -> int:
+        """Epochs of the distiller-only stages before the student's."""
+        return sum(int(stage.epochs or 0) for stage in self.stages[:-1])
+
+
+@dataclass
+class _Data:
+    """The indexed training set (each model's views), which view each teacher sees,
+    and the test batches."""
+
+    train_set: Dataset
+    own_view: List[Optional[int]]
+    tests: DataLoader
+
+
+@dataclass
+class _Optimizers:
+    """SGD and its schedule for the student's stage, the distiller-only stages' SGD
+    (``None`` without such stages) and the AMP gradient scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    stage_optimizer: Optional[torch.optim.Optimizer]
+    scaler: Any
+
+
+@dataclass
+class _Logs:
+    """``metrics.csv`` (the student's epochs) and ``metrics_<stage>.csv`` per earlier stage."""
+
+    metrics: MetricsLog
+    stages: Dict[str, MetricsLog]
+
+
+@dataclass
+class _Run:
+    """The parts of one training run, built in order by :meth:`Trainer._run`, and where
+    it stands (``start_epoch`` after a resume, ``best`` test accuracy so far)."""
+
+    config: Config
+    arch: str
+    output: Path
+    context: DistributedContext
+    data: _Data
+    models: _Models
+    optimizers: _Optimizers
+    logs: _Logs
+    start_epoch: int = 0
+    best: float = -math.inf
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of every stage together."""
+        return self.models.stage_epochs + self.config.optim.epochs
+
+
 class Trainer:
     """Train teachers and distil students as configured by a :class:`~graphkd.engine.Config`.
 
@@ -266,214 +336,142 @@ class Trainer:
         resume: Union[bool, str],
         context: DistributedContext,
     ) -> RunResult:
+        """One run, top to bottom: check, data and models, optimisers, restore, epochs."""
         start_time = time.time()
-        _check_model(arch)
-        device = context.device
-        main = context.is_main
-        if config.data.batch_size % context.world_size:
-            raise ValueError(
-                f"data.batch_size {config.data.batch_size} is the global batch and must be "
-                f"divisible by the {context.world_size} processes; change one of them"
-            )
+        _check_run(config, arch, context)
         output.mkdir(parents=True, exist_ok=True)
         # every rank draws its own augmentations; DDP copies rank 0's initial weights
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
-
-        data = config.data
-        info = dataset_info(data.dataset)
         base_set = _training_set(config)
-        tests = test_loader(
-            data.dataset,
-            data.root,
-            data.test_batch_size,
-            data.test_subset,
-            data.workers,
-            config.run.seed,
-        )
+        models = _build_models(config, arch, with_teacher, base_set, context)
+        data = _prepare_data(config, base_set, models)
+        optimizers = _build_optimizers(config, models, context.device)
+        logs = _open_logs(output, models.stages)
+        run = _Run(config, arch, output, context, data, models, optimizers, logs)
+        self._restore(run, resume)
+        if context.is_main:
+            save_config(config, output / "config.yaml")
+        test_acc = self._epoch_loop(run)
+        return _finish(run, test_acc, start_time)
 
-        teacher_specs = _teacher_specs(config) if with_teacher else []
-        check_augmentations(config, len(teacher_specs))
-        student = tap(build_model(arch, data.dataset)).to(device)
-        teachers = [_frozen_teacher(a, w, data.dataset, device) for a, w in teacher_specs]
-        distiller = _create_distiller(config, base_set, student, teachers, device)
-        virtual = needs_virtual_view(distiller)
-        transform, own_view = training_transform(config, info, len(teachers), virtual)
-        if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
-            base_set = _training_set(config, transform)
-        train_set = WithIndex(base_set)
-        stages = method_stages(distiller)
-        stage_epochs = sum(int(stage.epochs or 0) for stage in stages[:-1])
-
-        student_step: nn.Module = student
-        distiller_step: Optional[nn.Module] = distiller
-        if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
-            ids = [device] if device.type == "cuda" else None
-            student_step = DistributedDataParallel(student, device_ids=ids)
-            if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
-                # memory banks are synchronised by the method itself (after_step)
-                distiller_step = DistributedDataParallel(
-                    distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
-                )
-
-        trainable = [p for p in student.parameters() if p.requires_grad]
-        if distiller is not None:
-            trainable += [p for p in distiller.parameters() if p.requires_grad]
-        optim = config.optim
-        optimizer = torch.optim.SGD(
-            trainable,
-            lr=optim.lr,
-            momentum=optim.momentum,
-            weight_decay=optim.weight_decay,
-            nesterov=optim.nesterov,
-        )
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=list(optim.milestones), gamma=optim.gamma
-        )
-        # distiller-only stages (e.g. MHGD's attention networks) have an optimiser of their
-        # own; their losses carry their own regularisation, so no weight decay here
-        stage_optimizer = (
-            torch.optim.SGD(
-                [p for p in distiller.parameters() if p.requires_grad],
-                lr=optim.lr,
-                momentum=optim.momentum,
-                weight_decay=0.0,
-                nesterov=optim.nesterov,
-            )
-            if distiller is not None and stage_epochs
-            else None
-        )
-        amp = config.run.amp
-        scaler = _grad_scaler(device, enabled=amp and device.type == "cuda")
-
-        log = MetricsLog(output / "metrics.csv")
-        stage_logs = {
-            stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]
-        }
-        start_epoch, best = 0, -math.inf
-        checkpoint_path = _resume_path(resume, output)
+    def _restore(self, run: _Run, resume: Union[bool, str]) -> None:
+        """Continue from the checkpoint ``resume`` names (weights, optimisers, scaler,
+        generators, epoch and best accuracy) and cut the logs back to it; without one,
+        start the logs afresh."""
+        models, optimizers, context = run.models, run.optimizers, run.context
+        checkpoint_path = _resume_path(resume, run.output)
         if checkpoint_path is not None and checkpoint_path.is_file():
             state = read_training_checkpoint(checkpoint_path)
-            student.model.load_state_dict(state["model"])
-            if distiller is not None:
-                distiller.load_state_dict(state["distiller"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(_scheduler_state_from_checkpoint(state["scheduler"]))
-            scaler.load_state_dict(state["scaler"])
-            if stage_optimizer is not None:
-                stage_optimizer.load_state_dict(state["stage_optimizer"])
+            models.student.model.load_state_dict(state["model"])
+            if models.distiller is not None:
+                models.distiller.load_state_dict(state["distiller"])
+            optimizers.optimizer.load_state_dict(state["optimizer"])
+            optimizers.scheduler.load_state_dict(
+                _scheduler_state_from_checkpoint(state["scheduler"])
+            )
+            optimizers.scaler.load_state_dict(state["scaler"])
+            if optimizers.stage_optimizer is not None:
+                optimizers.stage_optimizer.load_state_dict(state["stage_optimizer"])
             ranks = state.get("rng_ranks", [])
             same_world = context.active and len(ranks) == context.world_size
             set_rng_state(ranks[context.rank] if same_world else state["rng"])
-            start_epoch, best = int(state["epoch"]), float(state["best_acc"])
-            if main:
-                log.truncate(max(0, start_epoch - stage_epochs))
-                for stage, stage_log in stage_logs.items():
+            run.start_epoch, run.best = int(state["epoch"]), float(state["best_acc"])
+            if context.is_main:
+                stages = models.stages
+                run.logs.metrics.truncate(max(0, run.start_epoch - models.stage_epochs))
+                for stage, stage_log in run.logs.stages.items():
                     stage_log.truncate(
-                        min(start_epoch, _stage_end(stages, stage)) - _stage_start(stages, stage)
+                        min(run.start_epoch, _stage_end(stages, stage))
+                        - _stage_start(stages, stage)
                     )
-                self.log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
-        elif main:
+                self.log(f"resumed from {checkpoint_path} at epoch {run.start_epoch}")
+        elif context.is_main:
             if checkpoint_path is not None:
                 self.log(f"no checkpoint at {checkpoint_path}; starting from scratch")
-            log.truncate(0)
-            for stage_log in stage_logs.values():
+            run.logs.metrics.truncate(0)
+            for stage_log in run.logs.stages.values():
                 stage_log.truncate(0)
-        if main:
-            save_config(config, output / "config.yaml")
 
-        test_acc = best if start_epoch > stage_epochs else float("nan")
-        total_epochs = stage_epochs + optim.epochs
-        for epoch in range(start_epoch, total_epochs):
+    def _epoch_loop(self, run: _Run) -> float:
+        """Train every remaining epoch of every stage, logging and checkpointing each;
+        returns the last test accuracy (NaN before the student's first epoch)."""
+        models, context = run.models, run.context
+        test_acc = run.best if run.start_epoch > models.stage_epochs else float("nan")
+        for epoch in range(run.start_epoch, run.total_epochs):
             began = time.time()
-            stage = _stage_at(stages, epoch)
-            if hasattr(distiller, "set_stage"):
-                distiller.set_stage(stage.name)  # type: ignore[union-attr]
+            stage = _stage_at(models.stages, epoch)
+            if hasattr(models.distiller, "set_stage"):
+                models.distiller.set_stage(stage.name)  # type: ignore[union-attr,operator]
             if stage.trains == "distiller":
-                assert stage_optimizer is not None and distiller is not None
-                terms = train_distiller_epoch(
-                    config,
-                    epoch,
-                    stage.name,
-                    train_set,
-                    teachers,
-                    own_view,
-                    distiller,
-                    stage_optimizer,
-                    context,
-                    self.progress,
-                )
-                rng = context.all_gather(rng_state())
-                if main:
-                    row = {"epoch": epoch + 1 - _stage_start(stages, stage.name)}
-                    row.update({f"train_{k}": v for k, v in terms.items()})
-                    row["seconds"] = time.time() - began
-                    stage_logs[stage.name].append(row)
+                terms = self._distiller_epoch(run, epoch, stage)
             else:
-                terms = train_epoch(
-                    config,
-                    epoch,
-                    train_set,
-                    student_step,
-                    teachers,
-                    own_view,
-                    distiller_step,
-                    optimizer,
-                    scaler,
-                    context,
-                    self.progress,
-                )
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                rng = context.all_gather(rng_state())
-                if main:
-                    test_acc, test_loss = evaluate(student, tests, device)
-                    best = max(best, test_acc)
-                    row = {"epoch": epoch + 1 - stage_epochs, "lr": lr}
-                    row.update({f"train_{k}": v for k, v in terms.items()})
-                    row.update(
-                        {
-                            "test_loss": test_loss,
-                            "test_acc": test_acc,
-                            "seconds": time.time() - began,
-                        }
-                    )
-                    log.append(row)
-            if not main:
+                terms = self._student_epoch(run, epoch)
+            rng = context.all_gather(rng_state())
+            if not context.is_main:
                 context.barrier()
                 continue
-            state = {
-                "format": "graphkd",
-                "arch": arch,
-                "epoch": epoch + 1,
-                "best_acc": best,
-                "test_acc": test_acc,
-                "model": student.model.state_dict(),
-                "distiller": {} if distiller is None else distiller.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": _scheduler_state_for_checkpoint(scheduler.state_dict()),
-                "scaler": scaler.state_dict(),
-                "stage_optimizer": None
-                if stage_optimizer is None
-                else stage_optimizer.state_dict(),
-                "rng": rng[0],
-                "rng_ranks": rng if context.active else [],
-                "config": config_to_dict(config),
-            }
-            save_training_checkpoint(state, output)
+            if stage.trains == "distiller":
+                row: Dict[str, object] = {
+                    "epoch": epoch + 1 - _stage_start(models.stages, stage.name)
+                }
+                row.update({f"train_{k}": v for k, v in terms.items()})
+                row["seconds"] = time.time() - began
+                run.logs.stages[stage.name].append(row)
+            else:
+                test_acc, test_loss = evaluate(models.student, run.data.tests, context.device)
+                run.best = max(run.best, test_acc)
+                row = {"epoch": epoch + 1 - models.stage_epochs, "lr": terms.pop("lr")}
+                row.update({f"train_{k}": v for k, v in terms.items()})
+                row.update(
+                    {"test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - began}
+                )
+                run.logs.metrics.append(row)
+            _save_checkpoint(run, epoch, test_acc, rng)
             accuracy = f"test acc {test_acc:.2f}% " if stage.trains == "student" else ""
             self.log(
-                f"[{output.name}] {stage.name} epoch {epoch + 1}/{total_epochs} "
+                f"[{run.output.name}] {stage.name} epoch {epoch + 1}/{run.total_epochs} "
                 f"loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)"
             )
             context.barrier()
-        if not main:
-            return RunResult(
-                output, float("nan"), float("nan"), total_epochs, time.time() - start_time
-            )
-        if start_epoch >= total_epochs:
-            test_acc = float(read_training_checkpoint(output / LAST)["test_acc"])
-        _save_model(output / "model.pt", student.model, arch, data.dataset, test_acc)
-        return RunResult(output, test_acc, best, total_epochs, time.time() - start_time)
+        return test_acc
+
+    def _distiller_epoch(self, run: _Run, epoch: int, stage: Stage) -> Dict[str, float]:
+        """One epoch of a distiller-only stage (e.g. MHGD's attention networks)."""
+        models, optimizers = run.models, run.optimizers
+        assert optimizers.stage_optimizer is not None and models.distiller is not None
+        return train_distiller_epoch(
+            run.config,
+            epoch,
+            stage.name,
+            run.data.train_set,
+            models.teachers,
+            run.data.own_view,
+            models.distiller,
+            optimizers.stage_optimizer,
+            run.context,
+            self.progress,
+        )
+
+    def _student_epoch(self, run: _Run, epoch: int) -> Dict[str, float]:
+        """One epoch of the student, then one scheduler step; the terms carry the epoch's
+        learning rate as ``"lr"``."""
+        models, optimizers = run.models, run.optimizers
+        terms = train_epoch(
+            run.config,
+            epoch,
+            run.data.train_set,
+            models.student_step,
+            models.teachers,
+            run.data.own_view,
+            models.distiller_step,
+            optimizers.optimizer,
+            optimizers.scaler,
+            run.context,
+            self.progress,
+        )
+        lr = optimizers.optimizer.param_groups[0]["lr"]
+        optimizers.scheduler.step()
+        return {**terms, "lr": lr}
 
     def evaluate(
         self,
@@ -494,6 +492,140 @@ class Trainer:
             net.to(target), test_loader(dataset, root, batch_size, subset), target
         )
         return accuracy
+
+
+def _check_run(config: Config, arch: str, context: DistributedContext) -> None:
+    """Refuse a run that cannot start, before anything is built."""
+    _check_model(arch)
+    if config.data.batch_size % context.world_size:
+        raise ValueError(
+            f"data.batch_size {config.data.batch_size} is the global batch and must be "
+            f"divisible by the {context.world_size} processes; change one of them"
+        )
+
+
+def _build_models(
+    config: Config, arch: str, with_teacher: bool, train_set: Dataset, context: DistributedContext
+) -> _Models:
+    """The student ``arch``, the configured teachers (frozen) and the method's distiller,
+    on the run's device; under DDP the modules that train are wrapped."""
+    device, dataset = context.device, config.data.dataset
+    teacher_specs = _teacher_specs(config) if with_teacher else []
+    check_augmentations(config, len(teacher_specs))
+    student = tap(build_model(arch, dataset)).to(device)
+    teachers = [_frozen_teacher(a, w, dataset, device) for a, w in teacher_specs]
+    distiller = _create_distiller(config, train_set, student, teachers, device)
+    stages = method_stages(distiller)
+    student_step: nn.Module = student
+    distiller_step: Optional[nn.Module] = distiller
+    if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
+        ids = [device] if device.type == "cuda" else None
+        student_step = DistributedDataParallel(student, device_ids=ids)
+        if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
+            # memory banks are synchronised by the method itself (after_step)
+            distiller_step = DistributedDataParallel(
+                distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+            )
+    return _Models(student, teachers, distiller, stages, student_step, distiller_step)
+
+
+def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
+    """The training set with the views the models need (a virtual view for methods that
+    ask for one, a view per teacher under ``data.augmentation``), indexed, and the test
+    batches; ``base_set`` (the standard transform) is reused when that is all it takes."""
+    data = config.data
+    info = dataset_info(data.dataset)
+    virtual = needs_virtual_view(models.distiller)
+    transform, own_view = training_transform(config, info, len(models.teachers), virtual)
+    if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
+        base_set = _training_set(config, transform)
+    tests = test_loader(
+        data.dataset,
+        data.root,
+        data.test_batch_size,
+        data.test_subset,
+        data.workers,
+        config.run.seed,
+    )
+    return _Data(WithIndex(base_set), own_view, tests)
+
+
+def _build_optimizers(config: Config, models: _Models, device: torch.device) -> _Optimizers:
+    """SGD with a multi-step schedule over the student's (and the distiller's) trainable
+    parameters; distiller-only stages (e.g. MHGD's attention networks) get an SGD of
+    their own without weight decay, since their losses carry their own regularisation."""
+    optim, distiller = config.optim, models.distiller
+    trainable = [p for p in models.student.parameters() if p.requires_grad]
+    if distiller is not None:
+        trainable += [p for p in distiller.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        trainable,
+        lr=optim.lr,
+        momentum=optim.momentum,
+        weight_decay=optim.weight_decay,
+        nesterov=optim.nesterov,
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(optim.milestones), gamma=optim.gamma
+    )
+    stage_optimizer = (
+        torch.optim.SGD(
+            [p for p in distiller.parameters() if p.requires_grad],
+            lr=optim.lr,
+            momentum=optim.momentum,
+            weight_decay=0.0,
+            nesterov=optim.nesterov,
+        )
+        if distiller is not None and models.stage_epochs
+        else None
+    )
+    scaler = _grad_scaler(device, enabled=config.run.amp and device.type == "cuda")
+    return _Optimizers(optimizer, scheduler, stage_optimizer, scaler)
+
+
+def _open_logs(output: Path, stages: List[Stage]) -> _Logs:
+    """The run's CSV logs (nothing is written until a row arrives or a resume trims them)."""
+    return _Logs(
+        MetricsLog(output / "metrics.csv"),
+        {stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]},
+    )
+
+
+def _save_checkpoint(run: _Run, epoch: int, test_acc: float, rng: List[Any]) -> None:
+    """``last.pt`` after global epoch ``epoch`` (0-based): everything a resume restores,
+    with every rank's generators (``rng``) and the resolved config."""
+    models, optimizers = run.models, run.optimizers
+    stage_optimizer = optimizers.stage_optimizer
+    state = {
+        "format": "graphkd",
+        "arch": run.arch,
+        "epoch": epoch + 1,
+        "best_acc": run.best,
+        "test_acc": test_acc,
+        "model": models.student.model.state_dict(),
+        "distiller": {} if models.distiller is None else models.distiller.state_dict(),
+        "optimizer": optimizers.optimizer.state_dict(),
+        "scheduler": _scheduler_state_for_checkpoint(optimizers.scheduler.state_dict()),
+        "scaler": optimizers.scaler.state_dict(),
+        "stage_optimizer": None if stage_optimizer is None else stage_optimizer.state_dict(),
+        "rng": rng[0],
+        "rng_ranks": rng if run.context.active else [],
+        "config": config_to_dict(run.config),
+    }
+    save_training_checkpoint(state, run.output)
+
+
+def _finish(run: _Run, test_acc: float, start_time: float) -> RunResult:
+    """Write ``model.pt`` (rank 0) and say what the run produced; a run resumed after its
+    last epoch reports the accuracy its checkpoint recorded."""
+    if not run.context.is_main:
+        seconds = time.time() - start_time
+        return RunResult(run.output, float("nan"), float("nan"), run.total_epochs, seconds)
+    if run.start_epoch >= run.total_epochs:
+        test_acc = float(read_training_checkpoint(run.output / LAST)["test_acc"])
+    student = run.models.student.model
+    _save_model(run.output / "model.pt", student, run.arch, run.config.data.dataset, test_acc)
+    return RunResult(run.output, test_acc, run.best, run.total_epochs, time.time() - start_time)
 
 
 def _stage_start(stages: List[Stage], name: str) -> int:
