@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from graphkd.data import WithIndex, create_dataset, dataset_info
+from graphkd.data import DatasetInfo, WithIndex, create_dataset, dataset_info
 from graphkd.distill import Stage, create_method, list_methods, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
@@ -31,13 +31,20 @@ from graphkd.engine.checkpoint import (
 )
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
-from graphkd.engine.epochs import train_distiller_epoch, train_epoch
+from graphkd.engine.epochs import autocast_dtype, train_distiller_epoch, train_epoch, train_loader
 from graphkd.engine.global_batch import GRAPH_BATCHES
 from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
 from graphkd.engine.training_views import check_augmentations, training_transform
-from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
+from graphkd.models import (
+    TappedModel,
+    create_network,
+    has_pretrained_weights,
+    load_checkpoint,
+    parse_network,
+    tap,
+)
 
 #: The method name of plain cross-entropy training (no distiller).
 CROSS_ENTROPY = "ce"
@@ -98,10 +105,14 @@ def _subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
     return Subset(dataset, chosen.tolist())
 
 
-def build_model(name: str, dataset: str) -> nn.Module:
-    """A zoo model ``name`` shaped for ``dataset`` (classes, channels, image size)."""
-    info = dataset_info(dataset)
-    return create_model(
+def build_model(
+    name: str, dataset: str, root: Optional[str] = None, image_size: Optional[int] = None
+) -> nn.Module:
+    """The network ``name`` (a zoo name, ``torchvision:...`` or ``timm:...``, see
+    :func:`graphkd.models.create_network`) shaped for ``dataset`` (classes, channels,
+    image size; an ``image_folder`` dataset is described from ``root``)."""
+    info = dataset_info(dataset, root, image_size)
+    return create_network(
         name,
         num_classes=info.num_classes,
         in_channels=info.in_channels,
@@ -116,13 +127,20 @@ def test_loader(
     subset: Optional[int] = None,
     workers: int = 0,
     seed: int = 0,
+    image_size: Optional[int] = None,
 ) -> DataLoader:
     """The test split of ``dataset`` with its evaluation transform, in a fixed order."""
-    data = _subset(create_dataset(dataset, root=root, train=False), subset, seed)
+    test_set = create_dataset(dataset, root=root, train=False, image_size=image_size)
+    data = _subset(test_set, subset, seed)
     # its own generator: iterating must not draw from the global RNG the training uses
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=workers, generator=generator
+        data,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        generator=generator,
+        persistent_workers=workers > 0,
     )
 
 
@@ -171,10 +189,11 @@ class _Models:
 
 @dataclass
 class _Data:
-    """The indexed training set (each model's views), which view each teacher sees,
-    and the test batches."""
+    """The training batches of the indexed training set (each model's views, see
+    :func:`~graphkd.engine.epochs.train_loader`), which view each teacher sees, and the
+    test batches."""
 
-    train_set: Dataset
+    loader: DataLoader
     own_view: List[Optional[int]]
     tests: DataLoader
 
@@ -295,7 +314,13 @@ class Trainer:
                 raise ValueError(f"{key} must be one of {', '.join(valid)}, got {value!r}")
         with_teacher = config.method.name != CROSS_ENTROPY
         own_teacher = Path(config.run.output) / "teacher" / "model.pt"
-        if with_teacher and not config.model.teachers and not config.model.teacher_checkpoint:
+        model = config.model
+        if (
+            with_teacher
+            and not model.teachers
+            and not model.teacher_checkpoint
+            and not has_pretrained_weights(model.teacher)
+        ):
             if not own_teacher.is_file():
                 raise ValueError(
                     f"method {config.method.name!r} needs a trained teacher, and there is none "
@@ -344,7 +369,7 @@ class Trainer:
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
         base_set = _training_set(config)
         models = _build_models(config, arch, with_teacher, base_set, context)
-        data = _prepare_data(config, base_set, models)
+        data = _prepare_data(config, base_set, models, context)
         optimizers = _build_optimizers(config, models, context.device)
         logs = _open_logs(output, models.stages)
         run = _Run(config, arch, output, context, data, models, optimizers, logs)
@@ -443,7 +468,7 @@ class Trainer:
             run.config,
             epoch,
             stage.name,
-            run.data.train_set,
+            run.data.loader,
             models.teachers,
             run.data.own_view,
             models.distiller,
@@ -459,7 +484,7 @@ class Trainer:
         terms = train_epoch(
             run.config,
             epoch,
-            run.data.train_set,
+            run.data.loader,
             models.student_step,
             models.teachers,
             run.data.own_view,
@@ -483,9 +508,9 @@ class Trainer:
         subset: Optional[int] = None,
         device: str = "auto",
     ) -> float:
-        """Top-1 test accuracy (%) of zoo model ``model`` with weights from ``checkpoint``."""
+        """Top-1 test accuracy (%) of network ``model`` with weights from ``checkpoint``."""
         _check_model(model)
-        net = build_model(model, dataset)
+        net = build_model(model, dataset, root)
         load_checkpoint(net, str(checkpoint))
         target = resolve_device(device)
         accuracy, _ = evaluate(
@@ -497,10 +522,12 @@ class Trainer:
 def _check_run(config: Config, arch: str, context: DistributedContext) -> None:
     """Refuse a run that cannot start, before anything is built."""
     _check_model(arch)
-    if config.data.batch_size % context.world_size:
+    parts = context.world_size * config.optim.accumulate
+    if config.data.batch_size % parts:
         raise ValueError(
-            f"data.batch_size {config.data.batch_size} is the global batch and must be "
-            f"divisible by the {context.world_size} processes; change one of them"
+            f"data.batch_size {config.data.batch_size} is the batch of one optimiser step and "
+            f"must be divisible by the {context.world_size} process(es) x optim.accumulate "
+            f"{config.optim.accumulate} = {parts}; change one of them"
         )
 
 
@@ -509,11 +536,11 @@ def _build_models(
 ) -> _Models:
     """The student ``arch``, the configured teachers (frozen) and the method's distiller,
     on the run's device; under DDP the modules that train are wrapped."""
-    device, dataset = context.device, config.data.dataset
+    device = context.device
     teacher_specs = _teacher_specs(config) if with_teacher else []
     check_augmentations(config, len(teacher_specs))
-    student = tap(build_model(arch, dataset)).to(device)
-    teachers = [_frozen_teacher(a, w, dataset, device) for a, w in teacher_specs]
+    student = tap(_network(config, arch)).to(device)
+    teachers = [_frozen_teacher(config, a, w, device) for a, w in teacher_specs]
     distiller = _create_distiller(config, train_set, student, teachers, device)
     stages = method_stages(distiller)
     student_step: nn.Module = student
@@ -529,12 +556,15 @@ def _build_models(
     return _Models(student, teachers, distiller, stages, student_step, distiller_step)
 
 
-def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
+def _prepare_data(
+    config: Config, base_set: Dataset, models: _Models, context: DistributedContext
+) -> _Data:
     """The training set with the views the models need (a virtual view for methods that
-    ask for one, a view per teacher under ``data.augmentation``), indexed, and the test
-    batches; ``base_set`` (the standard transform) is reused when that is all it takes."""
+    ask for one, a view per teacher under ``data.augmentation``), indexed and batched,
+    and the test batches; ``base_set`` (the standard transform) is reused when that is
+    all it takes."""
     data = config.data
-    info = dataset_info(data.dataset)
+    info = _dataset_info(config)
     virtual = needs_virtual_view(models.distiller)
     transform, own_view = training_transform(config, info, len(models.teachers), virtual)
     if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
@@ -546,8 +576,9 @@ def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
         data.test_subset,
         data.workers,
         config.run.seed,
+        data.image_size,
     )
-    return _Data(WithIndex(base_set), own_view, tests)
+    return _Data(train_loader(config, WithIndex(base_set), context), own_view, tests)
 
 
 def _build_optimizers(config: Config, models: _Models, device: torch.device) -> _Optimizers:
@@ -579,7 +610,8 @@ def _build_optimizers(config: Config, models: _Models, device: torch.device) -> 
         if distiller is not None and models.stage_epochs
         else None
     )
-    scaler = _grad_scaler(device, enabled=config.run.amp and device.type == "cuda")
+    float16 = autocast_dtype(config.run, device) == torch.float16
+    scaler = _grad_scaler(device, enabled=config.run.amp and float16 and device.type == "cuda")
     return _Optimizers(optimizer, scheduler, stage_optimizer, scaler)
 
 
@@ -655,17 +687,42 @@ def _training_set(config: Config, transform: Optional[Callable] = None) -> Datas
     """The training split (its ``data.subset``) with ``transform`` (default: standard)."""
     data = config.data
     dataset = create_dataset(
-        data.dataset, root=data.root, train=True, download=data.download, transform=transform
+        data.dataset,
+        root=data.root,
+        train=True,
+        download=data.download,
+        transform=transform,
+        image_size=data.image_size,
     )
     return _subset(dataset, data.subset, config.run.seed)
 
 
-def _frozen_teacher(arch: str, weights: str, dataset: str, device: torch.device) -> TappedModel:
-    """Zoo model ``arch`` with trained ``weights``, tapped, in eval mode, without gradients."""
+def _dataset_info(config: Config) -> DatasetInfo:
+    """The configured dataset's :class:`DatasetInfo` (an image folder's from ``data.root``)."""
+    return dataset_info(config.data.dataset, config.data.root, config.data.image_size)
+
+
+def _network(config: Config, name: str, weights: Optional[str] = None) -> nn.Module:
+    """The network ``name`` for the configured dataset, with ``weights`` when given, in
+    channels-last format (``run.channels_last``) and compiled (``run.compile``)."""
+    data = config.data
+    network = build_model(name, data.dataset, data.root, data.image_size)
+    if weights is not None:
+        load_checkpoint(network, str(weights))
+    if config.run.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    if config.run.compile:
+        network.compile()
+    return network
+
+
+def _frozen_teacher(
+    config: Config, arch: str, weights: Optional[str], device: torch.device
+) -> TappedModel:
+    """Network ``arch`` with its trained ``weights`` (a checkpoint, or ``None`` for a
+    network named with pretrained weights), tapped, in eval mode, without gradients."""
     _check_model(arch)
-    network = build_model(arch, dataset)
-    load_checkpoint(network, str(weights))
-    teacher = tap(network).to(device).eval()
+    teacher = tap(_network(config, arch, weights)).to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher
@@ -683,7 +740,7 @@ def _create_distiller(
     name = config.method.name
     if name == CROSS_ENTROPY:
         return None
-    info = dataset_info(config.data.dataset)
+    info = _dataset_info(config)
     distillers = []
     for teacher in teachers or [None]:
         known = known_values(train_set, info, student, teacher, device)
@@ -697,17 +754,18 @@ def _create_distiller(
     return EnsembleDistiller(members, mode).to(device)
 
 
-def _teacher_specs(config: Config) -> List[Tuple[str, str]]:
-    """(architecture, weights) of each teacher: the ensemble's, or the single teacher."""
+def _teacher_specs(config: Config) -> List[Tuple[str, Optional[str]]]:
+    """(network, weights file) of each teacher: the ensemble's, or the single teacher
+    (weights ``None`` for a network named with pretrained weights and no checkpoint)."""
     model = config.model
     if not model.teachers:
-        return [(model.teacher, str(model.teacher_checkpoint))]
+        return [(model.teacher, model.teacher_checkpoint)]
     if len(model.teachers) != len(model.teacher_checkpoints):
         raise ValueError(
             f"model.teachers names {len(model.teachers)} teachers but model.teacher_checkpoints "
             f"gives {len(model.teacher_checkpoints)} weight files; give one per teacher"
         )
-    return list(zip(model.teachers, model.teacher_checkpoints))
+    return list(zip(model.teachers, model.teacher_checkpoints))  # type: ignore[arg-type]
 
 
 def _scheduler_state_for_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
@@ -762,5 +820,5 @@ def _check_method(name: str) -> None:
 
 
 def _check_model(name: str) -> None:
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+    """Raise a ``ValueError`` listing the valid names for an unknown network name."""
+    parse_network(name)
