@@ -39,3 +39,9 @@ def write_image_tree(root, classes=("cat", "dog", "owl"), per_class=(3, 2), size
 def image_tree(tmp_path):
     """A written :func:`write_image_tree` under ``tmp_path / "images"``."""
     return write_image_tree(tmp_path / "images")
+
+
+@pytest.fixture
+def image_tree_writer():
+    """:func:`write_image_tree`, for trees of other sizes."""
+    return write_image_tree
