@@ -54,7 +54,11 @@ def _recipe_overrides(tmp_path, writer, teacher: str) -> list:
         ("imagenet_resnet34_resnet18_kd", "resnet34", []),
         # alpha = 128 on batches of 4 random images diverges within 3 steps at lr 0.1
         ("imagenet_resnet50_mobilenet_v2_vrm", "resnet50", ["optim.lr=0.01"]),
-        ("imagenet_resnet34_resnet18_hkd_kd", "resnet34", ["method.options.nce_k=4"]),
+        (
+            "imagenet_resnet34_resnet18_hkd_kd",
+            "resnet34",
+            ["method.options.nce_k=4", "data.batch_size=8"],
+        ),
     ],
 )
 def test_recipe_runs_end_to_end_on_a_tiny_tree(tmp_path, image_tree_writer, recipe, teacher, extra):
