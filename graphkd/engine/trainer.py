@@ -385,7 +385,16 @@ class Trainer:
         start the logs afresh."""
         models, optimizers, context = run.models, run.optimizers, run.context
         checkpoint_path = _resume_path(resume, run.output)
-        if checkpoint_path is not None and checkpoint_path.is_file():
+        found = checkpoint_path is not None and checkpoint_path.is_file()
+        seen = context.all_gather(found)
+        if len(set(seen)) > 1:
+            missing = [rank for rank, ok in enumerate(seen) if not ok]
+            raise FileNotFoundError(
+                f"ranks {missing} cannot read {checkpoint_path}, which rank(s) "
+                f"{[rank for rank, ok in enumerate(seen) if ok]} resume from; put run.output "
+                "on storage every machine reads, or copy last.pt there on every machine"
+            )
+        if found:
             state = read_training_checkpoint(checkpoint_path)
             models.student.model.load_state_dict(state["model"])
             if models.distiller is not None:

@@ -224,3 +224,20 @@ def test_bfloat16_channels_last_and_compiled_backbones(tmp_path, image_tree_writ
     assert compiled == ["ResNet", "ResNet"]  # the student and the teacher
     state = read_training_checkpoint(tmp_path / "run" / "kd" / "last.pt")
     assert not any(key.startswith("_orig_mod.") for key in state["model"])
+
+
+def test_resume_refuses_ranks_that_cannot_see_the_checkpoint(tmp_path):
+    from types import SimpleNamespace
+
+    from graphkd.engine import Trainer
+
+    class OtherMachineMisses:  # rank 1 runs on a machine without the file
+        def all_gather(self, value):
+            return [value, False]
+
+    (tmp_path / "last.pt").write_bytes(b"")
+    run = SimpleNamespace(
+        models=None, optimizers=None, context=OtherMachineMisses(), output=tmp_path
+    )
+    with pytest.raises(FileNotFoundError, match=r"ranks \[1\] cannot read .*last.pt"):
+        Trainer()._restore(run, True)
