@@ -58,11 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     distill = commands.add_parser("distill", help="distil the teacher into the student")
     with_config(distill)
     distill.add_argument(
-        "--method", required=True, help=f"{CROSS_ENTROPY} or one of: {', '.join(list_methods())}"
+        "--method",
+        default=None,
+        help=f"{CROSS_ENTROPY} or one of: {', '.join(list_methods())} (default: the config's "
+        "method.name)",
     )
 
     evaluate = commands.add_parser("evaluate", help="top-1 test accuracy of a checkpoint")
-    evaluate.add_argument("--model", required=True, help="zoo model name (see `graphkd list`)")
+    evaluate.add_argument(
+        "--model",
+        required=True,
+        help="network: a zoo name (see `graphkd list`), torchvision:... or timm:...",
+    )
     evaluate.add_argument("--checkpoint", required=True, help="model.pt, last.pt or a state dict")
     evaluate.add_argument("--dataset", required=True, help="dataset name (see `graphkd list`)")
     evaluate.add_argument("--root", default=None, help="data directory")
@@ -169,16 +176,16 @@ def _run(args: argparse.Namespace) -> int:
         _report(f"teacher: {result.test_acc:.2f}% top-1; weights {result.model_path}")
         return 0
     if args.command == "distill":
-        _check_name("method", args.method, [CROSS_ENTROPY, *list_methods()])
         config = load_config(args.config)
-        if config.method.name != args.method:  # the file's options belong to its method
-            config = apply_overrides(config, [f"method.name={args.method}", "method.options={}"])
+        method = config.method.name if args.method is None else args.method
+        _check_name("method", method, [CROSS_ENTROPY, *list_methods()])
+        if config.method.name != method:  # the file's options belong to its method
+            config = apply_overrides(config, [f"method.name={method}", "method.options={}"])
         config = apply_overrides(config, args.overrides)
         result = trainer.distill(config, resume=args.resume)
-        _report(f"student ({args.method}): {result.test_acc:.2f}% top-1; run {result.output}")
+        _report(f"student ({method}): {result.test_acc:.2f}% top-1; run {result.output}")
         return 0
     if args.command == "evaluate":
-        _check_name("model", args.model, list_models())
         _check_name("dataset", args.dataset, list_datasets())
         accuracy = trainer.evaluate(
             args.model,

@@ -8,3 +8,40 @@ import torch
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+def write_image_tree(root, classes=("cat", "dog", "owl"), per_class=(3, 2), size=(20, 16)):
+    """A tiny ImageNet-layout tree: ``root/{train,val}/<class>/<i>.{jpg,png}``.
+
+    ``per_class`` gives the images per class of train and val; files alternate between
+    JPEG (RGB) and PNG (greyscale, which the dataset must read as RGB). Returns ``root``.
+    """
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in zip(("train", "val"), per_class):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                width, height = size
+                if i % 2:
+                    pixels = rng.integers(0, 256, (height, width), dtype=np.uint8)
+                    Image.fromarray(pixels, "L").save(folder / f"{i}.png")
+                else:
+                    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                    Image.fromarray(pixels, "RGB").save(folder / f"{i}.jpg", quality=95)
+    return root
+
+
+@pytest.fixture
+def image_tree(tmp_path):
+    """A written :func:`write_image_tree` under ``tmp_path / "images"``."""
+    return write_image_tree(tmp_path / "images")
+
+
+@pytest.fixture
+def image_tree_writer():
+    """:func:`write_image_tree`, for trees of other sizes."""
+    return write_image_tree

@@ -1,10 +1,11 @@
-"""Datasets (CIFAR-100, Fashion-MNIST incl. offline copies), augmentations and view transforms.
+"""Datasets (CIFAR-100, Fashion-MNIST incl. offline copies, any image-folder tree such as
+ImageNet), augmentations and view transforms.
 
 Example
 -------
 >>> from graphkd.data import dataset_info, list_datasets
 >>> list_datasets()
-['cifar100', 'fashion_mnist']
+['cifar100', 'fashion_mnist', 'image_folder']
 >>> dataset_info("cifar100").num_classes
 100
 """
@@ -22,6 +23,7 @@ from graphkd.data.ensemble_augmentation import (
 from graphkd.data.ensemble_views import EnsembleSample, EnsembleViews
 from graphkd.data.fashion_mnist import FashionMNIST
 from graphkd.data.idx import read_idx, read_idx_images, read_idx_labels
+from graphkd.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
 from graphkd.data.negative_sampler import NegativeSampler
 from graphkd.data.paths import default_data_dir
 from graphkd.data.views import (
@@ -43,6 +45,9 @@ __all__ = [
     "EnsembleSample",
     "EnsembleViews",
     "FashionMNIST",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageFolder",
     "NegativeSampler",
     "TwoViewDataset",
     "TwoViews",

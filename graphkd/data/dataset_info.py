@@ -31,6 +31,9 @@ from torchvision import transforms
 from graphkd.data.ensemble_augmentation import AUGMENTATIONS, ensemble_augmentation
 from graphkd.data.views import weak_augmentation
 
+#: The standard training crops a :class:`DatasetInfo` may name.
+TRAIN_CROPS = ("padded", "resized")
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -50,9 +53,18 @@ class DatasetInfo:
         Per-channel mean and standard deviation of the training images in ``[0, 1]``,
         one value per channel.
     crop_padding : int
-        Zero padding of the standard random-crop augmentation.
+        Zero padding of the standard random-crop augmentation (``train_crop="padded"``).
     train_size, test_size : int
         Number of samples of the training and test splits.
+    train_crop : {"padded", "resized"}, default "padded"
+        The standard training crop: ``"padded"``, a random ``image_size`` crop after
+        ``crop_padding`` pixels of zero padding (CIFAR, Fashion-MNIST); ``"resized"``, a
+        random-resized crop (scale 0.08 to 1, aspect 3/4 to 4/3) resized to
+        ``image_size`` (ImageNet). Either is followed by a horizontal flip.
+    test_resize : int, optional
+        Side the shorter image edge is resized to before the centre ``image_size`` crop of
+        the evaluation transform (ImageNet: 256 for 224-pixel crops). ``None`` (default):
+        the images already have ``image_size`` pixels and are only normalised.
 
     Example
     -------
@@ -70,8 +82,15 @@ class DatasetInfo:
     crop_padding: int
     train_size: int
     test_size: int
+    train_crop: str = "padded"
+    test_resize: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.train_crop not in TRAIN_CROPS:
+            raise ValueError(
+                f"dataset {self.name!r}: train_crop must be one of {', '.join(TRAIN_CROPS)}, "
+                f"got {self.train_crop!r}"
+            )
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise ValueError(
                 f"dataset {self.name!r}: mean {self.mean} and std {self.std} need one value "
@@ -102,14 +121,25 @@ class DatasetInfo:
         steps += [transforms.ConvertImageDtype(torch.float32), self.normalize()]
         return transforms.Compose(steps)
 
+    def crop_augmentation(self) -> transforms.Compose:
+        """The standard random crop (see ``train_crop``) and horizontal flip, on tensors."""
+        if self.train_crop == "resized":
+            return transforms.Compose(
+                [
+                    transforms.RandomResizedCrop(self.image_size, antialias=True),
+                    transforms.RandomHorizontalFlip(),
+                ]
+            )
+        return weak_augmentation(self.image_size, self.crop_padding)
+
     def train_transform(self, augmentation: str = "standard") -> transforms.Compose:
         """A training transform: by default random crop with padding and horizontal flip.
 
         Parameters
         ----------
         augmentation : {"standard", "weak", "strong"}, default "standard"
-            ``"standard"``: :func:`~graphkd.data.weak_augmentation` with this dataset's
-            ``crop_padding``; ``"weak"`` / ``"strong"``: the teacher-ensemble study's
+            ``"standard"``: :meth:`crop_augmentation`, the dataset's standard random crop
+            and flip; ``"weak"`` / ``"strong"``: the teacher-ensemble study's
             :func:`~graphkd.data.ensemble_augmentation` of that strength.
         """
         if augmentation not in AUGMENTATIONS:
@@ -118,9 +148,14 @@ class DatasetInfo:
                 f"{', '.join(AUGMENTATIONS)}"
             )
         if augmentation == "standard":
-            return self.transform(weak_augmentation(self.image_size, self.crop_padding))
+            return self.transform(self.crop_augmentation())
         return self.transform(ensemble_augmentation(augmentation, self.image_size))
 
     def test_transform(self) -> transforms.Compose:
-        """The standard evaluation transform: tensor conversion and normalisation only."""
-        return self.transform(None)
+        """The standard evaluation transform: tensor conversion and normalisation, after a
+        resize of the shorter edge to ``test_resize`` and a centre crop of ``image_size``
+        when ``test_resize`` is set."""
+        if self.test_resize is None:
+            return self.transform(None)
+        resize = transforms.Resize(self.test_resize, antialias=True)
+        return self.transform(transforms.Compose([resize, transforms.CenterCrop(self.image_size)]))

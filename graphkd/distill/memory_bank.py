@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -33,12 +33,20 @@ class MemoryBank(nn.Module):
     :meth:`scores` computes the dot products of anchors with the rows of sampled
     negatives. When the bank has at most ``DENSE_RATIO`` (32) times as many rows as
     negatives per anchor, it multiplies the anchors with the whole bank and picks the
-    sampled entries (a ``(B, N)`` tensor); otherwise it gathers the ``(B, K, D)`` rows.
-    Both give the same values and gradients. The product with the whole bank avoids
-    materialising ``B K D`` numbers (512 MiB for B = 64, K = 16,384, D = 128) and runs
-    as one matrix product: on CIFAR-100 (N = 50,000) it is several times faster than
-    gathering (``benchmarks/hkd.py``). Set ``DENSE_RATIO`` on an instance to choose
-    otherwise (0: always gather).
+    sampled entries (a ``(B, N)`` tensor); otherwise it gathers the rows,
+    ``GATHER_CHUNK`` (1024) negatives per sample at a time, and keeps only the indices
+    for the backward pass, which gathers the rows again: no ``(B, K, D)`` tensor exists
+    at any time (it would be 2 GiB for B = 256, K = 16,384, D = 128), only
+    ``(B, GATHER_CHUNK, D)`` pieces. Both paths give the same values and gradients. The
+    product with the whole bank runs as one matrix product: on CIFAR-100 (N = 50,000)
+    it is several times faster than gathering (``benchmarks/hkd.py``). Set
+    ``DENSE_RATIO`` on an instance to choose otherwise (0: always gather).
+
+    Memory at ImageNet scale (N = 1,281,167, D = 128): one bank holds 626 MiB in float32
+    and 313 MiB in float16; HKD's two banks take 1.22 GiB or 626 MiB on every process.
+    They stay whole on every rank: a step reads ``B K`` rows per process (4.2 million
+    for B = 256, K = 16,384, three times the bank), so a bank split across ranks would
+    move more bytes per step than it saves.
 
     Parameters
     ----------
@@ -63,6 +71,7 @@ class MemoryBank(nn.Module):
     """
 
     DENSE_RATIO = 32
+    GATHER_CHUNK = 1024
 
     def __init__(
         self,
@@ -182,8 +191,7 @@ class MemoryBank(nn.Module):
             )
             out = every.gather(2, index.unsqueeze(1).expand(batch, groups, count))
         else:
-            rows = self.memory[index].to(dtype)
-            out = torch.bmm(grouped, rows.transpose(1, 2))
+            out = _GatheredScores.apply(grouped, self.memory, index, dtype, self.GATHER_CHUNK)
         return out.squeeze(1) if single else out
 
     @torch.no_grad()
@@ -221,6 +229,33 @@ class MemoryBank(nn.Module):
             f"num_samples={self.num_samples}, dim={self.dim}, momentum={self.momentum}, "
             f"dtype={self.memory.dtype}"
         )
+
+
+class _GatheredScores(torch.autograd.Function):
+    """``s[b, m, k] = <anchors[b, m], memory[index[b, k]]>`` in chunks of negatives,
+    saving only ``index`` for the backward pass (the bank is not differentiated)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, anchors: Tensor, memory: Tensor, index: Tensor, dtype: torch.dtype, chunk: int
+    ) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.memory, ctx.dtype, ctx.chunk = memory, dtype, chunk
+        parts = [
+            torch.bmm(anchors, memory[index[:, start : start + chunk]].to(dtype).transpose(1, 2))
+            for start in range(0, index.shape[1], chunk)
+        ]
+        return torch.cat(parts, dim=2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:  # type: ignore[override]
+        (index,) = ctx.saved_tensors
+        grad_anchors = None
+        for start in range(0, index.shape[1], ctx.chunk):
+            rows = ctx.memory[index[:, start : start + ctx.chunk]].to(ctx.dtype)
+            part = torch.bmm(grad[:, :, start : start + ctx.chunk], rows)
+            grad_anchors = part if grad_anchors is None else grad_anchors + part
+        return grad_anchors, None, None, None, None
 
 
 def _gather_rows(index: Tensor, embedding: Tensor) -> Tuple[Tensor, Tensor]:

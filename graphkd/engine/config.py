@@ -15,7 +15,7 @@ Example
 >>> apply_overrides(config, ["optim.learning_rate=0.1"])
 Traceback (most recent call last):
     ...
-ValueError: unknown config key 'optim.learning_rate'; valid keys of 'optim': epochs, gamma, lr, milestones, momentum, nesterov, weight_decay
+ValueError: unknown config key 'optim.learning_rate'; valid keys of 'optim': accumulate, epochs, gamma, lr, milestones, momentum, nesterov, weight_decay
 """
 
 from __future__ import annotations
@@ -41,11 +41,14 @@ class DataConfig:
     root : str, optional
         Data directory (default: :func:`graphkd.data.default_data_dir`).
     batch_size : int
-        Training batch size.
+        Training batch of one optimiser step, over all processes and accumulation steps
+        (see ``optim.accumulate``): each process loads
+        ``batch_size / (processes * accumulate)`` images at a time.
     test_batch_size : int
         Evaluation batch size.
     workers : int
-        ``DataLoader`` worker processes.
+        ``DataLoader`` worker processes per training process; with workers the loaders
+        keep them between epochs (``persistent_workers``) and, on CUDA, pin memory.
     subset : int, optional
         Train on a fixed random subset of this many training images (tiny runs).
     test_subset : int, optional
@@ -58,6 +61,9 @@ class DataConfig:
         The trained network's augmentation (the teacher's in ``train-teacher``, the
         student's in ``distill``): ``"standard"`` (random crop and flip, default),
         ``"weak"`` or ``"strong"`` (:func:`graphkd.data.ensemble_augmentation`).
+    image_size : int, optional
+        Crop side of an ``image_folder`` dataset (default 224, ImageNet's); small values
+        make CPU smoke runs of the ImageNet recipes fast. Other datasets have a fixed size.
     """
 
     dataset: str = "fashion_mnist"
@@ -70,21 +76,27 @@ class DataConfig:
     limit_batches: Optional[int] = None
     download: bool = False
     augmentation: str = "standard"
+    image_size: Optional[int] = None
 
 
 @dataclass
 class ModelConfig:
-    """The teacher and student architectures (names of :func:`graphkd.models.list_models`).
+    """The teacher and student networks, by name (see :func:`graphkd.models.create_network`).
+
+    A name is a zoo model of :func:`graphkd.models.list_models` (``"resnet32x4"``),
+    ``"torchvision:<model>[:<weights>]"`` (``"torchvision:resnet34:IMAGENET1K_V1"``) or
+    ``"timm:<model>[:pretrained]"``.
 
     Parameters
     ----------
     teacher : str
-        Teacher architecture.
+        Teacher network.
     student : str
-        Student architecture.
+        Student network.
     teacher_checkpoint : str, optional
         Trained teacher weights for distillation (default: the ``model.pt`` that
-        ``graphkd train-teacher`` wrote to ``<run.output>/teacher``).
+        ``graphkd train-teacher`` wrote to ``<run.output>/teacher``; not needed for a
+        teacher named with pretrained weights).
     teachers, teacher_checkpoints : list of str
         A teacher ensemble instead of one teacher: architectures and their trained
         weights, one each (both empty by default); ``method.ensemble`` says how their
@@ -124,6 +136,10 @@ class OptimConfig:
         Epochs at which the learning rate is multiplied by ``gamma``.
     gamma : float
         Decay factor.
+    accumulate : int
+        Gradient accumulation: batches whose gradients add up before each optimiser step
+        (1: none). The batch of one step stays ``data.batch_size``; methods that relate
+        the samples of a batch (graphs, memory-bank updates) see each smaller batch.
     """
 
     lr: float = 0.05
@@ -133,6 +149,7 @@ class OptimConfig:
     epochs: int = 240
     milestones: List[int] = field(default_factory=lambda: [150, 180, 210])
     gamma: float = 0.1
+    accumulate: int = 1
 
 
 @dataclass
@@ -174,6 +191,14 @@ class RunConfig:
         ``metrics.csv``, ``last.pt``, ``previous.pt`` and ``model.pt``.
     amp : bool
         Mixed precision (``torch.autocast``) for the networks; the distiller stays float32.
+    amp_dtype : str
+        The autocast type: ``"auto"`` (float16 on CUDA, with a gradient scaler; bfloat16
+        elsewhere), ``"float16"`` or ``"bfloat16"`` (no scaler needed).
+    channels_last : bool
+        Keep the networks and image batches in channels-last memory format (faster
+        convolutions on tensor-core GPUs).
+    compile : bool
+        ``torch.compile`` the teacher and student networks (not the graph code).
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     deterministic : bool
@@ -183,6 +208,9 @@ class RunConfig:
     seed: int = 0
     output: str = "runs/default"
     amp: bool = False
+    amp_dtype: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
     device: str = "auto"
     deterministic: bool = False
 
@@ -199,6 +227,8 @@ class Config:
 
 
 _FREE_FORM = {("method", "options")}
+#: The values of ``run.amp_dtype``.
+AMP_DTYPES = ("auto", "float16", "bfloat16")
 
 
 def _field_names(cls: type) -> List[str]:
@@ -289,9 +319,14 @@ def _check_types(config: Config) -> None:
     for name, value in (
         ("data.batch_size", config.data.batch_size),
         ("optim.epochs", config.optim.epochs),
+        ("optim.accumulate", config.optim.accumulate),
     ):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
+    if config.run.amp_dtype not in AMP_DTYPES:
+        raise ValueError(
+            f"run.amp_dtype must be one of {', '.join(AMP_DTYPES)}, got {config.run.amp_dtype!r}"
+        )
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

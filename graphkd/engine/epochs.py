@@ -14,7 +14,7 @@ the epoch's mean of every logged term.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from typing import Any, Dict, List, Optional, Union
 
 import torch
@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from graphkd.engine.config import Config
+from graphkd.engine.config import Config, RunConfig
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
 from graphkd.engine.training_views import split_views, teacher_inputs, teacher_responses
@@ -35,7 +35,7 @@ from graphkd.responses import Responses
 def train_epoch(
     config: Config,
     epoch: int,
-    train_set: Dataset,
+    loader: DataLoader,
     student: nn.Module,
     teachers: List[TappedModel],
     own_view: List[Optional[int]],
@@ -45,84 +45,100 @@ def train_epoch(
     context: DistributedContext,
     progress: bool = False,
 ) -> Dict[str, float]:
-    """One epoch of the student; teacher ``k`` sees its own view ``own_view[k]`` of
-    each batch (see :func:`~graphkd.engine.training_views.training_transform`)."""
-    data = config.data
+    """One epoch of the student over ``loader`` (see :func:`train_loader`); teacher ``k``
+    sees its own view ``own_view[k]`` of each batch (see
+    :func:`~graphkd.engine.training_views.training_transform`). With
+    ``optim.accumulate = a`` the gradients of ``a`` consecutive batches, each loss
+    divided by ``a``, add up before one optimiser step (under DDP they are averaged over
+    the processes at the last of them only)."""
     device = context.device
-    loader = train_loader(config, epoch, train_set, context)
-    total = len(loader) if data.limit_batches is None else min(len(loader), data.limit_batches)
+    loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+    total = _batches(config, loader)
+    accumulate = config.optim.accumulate
     student.train()
     if distiller is not None:
         distiller.train()
-    amp = config.run.amp
     autocast = (
-        torch.autocast(
-            device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16
-        )
-        if amp
+        torch.autocast(device.type, dtype=autocast_dtype(config.run, device))
+        if config.run.amp
         else nullcontext()
     )
     sums: Dict[str, Tensor] = {}
     bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
     method = None if distiller is None else _unwrapped(distiller)
     ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
+    if accumulate > 1 and hasattr(method, "combine_gradients"):
+        raise ValueError(
+            f"method {config.method.name!r} combines its gradients itself and cannot "
+            "accumulate them; set optim.accumulate=1"
+        )
     global_graphs = context.active and config.method.graph_batch == "global"
     for step, (images, labels, index) in enumerate(bar):
         if step >= total:
             break
         images, virtual, own = split_views(images, device)
+        if config.run.channels_last:
+            images, virtual = _channels_last(images), _channels_last(virtual)
+            own = [_channels_last(view) for view in own]
         labels, index = labels.to(device), index.to(device)
-        with autocast:
-            s = student(images)
-            ce = F.cross_entropy(s.logits, labels)
-            if virtual is not None:
-                s = dataclasses.replace(s, virtual=student(virtual))
-                if ce_on_virtual:
-                    ce = ce + F.cross_entropy(s.virtual.logits, labels)
-            with torch.no_grad():
-                t = [
-                    teacher_responses(teacher, view, virtual)
-                    for teacher, view in zip(teachers, teacher_inputs(images, own, own_view))
-                ]
-        values = {"ce": ce.detach()}
-        optimizer.zero_grad(set_to_none=True)
-        if distiller is not None:
-            s32 = _float32(s, labels, index)
-            t32 = _one_or_many([_float32(r, labels, index) for r in t])
-            with torch.autocast(device.type, enabled=False):
-                if global_graphs:
-                    out = distiller(_gather_teachers(t32, context), gather_responses(s32, context))
-                    out = {k: v * context.world_size if k == "loss" else v for k, v in out.items()}
+        if step % accumulate == 0:
+            optimizer.zero_grad(set_to_none=True)
+        steps_now = (step + 1) % accumulate == 0 or step + 1 == total
+        with _no_sync([student, distiller], skip=not steps_now):
+            with autocast:
+                s = student(images)
+                ce = F.cross_entropy(s.logits, labels)
+                if virtual is not None:
+                    s = dataclasses.replace(s, virtual=student(virtual))
+                    if ce_on_virtual:
+                        ce = ce + F.cross_entropy(s.virtual.logits, labels)
+                with torch.no_grad():
+                    t = [
+                        teacher_responses(teacher, view, virtual)
+                        for teacher, view in zip(teachers, teacher_inputs(images, own, own_view))
+                    ]
+            values = {"ce": ce.detach()}
+            if distiller is not None:
+                s32 = _float32(s, labels, index)
+                t32 = _one_or_many([_float32(r, labels, index) for r in t])
+                with torch.autocast(device.type, enabled=False):
+                    if global_graphs:
+                        out = distiller(
+                            _gather_teachers(t32, context), gather_responses(s32, context)
+                        )
+                        out = {
+                            k: v * context.world_size if k == "loss" else v for k, v in out.items()
+                        }
+                    else:
+                        out = distiller(t32, s32)
+                weighted_ce = method.ce_weight * ce.float()
+                loss = weighted_ce + out["loss"]
+                values.update({k: v.detach() for k, v in out.items() if k != "loss"})
+                if hasattr(method, "combine_gradients"):
+                    method.combine_gradients(
+                        student.parameters(),
+                        scaler.scale(weighted_ce),
+                        scaler.scale(out["loss"]),
+                        epoch,
+                    )
+                    if context.active:  # autograd.grad bypasses DDP's gradient hooks
+                        context.average_gradients(student)
+                        context.average_gradients(method)
                 else:
-                    out = distiller(t32, s32)
-            weighted_ce = method.ce_weight * ce.float()
-            loss = weighted_ce + out["loss"]
-            values.update({k: v.detach() for k, v in out.items() if k != "loss"})
-            if hasattr(method, "combine_gradients"):
-                method.combine_gradients(
-                    student.parameters(),
-                    scaler.scale(weighted_ce),
-                    scaler.scale(out["loss"]),
-                    epoch,
-                )
-                if context.active:  # autograd.grad bypasses DDP's gradient hooks
-                    context.average_gradients(student)
-                    context.average_gradients(method)
+                    scaler.scale(loss / accumulate).backward()
             else:
-                scaler.scale(loss).backward()
-        else:
-            loss = ce
-            scaler.scale(loss).backward()
+                loss = ce
+                scaler.scale(loss / accumulate).backward()
         values["loss"] = loss.detach()
-        scaler.step(optimizer)
-        scaler.update()
+        if steps_now:
+            scaler.step(optimizer)
+            scaler.update()
         if hasattr(method, "after_step"):
             with torch.no_grad():
                 method.after_step(t32, s32.detach())
         for key, value in values.items():
             sums[key] = sums[key] + value.float() if key in sums else value.float()
-    steps = max(1, min(total, len(loader)))
-    scale = steps * context.world_size
+    scale = max(1, total) * context.world_size
     means = {key: context.sum(value).item() / scale for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
 
@@ -131,7 +147,7 @@ def train_distiller_epoch(
     config: Config,
     epoch: int,
     stage: str,
-    train_set: Dataset,
+    loader: DataLoader,
     teachers: List[TappedModel],
     own_view: List[Optional[int]],
     distiller: nn.Module,
@@ -143,9 +159,8 @@ def train_distiller_epoch(
     if not teachers:
         raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
     device = context.device
-    loader = train_loader(config, epoch, train_set, context)
-    limit = config.data.limit_batches
-    total = len(loader) if limit is None else min(len(loader), limit)
+    loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+    total = _batches(config, loader)
     distiller.train()
     sums: Dict[str, Tensor] = {}
     bar = tqdm(loader, total=total, desc=f"{stage} {epoch + 1}", leave=False, disable=not progress)
@@ -168,42 +183,83 @@ def train_distiller_epoch(
         for key, value in out.items():
             value = value.detach().float()
             sums[key] = sums[key] + value if key in sums else value
-    steps = max(1, min(total, len(loader))) * context.world_size
+    steps = max(1, total) * context.world_size
     means = {key: context.sum(value).item() / steps for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
 
 
-def train_loader(
-    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
-) -> DataLoader:
-    """The epoch's shuffled training batches (this rank's share under DDP)."""
+def train_loader(config: Config, train_set: Dataset, context: DistributedContext) -> DataLoader:
+    """This process's training batches, built once per run.
+
+    A :class:`~torch.utils.data.DistributedSampler` (one replica for a single process)
+    deals each process its share; ``loader.sampler.set_epoch(epoch)`` reshuffles it from
+    ``run.seed`` and the epoch before each epoch, the same on every process. A batch
+    holds ``data.batch_size / (processes * optim.accumulate)`` samples. With
+    ``data.workers`` the worker processes persist between epochs; on CUDA the batches
+    come in pinned memory.
+
+    Raises
+    ------
+    ValueError
+        ``data.batch_size`` not divisible by processes times ``optim.accumulate``.
+    """
     data = config.data
-    if context.active:
-        sampler = DistributedSampler(
-            train_set,
-            num_replicas=context.world_size,
-            rank=context.rank,
-            shuffle=True,
-            seed=config.run.seed,
-            drop_last=True,
+    parts = context.world_size * config.optim.accumulate
+    if data.batch_size % parts:
+        raise ValueError(
+            f"data.batch_size {data.batch_size} is the batch of one optimiser step and must "
+            f"be divisible by {context.world_size} process(es) x optim.accumulate "
+            f"{config.optim.accumulate} = {parts}; change one of them"
         )
-        sampler.set_epoch(epoch)
-        return DataLoader(
-            train_set,
-            batch_size=data.batch_size // context.world_size,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=data.workers,
-        )
-    generator = torch.Generator().manual_seed(config.run.seed * 100003 + epoch)
+    batch = data.batch_size // parts
+    sampler = DistributedSampler(
+        train_set,
+        num_replicas=context.world_size,
+        rank=context.rank,
+        shuffle=True,
+        seed=config.run.seed,
+        drop_last=context.active,
+    )
     return DataLoader(
         train_set,
-        batch_size=data.batch_size,
-        shuffle=True,
-        drop_last=len(train_set) > data.batch_size,  # type: ignore[arg-type]
+        batch_size=batch,
+        sampler=sampler,
+        drop_last=context.active or len(train_set) > batch,  # type: ignore[arg-type]
         num_workers=data.workers,
-        generator=generator,
+        pin_memory=context.device.type == "cuda",
+        persistent_workers=data.workers > 0,
     )
+
+
+def autocast_dtype(run: RunConfig, device: torch.device) -> torch.dtype:
+    """The type ``run.amp`` computes in: ``run.amp_dtype``, or for ``"auto"`` float16 on
+    CUDA and bfloat16 elsewhere."""
+    if run.amp_dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    return getattr(torch, run.amp_dtype)
+
+
+def _batches(config: Config, loader: DataLoader) -> int:
+    """Batches of one epoch: the loader's, or ``data.limit_batches`` if fewer."""
+    limit = config.data.limit_batches
+    return len(loader) if limit is None else min(len(loader), limit)
+
+
+def _channels_last(images: Any) -> Any:
+    """An image batch ``(B, C, H, W)`` in channels-last memory format (``None`` stays)."""
+    if images is None or images.dim() != 4:
+        return images
+    return images.contiguous(memory_format=torch.channels_last)
+
+
+def _no_sync(modules: List[Optional[nn.Module]], skip: bool) -> ExitStack:
+    """Inside: DDP modules among ``modules`` do not average gradients (when ``skip``)."""
+    stack = ExitStack()
+    if skip:
+        for module in modules:
+            if isinstance(module, DistributedDataParallel):
+                stack.enter_context(module.no_sync())
+    return stack
 
 
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms
 
-from graphkd.data import DatasetInfo, TwoViews, rand_augment, weak_augmentation
+from graphkd.data import DatasetInfo, TwoViews, rand_augment
 from graphkd.distill.stage import Stage
 from graphkd.models import TappedModel
 
@@ -82,9 +82,9 @@ def needs_virtual_view(distiller: Optional[nn.Module]) -> bool:
 
 def two_view_transform(info: DatasetInfo, real: Optional[Callable] = None) -> TwoViews:
     """Real view: ``real`` (default the standard training transform); virtual: the
-    standard random crop and flip plus RandAugment(n=2)."""
-    weak = weak_augmentation(info.image_size, info.crop_padding)
-    virtual = info.transform(transforms.Compose([weak, rand_augment(n=2)]))
+    dataset's standard random crop and flip (:meth:`DatasetInfo.crop_augmentation`) plus
+    RandAugment(n=2)."""
+    virtual = info.transform(transforms.Compose([info.crop_augmentation(), rand_augment(n=2)]))
     return TwoViews(info.train_transform() if real is None else real, virtual)
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from graphkd.data import WithIndex, create_dataset, dataset_info
+from graphkd.data import DatasetInfo, WithIndex, create_dataset, dataset_info
 from graphkd.distill import Stage, create_method, list_methods, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
@@ -31,13 +31,20 @@ from graphkd.engine.checkpoint import (
 )
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
-from graphkd.engine.epochs import train_distiller_epoch, train_epoch
+from graphkd.engine.epochs import autocast_dtype, train_distiller_epoch, train_epoch, train_loader
 from graphkd.engine.global_batch import GRAPH_BATCHES
 from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.seed import seed_everything
 from graphkd.engine.training_views import check_augmentations, training_transform
-from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
+from graphkd.models import (
+    TappedModel,
+    create_network,
+    has_pretrained_weights,
+    load_checkpoint,
+    parse_network,
+    tap,
+)
 
 #: The method name of plain cross-entropy training (no distiller).
 CROSS_ENTROPY = "ce"
@@ -98,10 +105,14 @@ def _subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
     return Subset(dataset, chosen.tolist())
 
 
-def build_model(name: str, dataset: str) -> nn.Module:
-    """A zoo model ``name`` shaped for ``dataset`` (classes, channels, image size)."""
-    info = dataset_info(dataset)
-    return create_model(
+def build_model(
+    name: str, dataset: str, root: Optional[str] = None, image_size: Optional[int] = None
+) -> nn.Module:
+    """The network ``name`` (a zoo name, ``torchvision:...`` or ``timm:...``, see
+    :func:`graphkd.models.create_network`) shaped for ``dataset`` (classes, channels,
+    image size; an ``image_folder`` dataset is described from ``root``)."""
+    info = dataset_info(dataset, root, image_size)
+    return create_network(
         name,
         num_classes=info.num_classes,
         in_channels=info.in_channels,
@@ -116,13 +127,20 @@ def test_loader(
     subset: Optional[int] = None,
     workers: int = 0,
     seed: int = 0,
+    image_size: Optional[int] = None,
 ) -> DataLoader:
     """The test split of ``dataset`` with its evaluation transform, in a fixed order."""
-    data = _subset(create_dataset(dataset, root=root, train=False), subset, seed)
+    test_set = create_dataset(dataset, root=root, train=False, image_size=image_size)
+    data = _subset(test_set, subset, seed)
     # its own generator: iterating must not draw from the global RNG the training uses
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=workers, generator=generator
+        data,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        generator=generator,
+        persistent_workers=workers > 0,
     )
 
 
@@ -148,6 +166,77 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tupl
     if count == 0:
         raise ValueError("the evaluation set is empty; check data.test_subset")
     return 100.0 * correct.item() / count, loss.item() / count
+
+
+@dataclass
+class _Models:
+    """The networks of a run: the tapped student, the frozen teachers, the method's
+    distiller (``None`` for ``"ce"``) and its stages; ``*_step`` are the modules a
+    training step calls (wrapped in DDP when distributed)."""
+
+    student: TappedModel
+    teachers: List[TappedModel]
+    distiller: Optional[nn.Module]
+    stages: List[Stage]
+    student_step: nn.Module
+    distiller_step: Optional[nn.Module]
+
+    @property
+    def stage_epochs(self) -> int:
+        """Epochs of the distiller-only stages before the student's."""
+        return sum(int(stage.epochs or 0) for stage in self.stages[:-1])
+
+
+@dataclass
+class _Data:
+    """The training batches of the indexed training set (each model's views, see
+    :func:`~graphkd.engine.epochs.train_loader`), which view each teacher sees, and the
+    test batches."""
+
+    loader: DataLoader
+    own_view: List[Optional[int]]
+    tests: DataLoader
+
+
+@dataclass
+class _Optimizers:
+    """SGD and its schedule for the student's stage, the distiller-only stages' SGD
+    (``None`` without such stages) and the AMP gradient scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    stage_optimizer: Optional[torch.optim.Optimizer]
+    scaler: Any
+
+
+@dataclass
+class _Logs:
+    """``metrics.csv`` (the student's epochs) and ``metrics_<stage>.csv`` per earlier stage."""
+
+    metrics: MetricsLog
+    stages: Dict[str, MetricsLog]
+
+
+@dataclass
+class _Run:
+    """The parts of one training run, built in order by :meth:`Trainer._run`, and where
+    it stands (``start_epoch`` after a resume, ``best`` test accuracy so far)."""
+
+    config: Config
+    arch: str
+    output: Path
+    context: DistributedContext
+    data: _Data
+    models: _Models
+    optimizers: _Optimizers
+    logs: _Logs
+    start_epoch: int = 0
+    best: float = -math.inf
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of every stage together."""
+        return self.models.stage_epochs + self.config.optim.epochs
 
 
 class Trainer:
@@ -225,7 +314,13 @@ class Trainer:
                 raise ValueError(f"{key} must be one of {', '.join(valid)}, got {value!r}")
         with_teacher = config.method.name != CROSS_ENTROPY
         own_teacher = Path(config.run.output) / "teacher" / "model.pt"
-        if with_teacher and not config.model.teachers and not config.model.teacher_checkpoint:
+        model = config.model
+        if (
+            with_teacher
+            and not model.teachers
+            and not model.teacher_checkpoint
+            and not has_pretrained_weights(model.teacher)
+        ):
             if not own_teacher.is_file():
                 raise ValueError(
                     f"method {config.method.name!r} needs a trained teacher, and there is none "
@@ -266,214 +361,151 @@ class Trainer:
         resume: Union[bool, str],
         context: DistributedContext,
     ) -> RunResult:
+        """One run, top to bottom: check, data and models, optimisers, restore, epochs."""
         start_time = time.time()
-        _check_model(arch)
-        device = context.device
-        main = context.is_main
-        if config.data.batch_size % context.world_size:
-            raise ValueError(
-                f"data.batch_size {config.data.batch_size} is the global batch and must be "
-                f"divisible by the {context.world_size} processes; change one of them"
-            )
+        _check_run(config, arch, context)
         output.mkdir(parents=True, exist_ok=True)
         # every rank draws its own augmentations; DDP copies rank 0's initial weights
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
-
-        data = config.data
-        info = dataset_info(data.dataset)
         base_set = _training_set(config)
-        tests = test_loader(
-            data.dataset,
-            data.root,
-            data.test_batch_size,
-            data.test_subset,
-            data.workers,
-            config.run.seed,
-        )
+        models = _build_models(config, arch, with_teacher, base_set, context)
+        data = _prepare_data(config, base_set, models, context)
+        optimizers = _build_optimizers(config, models, context.device)
+        logs = _open_logs(output, models.stages)
+        run = _Run(config, arch, output, context, data, models, optimizers, logs)
+        self._restore(run, resume)
+        if context.is_main:
+            save_config(config, output / "config.yaml")
+        test_acc = self._epoch_loop(run)
+        return _finish(run, test_acc, start_time)
 
-        teacher_specs = _teacher_specs(config) if with_teacher else []
-        check_augmentations(config, len(teacher_specs))
-        student = tap(build_model(arch, data.dataset)).to(device)
-        teachers = [_frozen_teacher(a, w, data.dataset, device) for a, w in teacher_specs]
-        distiller = _create_distiller(config, base_set, student, teachers, device)
-        virtual = needs_virtual_view(distiller)
-        transform, own_view = training_transform(config, info, len(teachers), virtual)
-        if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
-            base_set = _training_set(config, transform)
-        train_set = WithIndex(base_set)
-        stages = method_stages(distiller)
-        stage_epochs = sum(int(stage.epochs or 0) for stage in stages[:-1])
-
-        student_step: nn.Module = student
-        distiller_step: Optional[nn.Module] = distiller
-        if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
-            ids = [device] if device.type == "cuda" else None
-            student_step = DistributedDataParallel(student, device_ids=ids)
-            if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
-                # memory banks are synchronised by the method itself (after_step)
-                distiller_step = DistributedDataParallel(
-                    distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
-                )
-
-        trainable = [p for p in student.parameters() if p.requires_grad]
-        if distiller is not None:
-            trainable += [p for p in distiller.parameters() if p.requires_grad]
-        optim = config.optim
-        optimizer = torch.optim.SGD(
-            trainable,
-            lr=optim.lr,
-            momentum=optim.momentum,
-            weight_decay=optim.weight_decay,
-            nesterov=optim.nesterov,
-        )
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=list(optim.milestones), gamma=optim.gamma
-        )
-        # distiller-only stages (e.g. MHGD's attention networks) have an optimiser of their
-        # own; their losses carry their own regularisation, so no weight decay here
-        stage_optimizer = (
-            torch.optim.SGD(
-                [p for p in distiller.parameters() if p.requires_grad],
-                lr=optim.lr,
-                momentum=optim.momentum,
-                weight_decay=0.0,
-                nesterov=optim.nesterov,
+    def _restore(self, run: _Run, resume: Union[bool, str]) -> None:
+        """Continue from the checkpoint ``resume`` names (weights, optimisers, scaler,
+        generators, epoch and best accuracy) and cut the logs back to it; without one,
+        start the logs afresh."""
+        models, optimizers, context = run.models, run.optimizers, run.context
+        checkpoint_path = _resume_path(resume, run.output)
+        found = checkpoint_path is not None and checkpoint_path.is_file()
+        seen = context.all_gather(found)
+        if len(set(seen)) > 1:
+            missing = [rank for rank, ok in enumerate(seen) if not ok]
+            raise FileNotFoundError(
+                f"ranks {missing} cannot read {checkpoint_path}, which rank(s) "
+                f"{[rank for rank, ok in enumerate(seen) if ok]} resume from; put run.output "
+                "on storage every machine reads, or copy last.pt there on every machine"
             )
-            if distiller is not None and stage_epochs
-            else None
-        )
-        amp = config.run.amp
-        scaler = _grad_scaler(device, enabled=amp and device.type == "cuda")
-
-        log = MetricsLog(output / "metrics.csv")
-        stage_logs = {
-            stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]
-        }
-        start_epoch, best = 0, -math.inf
-        checkpoint_path = _resume_path(resume, output)
-        if checkpoint_path is not None and checkpoint_path.is_file():
+        if found:
             state = read_training_checkpoint(checkpoint_path)
-            student.model.load_state_dict(state["model"])
-            if distiller is not None:
-                distiller.load_state_dict(state["distiller"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(_scheduler_state_from_checkpoint(state["scheduler"]))
-            scaler.load_state_dict(state["scaler"])
-            if stage_optimizer is not None:
-                stage_optimizer.load_state_dict(state["stage_optimizer"])
+            models.student.model.load_state_dict(state["model"])
+            if models.distiller is not None:
+                models.distiller.load_state_dict(state["distiller"])
+            optimizers.optimizer.load_state_dict(state["optimizer"])
+            optimizers.scheduler.load_state_dict(
+                _scheduler_state_from_checkpoint(state["scheduler"])
+            )
+            optimizers.scaler.load_state_dict(state["scaler"])
+            if optimizers.stage_optimizer is not None:
+                optimizers.stage_optimizer.load_state_dict(state["stage_optimizer"])
             ranks = state.get("rng_ranks", [])
             same_world = context.active and len(ranks) == context.world_size
             set_rng_state(ranks[context.rank] if same_world else state["rng"])
-            start_epoch, best = int(state["epoch"]), float(state["best_acc"])
-            if main:
-                log.truncate(max(0, start_epoch - stage_epochs))
-                for stage, stage_log in stage_logs.items():
+            run.start_epoch, run.best = int(state["epoch"]), float(state["best_acc"])
+            if context.is_main:
+                stages = models.stages
+                run.logs.metrics.truncate(max(0, run.start_epoch - models.stage_epochs))
+                for stage, stage_log in run.logs.stages.items():
                     stage_log.truncate(
-                        min(start_epoch, _stage_end(stages, stage)) - _stage_start(stages, stage)
+                        min(run.start_epoch, _stage_end(stages, stage))
+                        - _stage_start(stages, stage)
                     )
-                self.log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
-        elif main:
+                self.log(f"resumed from {checkpoint_path} at epoch {run.start_epoch}")
+        elif context.is_main:
             if checkpoint_path is not None:
                 self.log(f"no checkpoint at {checkpoint_path}; starting from scratch")
-            log.truncate(0)
-            for stage_log in stage_logs.values():
+            run.logs.metrics.truncate(0)
+            for stage_log in run.logs.stages.values():
                 stage_log.truncate(0)
-        if main:
-            save_config(config, output / "config.yaml")
 
-        test_acc = best if start_epoch > stage_epochs else float("nan")
-        total_epochs = stage_epochs + optim.epochs
-        for epoch in range(start_epoch, total_epochs):
+    def _epoch_loop(self, run: _Run) -> float:
+        """Train every remaining epoch of every stage, logging and checkpointing each;
+        returns the last test accuracy (NaN before the student's first epoch)."""
+        models, context = run.models, run.context
+        test_acc = run.best if run.start_epoch > models.stage_epochs else float("nan")
+        for epoch in range(run.start_epoch, run.total_epochs):
             began = time.time()
-            stage = _stage_at(stages, epoch)
-            if hasattr(distiller, "set_stage"):
-                distiller.set_stage(stage.name)  # type: ignore[union-attr]
+            stage = _stage_at(models.stages, epoch)
+            if hasattr(models.distiller, "set_stage"):
+                models.distiller.set_stage(stage.name)  # type: ignore[union-attr,operator]
             if stage.trains == "distiller":
-                assert stage_optimizer is not None and distiller is not None
-                terms = train_distiller_epoch(
-                    config,
-                    epoch,
-                    stage.name,
-                    train_set,
-                    teachers,
-                    own_view,
-                    distiller,
-                    stage_optimizer,
-                    context,
-                    self.progress,
-                )
-                rng = context.all_gather(rng_state())
-                if main:
-                    row = {"epoch": epoch + 1 - _stage_start(stages, stage.name)}
-                    row.update({f"train_{k}": v for k, v in terms.items()})
-                    row["seconds"] = time.time() - began
-                    stage_logs[stage.name].append(row)
+                terms = self._distiller_epoch(run, epoch, stage)
             else:
-                terms = train_epoch(
-                    config,
-                    epoch,
-                    train_set,
-                    student_step,
-                    teachers,
-                    own_view,
-                    distiller_step,
-                    optimizer,
-                    scaler,
-                    context,
-                    self.progress,
-                )
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                rng = context.all_gather(rng_state())
-                if main:
-                    test_acc, test_loss = evaluate(student, tests, device)
-                    best = max(best, test_acc)
-                    row = {"epoch": epoch + 1 - stage_epochs, "lr": lr}
-                    row.update({f"train_{k}": v for k, v in terms.items()})
-                    row.update(
-                        {
-                            "test_loss": test_loss,
-                            "test_acc": test_acc,
-                            "seconds": time.time() - began,
-                        }
-                    )
-                    log.append(row)
-            if not main:
+                terms = self._student_epoch(run, epoch)
+            rng = context.all_gather(rng_state())
+            if not context.is_main:
                 context.barrier()
                 continue
-            state = {
-                "format": "graphkd",
-                "arch": arch,
-                "epoch": epoch + 1,
-                "best_acc": best,
-                "test_acc": test_acc,
-                "model": student.model.state_dict(),
-                "distiller": {} if distiller is None else distiller.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": _scheduler_state_for_checkpoint(scheduler.state_dict()),
-                "scaler": scaler.state_dict(),
-                "stage_optimizer": None
-                if stage_optimizer is None
-                else stage_optimizer.state_dict(),
-                "rng": rng[0],
-                "rng_ranks": rng if context.active else [],
-                "config": config_to_dict(config),
-            }
-            save_training_checkpoint(state, output)
+            if stage.trains == "distiller":
+                row: Dict[str, object] = {
+                    "epoch": epoch + 1 - _stage_start(models.stages, stage.name)
+                }
+                row.update({f"train_{k}": v for k, v in terms.items()})
+                row["seconds"] = time.time() - began
+                run.logs.stages[stage.name].append(row)
+            else:
+                test_acc, test_loss = evaluate(models.student, run.data.tests, context.device)
+                run.best = max(run.best, test_acc)
+                row = {"epoch": epoch + 1 - models.stage_epochs, "lr": terms.pop("lr")}
+                row.update({f"train_{k}": v for k, v in terms.items()})
+                row.update(
+                    {"test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - began}
+                )
+                run.logs.metrics.append(row)
+            _save_checkpoint(run, epoch, test_acc, rng)
             accuracy = f"test acc {test_acc:.2f}% " if stage.trains == "student" else ""
             self.log(
-                f"[{output.name}] {stage.name} epoch {epoch + 1}/{total_epochs} "
+                f"[{run.output.name}] {stage.name} epoch {epoch + 1}/{run.total_epochs} "
                 f"loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)"
             )
             context.barrier()
-        if not main:
-            return RunResult(
-                output, float("nan"), float("nan"), total_epochs, time.time() - start_time
-            )
-        if start_epoch >= total_epochs:
-            test_acc = float(read_training_checkpoint(output / LAST)["test_acc"])
-        _save_model(output / "model.pt", student.model, arch, data.dataset, test_acc)
-        return RunResult(output, test_acc, best, total_epochs, time.time() - start_time)
+        return test_acc
+
+    def _distiller_epoch(self, run: _Run, epoch: int, stage: Stage) -> Dict[str, float]:
+        """One epoch of a distiller-only stage (e.g. MHGD's attention networks)."""
+        models, optimizers = run.models, run.optimizers
+        assert optimizers.stage_optimizer is not None and models.distiller is not None
+        return train_distiller_epoch(
+            run.config,
+            epoch,
+            stage.name,
+            run.data.loader,
+            models.teachers,
+            run.data.own_view,
+            models.distiller,
+            optimizers.stage_optimizer,
+            run.context,
+            self.progress,
+        )
+
+    def _student_epoch(self, run: _Run, epoch: int) -> Dict[str, float]:
+        """One epoch of the student, then one scheduler step; the terms carry the epoch's
+        learning rate as ``"lr"``."""
+        models, optimizers = run.models, run.optimizers
+        terms = train_epoch(
+            run.config,
+            epoch,
+            run.data.loader,
+            models.student_step,
+            models.teachers,
+            run.data.own_view,
+            models.distiller_step,
+            optimizers.optimizer,
+            optimizers.scaler,
+            run.context,
+            self.progress,
+        )
+        lr = optimizers.optimizer.param_groups[0]["lr"]
+        optimizers.scheduler.step()
+        return {**terms, "lr": lr}
 
     def evaluate(
         self,
@@ -485,15 +517,156 @@ class Trainer:
         subset: Optional[int] = None,
         device: str = "auto",
     ) -> float:
-        """Top-1 test accuracy (%) of zoo model ``model`` with weights from ``checkpoint``."""
+        """Top-1 test accuracy (%) of network ``model`` with weights from ``checkpoint``."""
         _check_model(model)
-        net = build_model(model, dataset)
+        net = build_model(model, dataset, root)
         load_checkpoint(net, str(checkpoint))
         target = resolve_device(device)
         accuracy, _ = evaluate(
             net.to(target), test_loader(dataset, root, batch_size, subset), target
         )
         return accuracy
+
+
+def _check_run(config: Config, arch: str, context: DistributedContext) -> None:
+    """Refuse a run that cannot start, before anything is built."""
+    _check_model(arch)
+    parts = context.world_size * config.optim.accumulate
+    if config.data.batch_size % parts:
+        raise ValueError(
+            f"data.batch_size {config.data.batch_size} is the batch of one optimiser step and "
+            f"must be divisible by the {context.world_size} process(es) x optim.accumulate "
+            f"{config.optim.accumulate} = {parts}; change one of them"
+        )
+
+
+def _build_models(
+    config: Config, arch: str, with_teacher: bool, train_set: Dataset, context: DistributedContext
+) -> _Models:
+    """The student ``arch``, the configured teachers (frozen) and the method's distiller,
+    on the run's device; under DDP the modules that train are wrapped."""
+    device = context.device
+    teacher_specs = _teacher_specs(config) if with_teacher else []
+    check_augmentations(config, len(teacher_specs))
+    student = tap(_network(config, arch)).to(device)
+    teachers = [_frozen_teacher(config, a, w, device) for a, w in teacher_specs]
+    distiller = _create_distiller(config, train_set, student, teachers, device)
+    stages = method_stages(distiller)
+    student_step: nn.Module = student
+    distiller_step: Optional[nn.Module] = distiller
+    if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
+        ids = [device] if device.type == "cuda" else None
+        student_step = DistributedDataParallel(student, device_ids=ids)
+        if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
+            # memory banks are synchronised by the method itself (after_step)
+            distiller_step = DistributedDataParallel(
+                distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+            )
+    return _Models(student, teachers, distiller, stages, student_step, distiller_step)
+
+
+def _prepare_data(
+    config: Config, base_set: Dataset, models: _Models, context: DistributedContext
+) -> _Data:
+    """The training set with the views the models need (a virtual view for methods that
+    ask for one, a view per teacher under ``data.augmentation``), indexed and batched,
+    and the test batches; ``base_set`` (the standard transform) is reused when that is
+    all it takes."""
+    data = config.data
+    info = _dataset_info(config)
+    virtual = needs_virtual_view(models.distiller)
+    transform, own_view = training_transform(config, info, len(models.teachers), virtual)
+    if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
+        base_set = _training_set(config, transform)
+    tests = test_loader(
+        data.dataset,
+        data.root,
+        data.test_batch_size,
+        data.test_subset,
+        data.workers,
+        config.run.seed,
+        data.image_size,
+    )
+    return _Data(train_loader(config, WithIndex(base_set), context), own_view, tests)
+
+
+def _build_optimizers(config: Config, models: _Models, device: torch.device) -> _Optimizers:
+    """SGD with a multi-step schedule over the student's (and the distiller's) trainable
+    parameters; distiller-only stages (e.g. MHGD's attention networks) get an SGD of
+    their own without weight decay, since their losses carry their own regularisation."""
+    optim, distiller = config.optim, models.distiller
+    trainable = [p for p in models.student.parameters() if p.requires_grad]
+    if distiller is not None:
+        trainable += [p for p in distiller.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        trainable,
+        lr=optim.lr,
+        momentum=optim.momentum,
+        weight_decay=optim.weight_decay,
+        nesterov=optim.nesterov,
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(optim.milestones), gamma=optim.gamma
+    )
+    stage_optimizer = (
+        torch.optim.SGD(
+            [p for p in distiller.parameters() if p.requires_grad],
+            lr=optim.lr,
+            momentum=optim.momentum,
+            weight_decay=0.0,
+            nesterov=optim.nesterov,
+        )
+        if distiller is not None and models.stage_epochs
+        else None
+    )
+    float16 = autocast_dtype(config.run, device) == torch.float16
+    scaler = _grad_scaler(device, enabled=config.run.amp and float16 and device.type == "cuda")
+    return _Optimizers(optimizer, scheduler, stage_optimizer, scaler)
+
+
+def _open_logs(output: Path, stages: List[Stage]) -> _Logs:
+    """The run's CSV logs (nothing is written until a row arrives or a resume trims them)."""
+    return _Logs(
+        MetricsLog(output / "metrics.csv"),
+        {stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]},
+    )
+
+
+def _save_checkpoint(run: _Run, epoch: int, test_acc: float, rng: List[Any]) -> None:
+    """``last.pt`` after global epoch ``epoch`` (0-based): everything a resume restores,
+    with every rank's generators (``rng``) and the resolved config."""
+    models, optimizers = run.models, run.optimizers
+    stage_optimizer = optimizers.stage_optimizer
+    state = {
+        "format": "graphkd",
+        "arch": run.arch,
+        "epoch": epoch + 1,
+        "best_acc": run.best,
+        "test_acc": test_acc,
+        "model": models.student.model.state_dict(),
+        "distiller": {} if models.distiller is None else models.distiller.state_dict(),
+        "optimizer": optimizers.optimizer.state_dict(),
+        "scheduler": _scheduler_state_for_checkpoint(optimizers.scheduler.state_dict()),
+        "scaler": optimizers.scaler.state_dict(),
+        "stage_optimizer": None if stage_optimizer is None else stage_optimizer.state_dict(),
+        "rng": rng[0],
+        "rng_ranks": rng if run.context.active else [],
+        "config": config_to_dict(run.config),
+    }
+    save_training_checkpoint(state, run.output)
+
+
+def _finish(run: _Run, test_acc: float, start_time: float) -> RunResult:
+    """Write ``model.pt`` (rank 0) and say what the run produced; a run resumed after its
+    last epoch reports the accuracy its checkpoint recorded."""
+    if not run.context.is_main:
+        seconds = time.time() - start_time
+        return RunResult(run.output, float("nan"), float("nan"), run.total_epochs, seconds)
+    if run.start_epoch >= run.total_epochs:
+        test_acc = float(read_training_checkpoint(run.output / LAST)["test_acc"])
+    student = run.models.student.model
+    _save_model(run.output / "model.pt", student, run.arch, run.config.data.dataset, test_acc)
+    return RunResult(run.output, test_acc, run.best, run.total_epochs, time.time() - start_time)
 
 
 def _stage_start(stages: List[Stage], name: str) -> int:
@@ -523,17 +696,42 @@ def _training_set(config: Config, transform: Optional[Callable] = None) -> Datas
     """The training split (its ``data.subset``) with ``transform`` (default: standard)."""
     data = config.data
     dataset = create_dataset(
-        data.dataset, root=data.root, train=True, download=data.download, transform=transform
+        data.dataset,
+        root=data.root,
+        train=True,
+        download=data.download,
+        transform=transform,
+        image_size=data.image_size,
     )
     return _subset(dataset, data.subset, config.run.seed)
 
 
-def _frozen_teacher(arch: str, weights: str, dataset: str, device: torch.device) -> TappedModel:
-    """Zoo model ``arch`` with trained ``weights``, tapped, in eval mode, without gradients."""
+def _dataset_info(config: Config) -> DatasetInfo:
+    """The configured dataset's :class:`DatasetInfo` (an image folder's from ``data.root``)."""
+    return dataset_info(config.data.dataset, config.data.root, config.data.image_size)
+
+
+def _network(config: Config, name: str, weights: Optional[str] = None) -> nn.Module:
+    """The network ``name`` for the configured dataset, with ``weights`` when given, in
+    channels-last format (``run.channels_last``) and compiled (``run.compile``)."""
+    data = config.data
+    network = build_model(name, data.dataset, data.root, data.image_size)
+    if weights is not None:
+        load_checkpoint(network, str(weights))
+    if config.run.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    if config.run.compile:
+        network.compile()
+    return network
+
+
+def _frozen_teacher(
+    config: Config, arch: str, weights: Optional[str], device: torch.device
+) -> TappedModel:
+    """Network ``arch`` with its trained ``weights`` (a checkpoint, or ``None`` for a
+    network named with pretrained weights), tapped, in eval mode, without gradients."""
     _check_model(arch)
-    network = build_model(arch, dataset)
-    load_checkpoint(network, str(weights))
-    teacher = tap(network).to(device).eval()
+    teacher = tap(_network(config, arch, weights)).to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher
@@ -551,7 +749,7 @@ def _create_distiller(
     name = config.method.name
     if name == CROSS_ENTROPY:
         return None
-    info = dataset_info(config.data.dataset)
+    info = _dataset_info(config)
     distillers = []
     for teacher in teachers or [None]:
         known = known_values(train_set, info, student, teacher, device)
@@ -565,17 +763,18 @@ def _create_distiller(
     return EnsembleDistiller(members, mode).to(device)
 
 
-def _teacher_specs(config: Config) -> List[Tuple[str, str]]:
-    """(architecture, weights) of each teacher: the ensemble's, or the single teacher."""
+def _teacher_specs(config: Config) -> List[Tuple[str, Optional[str]]]:
+    """(network, weights file) of each teacher: the ensemble's, or the single teacher
+    (weights ``None`` for a network named with pretrained weights and no checkpoint)."""
     model = config.model
     if not model.teachers:
-        return [(model.teacher, str(model.teacher_checkpoint))]
+        return [(model.teacher, model.teacher_checkpoint)]
     if len(model.teachers) != len(model.teacher_checkpoints):
         raise ValueError(
             f"model.teachers names {len(model.teachers)} teachers but model.teacher_checkpoints "
             f"gives {len(model.teacher_checkpoints)} weight files; give one per teacher"
         )
-    return list(zip(model.teachers, model.teacher_checkpoints))
+    return list(zip(model.teachers, model.teacher_checkpoints))  # type: ignore[arg-type]
 
 
 def _scheduler_state_for_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
@@ -630,5 +829,5 @@ def _check_method(name: str) -> None:
 
 
 def _check_model(name: str) -> None:
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+    """Raise a ``ValueError`` listing the valid names for an unknown network name."""
+    parse_network(name)

@@ -1,9 +1,12 @@
-"""CIFAR model zoo with community-compatible state dicts, taps and checkpoint loading.
+"""CIFAR model zoo with community-compatible state dicts, torchvision and timm networks by
+name, taps and checkpoint loading.
 
 - :func:`create_model` / :func:`list_models`: the architectures of the CIFAR-100
   knowledge-distillation literature under their community names; their state dicts equal
   the community ones, so published checkpoints load with ``strict=True``. ``in_channels``
   and ``input_size`` adapt every model to 1-channel 28x28 Fashion-MNIST.
+- :func:`create_network`: a zoo name, ``torchvision:<model>[:<weights>]`` or
+  ``timm:<model>[:pretrained]``, pretrained weights fetched into the torch hub cache.
 - :func:`tap` / :class:`TappedModel`: any network's forward turned into
   :class:`~graphkd.responses.Responses` (logits, embedding, named features).
 - :func:`load_checkpoint`: community ``{"model": ...}``, graphkd and plain checkpoints.
@@ -19,7 +22,9 @@ Example
 """
 
 from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from .known_taps import known_tap_points
 from .mobilenetv2 import MobileNetV2
+from .network_source import NetworkName, create_network, has_pretrained_weights, parse_network
 from .resnet import CifarResNet
 from .resnet_imagenet_style import ImageNetStyleResNet
 from .shufflenetv1 import ShuffleNetV1
@@ -37,13 +42,18 @@ __all__ = [
     "CifarResNet",
     "ImageNetStyleResNet",
     "MobileNetV2",
+    "NetworkName",
     "ShuffleNetV1",
     "ShuffleNetV2",
     "TapPoints",
     "TappedModel",
     "WideResNet",
     "create_model",
+    "create_network",
+    "has_pretrained_weights",
+    "known_tap_points",
     "list_models",
     "load_checkpoint",
+    "parse_network",
     "tap",
 ]

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from ..responses import Responses
+from .known_taps import known_tap_points
 from .tap_points import TapPoints
 
 _EMBEDDING = "embedding"
@@ -74,10 +75,11 @@ def _unwrap(model: nn.Module) -> Tuple[nn.Module, str]:
 
 
 def _declared_taps(model: nn.Module) -> Optional[TapPoints]:
-    """``model.default_taps()`` when the model declares it, else ``None``."""
+    """``model.default_taps()`` when the model declares it, else the tap points graphkd
+    knows for its family (torchvision ResNets and MobileNetV2, timm), else ``None``."""
     declare = getattr(model, "default_taps", None)
     if not callable(declare):
-        return None
+        return known_tap_points(model)
     taps = declare()
     if not isinstance(taps, TapPoints):
         raise ValueError(
@@ -278,7 +280,9 @@ def tap(
     features : sequence of str, optional
         Modules whose outputs fill ``Responses.features`` (keyed by these names).
         Default: ``default_taps().features`` (each stage's output after its final
-        activation) for models declaring taps, else none.
+        activation) for models declaring taps or of a known family (see
+        :func:`~graphkd.models.known_tap_points`: torchvision ResNets/ResNeXts/wide
+        ResNets and MobileNetV2, any timm model), else none.
     preact : bool, default False
         With ``features=None``, tap ``default_taps().preact_features`` (the same stage
         outputs before the final activation) instead.
@@ -324,6 +328,11 @@ def tap(
                 )
             features = ()
         else:
+            if preact and not taps.preact_features:
+                raise ValueError(
+                    f"{type(inner).__name__} has no modules for its pre-activation stage "
+                    "outputs; tap the activated ones (preact=False)"
+                )
             features = taps.preact_features if preact else taps.features
             features = tuple(prefix + name for name in features)
     elif preact:
@@ -334,5 +343,5 @@ def tap(
     if embedding is not None:
         return TappedModel(model, embedding, "output", features)
     if taps is not None:
-        return TappedModel(model, prefix + taps.embedding, "output", features)
+        return TappedModel(model, prefix + taps.embedding, taps.embedding_from, features)
     return TappedModel(model, prefix + _last_linear(inner), "input", features)

@@ -20,11 +20,14 @@ class TapPoints:
         \qquad \mathrm{flatten}(\mathrm{embedding}) = \text{input of classifier}
 
     (for linear-bottleneck stages, MobileNetV2, both lists name the same modules).
+    Networks without a module for the pre-activation outputs (torchvision's and timm's
+    residual blocks add and activate in one module) leave ``preact_features`` empty.
 
     Parameters
     ----------
     embedding : str
-        Module whose output, flattened to ``(B, D)``, is the pooled penultimate feature.
+        Module whose output (or input, see ``embedding_from``), flattened to ``(B, D)``,
+        is the pooled penultimate feature.
     features : tuple of str
         Modules whose outputs are the stage outputs ``(B, C_i, H_i, W_i)`` after each
         stage's final activation, shallow to deep.
@@ -35,6 +38,9 @@ class TapPoints:
         embedding (used for class-activation maps).
     classifier : str
         The final ``nn.Linear``.
+    embedding_from : {"output", "input"}, default "output"
+        Which side of ``embedding`` to read: ``"input"`` for networks that pool with a
+        function rather than a module (the embedding is then the classifier's input).
 
     Example
     -------
@@ -48,3 +54,4 @@ class TapPoints:
     preact_features: Tuple[str, ...]
     feature_map: str
     classifier: str
+    embedding_from: str = "output"

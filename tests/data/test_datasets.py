@@ -16,7 +16,7 @@ from graphkd.data import (
 
 
 def test_names() -> None:
-    assert list_datasets() == ["cifar100", "fashion_mnist"]
+    assert list_datasets() == ["cifar100", "fashion_mnist", "image_folder"]
     assert DATASETS.get("cifar100") is CIFAR100 and DATASETS.get("fashion_mnist") is FashionMNIST
 
 

@@ -171,3 +171,25 @@ def test_update_across_ranks_applies_every_ranks_rows(monkeypatch):
     bank.update_across_ranks(index, rows)
     reference.update(torch.cat([index, other_index]), torch.cat([rows, other_rows]))
     assert torch.equal(bank.memory, reference.memory)
+
+
+def test_gathered_scores_work_in_chunks_and_keep_only_the_index_for_backward():
+    bank = MemoryBank(50, dim=6).double()
+    bank.DENSE_RATIO, bank.GATHER_CHUNK = 0, 3  # 7 negatives: chunks of 3, 3 and 1
+    index = torch.randint(0, 50, (4, 7))
+    anchors = torch.randn(4, 2, 6, dtype=torch.float64, requires_grad=True)
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = bank.scores(anchors, index)
+    assert len(saved) == 1 and saved[0] is index
+    expected = torch.einsum("bmd,bkd->bmk", anchors, bank.memory[index])
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn_like(out)
+    (grad,) = torch.autograd.grad((out * weights).sum(), anchors)
+    torch.testing.assert_close(grad, torch.einsum("bmk,bkd->bmd", weights, bank.memory[index]))
+    assert torch.autograd.gradcheck(lambda a: bank.scores(a, index), (anchors,))

@@ -56,7 +56,7 @@ def test_train_teacher_distill_resume_and_evaluate(tmp_path, capsys):
         ),
         (
             ["evaluate", "--model", "resnet8", "--checkpoint", "x", "--dataset", "mnist"],
-            "unknown dataset 'mnist'; valid names: cifar100, fashion_mnist",
+            "unknown dataset 'mnist'; valid names: cifar100, fashion_mnist, image_folder",
         ),
         (
             ["train-teacher", "--config", "fashion_mnist", "--set", "optim.lrate=1"],

@@ -33,17 +33,32 @@ def test_cifar100_configs_follow_the_standard_protocol(teacher, student, lr):
     assert config.optim.weight_decay == 5e-4 and config.optim.gamma == 0.1
 
 
-def test_every_shipped_config_loads_and_names_zoo_models():
-    from graphkd.models import list_models
+def test_every_shipped_config_loads_and_names_valid_networks_and_options():
+    from graphkd.distill.methods import method_arguments
+    from graphkd.models import parse_network
 
     names = shipped_configs()
     assert "fashion_mnist" in names and len(names) >= 6
     for name in names:
         config = load_config(name)
-        assert config.model.teacher in list_models() and config.model.student in list_models()
+        parse_network(config.model.teacher), parse_network(config.model.student)
+        options = config.method.options
+        assert method_arguments(config.method.name, options) == options, name
 
 
-RECIPES = [name for name in shipped_configs() if config_target(name)]
+@pytest.mark.parametrize("pair", ["resnet34_resnet18", "resnet50_mobilenet_v2"])
+@pytest.mark.parametrize("method", ["kd", "dist", "lskd", "vrm", "hkd_kd"])
+def test_imagenet_recipes_use_the_standard_schedule(pair, method):
+    config = load_config(f"imagenet_{pair}_{method}")
+    assert config.data.dataset == "image_folder" and config.data.batch_size == 256
+    assert config.optim.epochs == 100 and config.optim.milestones == [30, 60, 90]
+    assert (config.optim.lr, config.optim.weight_decay, config.optim.gamma) == (0.1, 1e-4, 0.1)
+    assert config.model.teacher.endswith(":IMAGENET1K_V1") and config.method.name == method
+
+
+RECIPES = [
+    name for name in shipped_configs() if name.startswith("cifar100_") and config_target(name)
+]
 
 
 def test_recipes_cover_the_papers_pairs():
