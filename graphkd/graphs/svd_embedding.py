@@ -52,6 +52,33 @@ def _eigh_lapack(matrix: Tensor) -> Tuple[Tensor, Tensor]:
         torch.set_num_threads(threads)
 
 
+class _ScaledGram(torch.autograd.Function):
+    r"""Gram matrix of :math:`Y = X / s`: :math:`Y^\top Y` (``channels=True``) or
+    :math:`Y Y^\top`, keeping only :math:`X` (usually saved anyway) for the backward
+    pass instead of a copy :math:`Y` the size of the feature map. ``scale`` gets no
+    gradient."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, x: Tensor, scale: Tensor, channels: bool
+    ) -> Tensor:
+        ctx.save_for_backward(x, scale)
+        ctx.channels = channels  # type: ignore[attr-defined]
+        y = x / scale
+        return y.transpose(1, 2) @ y if channels else y @ y.transpose(1, 2)
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, grad: Tensor
+    ) -> Tuple[Tensor, None, None]:
+        x, scale = ctx.saved_tensors  # type: ignore[attr-defined]
+        y = x / scale
+        both = grad + grad.transpose(1, 2)
+        grad_y = y @ both if ctx.channels else both @ y  # type: ignore[attr-defined]
+        return grad_y / scale, None, None
+
+
 class _TopEigenvectors(torch.autograd.Function):
     """Top-``k`` eigenvectors of symmetric matrices with a backward that stays finite.
 
@@ -161,16 +188,15 @@ def top_right_singular_vectors(features: Tensor, k: int = 1, eps: float = 1e-4) 
         )
     # The vectors do not depend on the scale: dividing each map by its largest entry keeps
     # the Gram matrix from overflowing or underflowing, and the scale's gradient is zero.
-    scale = x.detach().abs().amax(dim=(1, 2), keepdim=True)
-    x = x / scale.clamp_min(torch.finfo(x.dtype).tiny)
-    gram = x.transpose(1, 2) @ x if channels <= positions else x @ x.transpose(1, 2)
+    scale = x.detach().abs().amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    gram = _ScaledGram.apply(x, scale, channels <= positions)
     vectors, values = _TopEigenvectors.apply(gram, k, eps)
     # eigenvalues at the rounding level of the largest have no direction: zero vectors
     rank = values > values[:, :1] * min(positions, channels) * torch.finfo(x.dtype).eps
     rank = rank.unsqueeze(-1)
     vectors = vectors.transpose(1, 2)
     if channels > positions:  # v_i = X^T u_i / ||X^T u_i||
-        vectors = vectors @ x
+        vectors = (vectors @ x) / scale
         norms = torch.where(
             rank, vectors.norm(dim=-1, keepdim=True), torch.ones_like(rank, dtype=x.dtype)
         )
