@@ -5,10 +5,11 @@ gradients), the student's forward pass, the loss and the backward pass. Measured
 zoo pair resnet32x4 -> resnet8x4 with CIFAR-sized random images (default batch 64):
 
 - ``kd``: cross-entropy (weight 0.1) + vanilla KD, the reference;
-- ``mhgd transfer``: stage 2 (cross-entropy + attention-graph KL);
+- ``mhgd transfer``: stage 2 (cross-entropy + attention-graph KL) with a plain weight
+  (``gradient_clipping=False``: one ``backward``);
 - ``mhgd transfer, clipped``: the same with the reference implementation's gradient
-  clipping (:func:`graphkd.distill.presets.mhgd.clip_transfer_gradients`: two gradient
-  passes instead of one ``backward``);
+  clipping, MHGD's default (:func:`graphkd.distill.presets.mhgd.clip_transfer_gradients`:
+  two gradient passes instead of one ``backward``);
 - ``mhgd attention``: a stage-1 step (teacher forward + attention-network training).
 
 Time is the median over repeats, the variants taking turns so that machine load affects

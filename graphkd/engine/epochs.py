@@ -8,14 +8,17 @@ A student step feeds the batch to the frozen teachers (each its own view, see
 
 with cross-entropy on the virtual view too for methods that set ``ce_on_virtual_view``;
 a distiller stage step minimises ``distiller.stage_loss(stage, teacher)``. Both return
-the epoch's mean of every logged term.
+the epoch's mean of every logged term. When the method checks its inputs (its
+``check_inputs``, on by default), a NaN or Inf loss term stops the run with a
+``ValueError`` naming the epoch, the step and the term; so does any other error the
+method raises on a batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from contextlib import ExitStack, nullcontext
-from typing import Any, Dict, List, Optional, Union
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +32,13 @@ from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
 from graphkd.engine.training_views import split_views, teacher_inputs, teacher_responses
 from graphkd.models import TappedModel
-from graphkd.responses import Responses
+from graphkd.responses import Responses, check_finite
+
+#: What a NaN or Inf loss term needs.
+DIVERGED_FIX = (
+    "the run diverged: lower optim.lr or the method's weights (method.options), then "
+    "restart or resume from a checkpoint written before this epoch"
+)
 
 
 def train_epoch(
@@ -101,7 +110,7 @@ def train_epoch(
             if distiller is not None:
                 s32 = _float32(s, labels, index)
                 t32 = _one_or_many([_float32(r, labels, index) for r in t])
-                with torch.autocast(device.type, enabled=False):
+                with torch.autocast(device.type, enabled=False), _at_step(epoch, step):
                     if global_graphs:
                         out = distiller(
                             _gather_teachers(t32, context), gather_responses(s32, context)
@@ -111,8 +120,10 @@ def train_epoch(
                         }
                     else:
                         out = distiller(t32, s32)
-                weighted_ce = method.ce_weight * ce.float()
-                loss = weighted_ce + out["loss"]
+                    weighted_ce = method.ce_weight * ce.float()
+                    loss = weighted_ce + out["loss"]
+                    if getattr(method, "check_inputs", True):
+                        _check_losses({**out, "ce": ce, "loss": loss})
                 values.update({k: v.detach() for k, v in out.items() if k != "loss"})
                 if hasattr(method, "combine_gradients"):
                     method.combine_gradients(
@@ -174,7 +185,10 @@ def train_distiller_epoch(
             t32 = _one_or_many(
                 [_float32(teacher(x), labels, index) for teacher, x in zip(teachers, views)]
             )
-        out = distiller.stage_loss(stage, t32)
+        with _at_step(epoch, step):
+            out = distiller.stage_loss(stage, t32)
+            if getattr(distiller, "check_inputs", True):
+                _check_losses(out)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         if context.active:
@@ -260,6 +274,23 @@ def _no_sync(modules: List[Optional[nn.Module]], skip: bool) -> ExitStack:
             if isinstance(module, DistributedDataParallel):
                 stack.enter_context(module.no_sync())
     return stack
+
+
+@contextmanager
+def _at_step(epoch: int, step: int) -> Iterator[None]:
+    """Prefix a ``ValueError`` raised on a batch with its (1-based) epoch and step."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"epoch {epoch + 1}, step {step + 1}: {error}") from error
+
+
+def _check_losses(terms: Dict[str, Tensor]) -> None:
+    """Stop a diverged run: name the first NaN or Inf loss term (``"loss"`` last)."""
+    ordered = {name: terms[name] for name in sorted(terms, key=lambda name: name == "loss")}
+    check_finite(
+        {f"loss term {name!r}": value.detach() for name, value in ordered.items()}, DIVERGED_FIX
+    )
 
 
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -11,6 +12,29 @@ from torch import Tensor, nn
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops import edge_dot, edge_softmax, incoming_edge_sum
 from graphkd.ops.dense_block import uses_dense_block
+
+
+def variance_scaling_fan_out_(weight: Tensor, factor: float = 2.0) -> Tensor:
+    r"""Fill a linear weight ``(out_feats, in_feats)`` in place as TensorFlow's
+    ``variance_scaling_initializer(factor, mode="FAN_OUT")`` (truncated normal).
+
+    Entries are drawn from :math:`\mathcal{N}(0, s^2)` truncated to :math:`[-2s, 2s]`,
+
+    .. math::
+        s = \sqrt{1.3\, \mathrm{factor} / \mathrm{out\_feats}},
+
+    so that their standard deviation is about :math:`\sqrt{\mathrm{factor} /
+    \mathrm{out\_feats}}` (the truncation keeps 0.774 of the variance). MHGD's
+    attention networks start from it (factor 2).
+
+    Example
+    -------
+    >>> weight = variance_scaling_fan_out_(torch.empty(800, 3))
+    >>> bool(weight.abs().max() <= 2 * (1.3 * 2.0 / 800) ** 0.5)
+    True
+    """
+    scale = math.sqrt(1.3 * factor / weight.shape[0])
+    return nn.init.trunc_normal_(weight, 0.0, scale, -2 * scale, 2 * scale)
 
 
 class MultiHeadAttentionGraph(nn.Module):
@@ -96,10 +120,13 @@ class MultiHeadAttentionGraph(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise: PyTorch's default linear weights, identity batch norms (running
-        statistics cleared) and a zero output bias."""
+        r"""Re-initialise as MHGD's reference implementation: every linear weight from
+        :func:`variance_scaling_fan_out_`, identity batch norms (running statistics
+        cleared) and a zero output bias."""
         for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.BatchNorm1d)):
+            if isinstance(module, nn.Linear):
+                variance_scaling_fan_out_(module.weight)
+            elif isinstance(module, nn.BatchNorm1d):
                 module.reset_parameters()
         nn.init.zeros_(self.out.bias)
 

@@ -9,8 +9,33 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from graphkd.responses import UPSTREAM_FIX
+
 
 def _eigh(matrix: Tensor) -> Tuple[Tensor, Tensor]:
+    """``torch.linalg.eigh`` of symmetric matrices, retried in float64 if it fails.
+
+    LAPACK can fail to converge on an ill-conditioned float32 matrix; the float64 retry
+    returns the result in the input's dtype. A matrix holding NaN or Inf cannot be
+    decomposed and raises a ``ValueError`` that says where to look.
+    """
+    try:
+        return _eigh_lapack(matrix)
+    except torch.linalg.LinAlgError as error:
+        if not bool(torch.isfinite(matrix).all()):
+            raise ValueError(
+                f"the feature maps' Gram matrices hold NaN or Inf values; {UPSTREAM_FIX}"
+            ) from error
+        if matrix.dtype == torch.float64:
+            raise ValueError(
+                f"the eigendecomposition of the feature maps' Gram matrices failed to "
+                f"converge even in float64 ({error}); {UPSTREAM_FIX}"
+            ) from error
+        values, vectors = _eigh(matrix.double())
+        return values.to(matrix.dtype), vectors.to(matrix.dtype)
+
+
+def _eigh_lapack(matrix: Tensor) -> Tuple[Tensor, Tensor]:
     """``torch.linalg.eigh``; on the CPU with one intra-op thread.
 
     The CPU kernel calls LAPACK once per matrix of the batch. For the small Gram matrices
@@ -25,6 +50,33 @@ def _eigh(matrix: Tensor) -> Tuple[Tensor, Tensor]:
         return torch.linalg.eigh(matrix)
     finally:
         torch.set_num_threads(threads)
+
+
+class _ScaledGram(torch.autograd.Function):
+    r"""Gram matrix of :math:`Y = X / s`: :math:`Y^\top Y` (``channels=True``) or
+    :math:`Y Y^\top`, keeping only :math:`X` (usually saved anyway) for the backward
+    pass instead of a copy :math:`Y` the size of the feature map. ``scale`` gets no
+    gradient."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, x: Tensor, scale: Tensor, channels: bool
+    ) -> Tensor:
+        ctx.save_for_backward(x, scale)
+        ctx.channels = channels  # type: ignore[attr-defined]
+        y = x / scale
+        return y.transpose(1, 2) @ y if channels else y @ y.transpose(1, 2)
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, grad: Tensor
+    ) -> Tuple[Tensor, None, None]:
+        x, scale = ctx.saved_tensors  # type: ignore[attr-defined]
+        y = x / scale
+        both = grad + grad.transpose(1, 2)
+        grad_y = y @ both if ctx.channels else both @ y  # type: ignore[attr-defined]
+        return grad_y / scale, None, None
 
 
 class _TopEigenvectors(torch.autograd.Function):
@@ -134,12 +186,22 @@ def top_right_singular_vectors(features: Tensor, k: int = 1, eps: float = 1e-4) 
             f"{channels} channels have at most {min(positions, channels)}; pass "
             f"1 <= k <= {min(positions, channels)}"
         )
-    if channels <= positions:
-        vectors, _ = _TopEigenvectors.apply(x.transpose(1, 2) @ x, k, eps)
-        vectors = vectors.transpose(1, 2)
-    else:
-        left, _ = _TopEigenvectors.apply(x @ x.transpose(1, 2), k, eps)
-        vectors = F.normalize((x.transpose(1, 2) @ left).transpose(1, 2), dim=-1)
+    # The vectors do not depend on the scale: dividing each map by its largest entry keeps
+    # the Gram matrix from overflowing or underflowing, and the scale's gradient is zero.
+    scale = x.detach().abs().amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    gram = _ScaledGram.apply(x, scale, channels <= positions)
+    vectors, values = _TopEigenvectors.apply(gram, k, eps)
+    # eigenvalues at the rounding level of the largest have no direction: zero vectors
+    rank = values > values[:, :1] * min(positions, channels) * torch.finfo(x.dtype).eps
+    rank = rank.unsqueeze(-1)
+    vectors = vectors.transpose(1, 2)
+    if channels > positions:  # v_i = X^T u_i / ||X^T u_i||
+        vectors = (vectors @ x) / scale
+        norms = torch.where(
+            rank, vectors.norm(dim=-1, keepdim=True), torch.ones_like(rank, dtype=x.dtype)
+        )
+        vectors = vectors / norms
+    vectors = torch.where(rank, vectors, torch.zeros_like(vectors))
     return _fix_sign(vectors)
 
 

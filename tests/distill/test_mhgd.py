@@ -119,7 +119,7 @@ def test_factory_builds_the_two_stage_distiller():
         Stage("transfer", None, "student"),
     ]
     assert method.stage == "attention" and method.ce_weight == 1.0
-    assert not method.gradient_clipping and method.stage1_epochs == 40
+    assert method.gradient_clipping and method.stage1_epochs == 40 and method.l2_weight == 5e-4
     assert len(method.attention) == 2 and all(n.num_heads == 8 for n in method.attention)
     assert method.attention[1].hidden_feats == (16 + 12) // 2
 
@@ -160,15 +160,37 @@ def test_teacher_side_gets_no_gradient():
     assert all(f.grad is None for f in teacher.features.values())
 
 
-def test_stage_one_loss_equals_dense_estimation_and_l2():
-    method = distiller(stage="attention", l2_weight=1e-2).eval()
+def reference_regulariser(method):
+    """The reference's stage-1 penalty: 5e-4 * sum(v^2) over the attention networks' linear
+    weights, the estimator's output bias and the batch norms' gamma and beta."""
+    tensors = []
+    for network in method.attention:
+        for linear_bn in (network.theta, network.phi, network.value):
+            tensors += [linear_bn[0].weight, linear_bn[1].weight, linear_bn[1].bias]
+        tensors += [network.out.weight, network.out.bias]
+    return 5e-4 * sum((v * v).sum() for v in tensors), len(tensors)
+
+
+def test_stage_one_loss_equals_dense_estimation_and_the_reference_regulariser():
+    method = distiller(stage="attention").eval()
     teacher = maps(1)
     out = method.stage_loss("attention", teacher)
-    torch.testing.assert_close(out["estimation"], dense_estimation(method, teacher))
-    weights = [m.weight for m in method.attention.modules() if isinstance(m, torch.nn.Linear)]
-    l2 = 0.5 * sum(float(w.detach().pow(2).sum()) for w in weights)
-    assert len(weights) == 4 * 2
-    assert float(out["l2"].detach()) == pytest.approx(l2, rel=1e-12)
+    estimation = dense_estimation(method, teacher)
+    penalty, count = reference_regulariser(method)
+    assert count == len(list(method.attention.parameters())) == 11 * 2
+    torch.testing.assert_close(out["estimation"], estimation)
+    torch.testing.assert_close(5e-4 * out["l2"], penalty)
+    torch.testing.assert_close(out["loss"], estimation + penalty)
+    parameters = list(method.attention.parameters())
+    ours = torch.autograd.grad(out["loss"], parameters)
+    reference = torch.autograd.grad(estimation + penalty, parameters)
+    for mine, expected in zip(ours, reference):
+        torch.testing.assert_close(mine, expected)
+    bias = method.attention[0].out.bias
+    (penalty_grad,) = torch.autograd.grad(method.stage_loss("attention", teacher)["l2"], bias)
+    torch.testing.assert_close(penalty_grad, 2 * bias.detach())  # no 1/2 in the penalty
+    custom = distiller(stage="attention", l2_weight=1e-2).eval()
+    out = custom.stage_loss("attention", teacher)
     torch.testing.assert_close(out["loss"], out["estimation"] + 1e-2 * out["l2"])
 
 
@@ -333,7 +355,59 @@ def test_configuration_errors_name_the_fix():
         method(teacher, Responses(torch.randn(3, 10), features={}))
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_feature_maps_get_a_clear_error(bad):
+    method = distiller()
+    teacher, student = maps(1), maps(2)
+    student.features["layer2"][3, 0, 1, 1] = bad
+    with pytest.raises(ValueError, match="student feature 'layer2' contains NaN or Inf values"):
+        method(teacher, student)
+    teacher.features["layer3"][0, 0, 0, 0] = bad
+    with pytest.raises(ValueError, match="teacher feature 'layer3' contains NaN or Inf"):
+        method(teacher, maps(2))
+    method.set_stage("attention")
+    with pytest.raises(ValueError, match="teacher feature 'layer3' .* learning rate"):
+        method.stage_loss("attention", teacher)
+
+
 # --- gradient clipping ----------------------------------------------------------------------
+
+
+def reference_combined_gradient(g_ce, g_dist, epoch, init_epoch=40):
+    """The reference optimiser: g_ce + clip_by_norm(g_dist, ||g_ce|| * sigmoid(epoch - init)),
+    clip_by_norm(t, c) = t * c / max(||t||, c)."""
+    norm = g_ce.pow(2).sum().sqrt() / (1 + math.exp(-(epoch - init_epoch)))
+    return g_ce + g_dist * norm / torch.maximum(g_dist.pow(2).sum().sqrt(), norm)
+
+
+@pytest.mark.parametrize("epoch", [40, 43])
+@pytest.mark.parametrize("clipping", [True, False])
+def test_default_weighting_clips_the_transfer_gradient_as_the_reference(clipping, epoch):
+    """Default: the reference's clipping; gradient_clipping=False: the plain weighted sum."""
+    method = distiller(weight=30.0) if clipping else distiller(gradient_clipping=False)
+    assert method.gradient_clipping == clipping
+    teacher = maps(1)
+    student = maps(2, requires_grad=True)
+    params = list(student.features.values())
+
+    def losses():
+        ce = sum((f.mean((2, 3)) ** 2).sum() for f in params)
+        return ce, method(teacher, student)["loss"]
+
+    ce, transfer = losses()
+    g_ce = torch.autograd.grad(ce, params)
+    g_tr = torch.autograd.grad(transfer, params)
+    method.combine_gradients(params, *losses(), epoch=epoch)
+    clipped = 0
+    for param, gc, gd in zip(params, g_ce, g_tr):
+        if clipping:
+            expected = reference_combined_gradient(gc, gd, epoch)
+            clipped += int(gd.norm() > gc.norm() / (1 + math.exp(-(epoch - 40))))
+        else:
+            expected = gc + gd
+        torch.testing.assert_close(param.grad, expected)
+    if clipping:
+        assert clipped > 0  # the clip is active somewhere
 
 
 def test_clip_transfer_gradients_follows_the_reference_rule():

@@ -38,7 +38,7 @@ def test_every_shipped_config_loads_and_names_valid_networks_and_options():
     from graphkd.models import parse_network
 
     names = shipped_configs()
-    assert "fashion_mnist" in names and len(names) >= 6
+    assert {"fashion_mnist", "cifar100_resnet32x4_resnet8x4_mhgd"} <= set(names)
     for name in names:
         config = load_config(name)
         parse_network(config.model.teacher), parse_network(config.model.student)
@@ -96,6 +96,16 @@ def test_lskd_recipes_carry_the_per_pair_temperature():
     }
     assert load_config("cifar100_lskd_resnet32x4_resnet8x4").method.options == {}
     assert load_config("cifar100_lskd_ResNet50_MobileNetV2").method.options["weight"] == 1.0
+
+
+def test_mhgd_recipe_follows_the_reference_schedule():
+    """40 attention + 100 transfer epochs, lr x0.1 at 70/100/120 from the start of stage 1."""
+    config = load_config("cifar100_resnet32x4_resnet8x4_mhgd")
+    stage1 = config.method.options["stage1_epochs"]
+    assert config.method.name == "mhgd" and stage1 == 40 and config.optim.epochs == 100
+    assert [stage1 + milestone for milestone in config.optim.milestones] == [70, 100, 120]
+    assert config.optim.lr == 0.1 and config.optim.nesterov and config.optim.momentum == 0.9
+    assert config.data.batch_size == 128 and config.optim.weight_decay == 5e-4
 
 
 def test_overrides_are_parsed_as_yaml():

@@ -105,14 +105,30 @@ def test_ensemble_needs_one_checkpoint_per_teacher(teacher_run, tmp_path):
         Trainer(log=lambda line: None).distill(load_config("fashion_mnist", overrides))
 
 
-def test_gradient_clipping_option_trains_through_the_trainer(teacher_run, tmp_path):
+@pytest.mark.parametrize("clipping", [True, False])
+def test_mhgd_weighting_counts_epochs_from_the_start_of_stage_one(
+    teacher_run, tmp_path, monkeypatch, clipping
+):
+    """The clipping's sigmoid(e - e1) sees e counted from the start of the attention stage,
+    as the reference counts it: with 2 attention epochs the transfer epochs are 2 and 3."""
+    from graphkd.distill.presets.mhgd import MHGDDistiller
+
+    seen = []
+    combine = MHGDDistiller.combine_gradients
+
+    def recording(self, params, ce, transfer, epoch):
+        seen.append((self.gradient_clipping, epoch))
+        return combine(self, params, ce, transfer, epoch)
+
+    monkeypatch.setattr(MHGDDistiller, "combine_gradients", recording)
     overrides = [
-        *tiny_overrides(str(tmp_path)),
-        "data.limit_batches=2",
+        *tiny_overrides(str(tmp_path), 2),
+        "data.limit_batches=1",
         "method.name=mhgd",
-        "method.options.stage1_epochs=1",
-        "method.options.gradient_clipping=true",
+        "method.options.stage1_epochs=2",
+        f"method.options.gradient_clipping={str(clipping).lower()}",
         f"model.teacher_checkpoint={teacher_run}/teacher/model.pt",
     ]
     result = Trainer(log=lambda line: None).distill(load_config("fashion_mnist", overrides))
     assert math.isfinite(result.test_acc)
+    assert seen == [(clipping, 2), (clipping, 3)]

@@ -159,6 +159,30 @@ def test_every_parameter_gets_a_finite_gradient():
     assert torch.isfinite(back.grad).all()
 
 
+def test_linear_weights_start_from_tf_variance_scaling_fan_out():
+    """TF's variance_scaling_initializer(factor=2, mode=FAN_OUT, uniform=False): a normal
+    of scale s = sqrt(1.3 * 2 / fan_out) redrawn outside [-2s, 2s]; fan_out is out_feats."""
+    torch.manual_seed(0)
+    network = MultiHeadAttentionGraph(48, 80, num_heads=8)
+    # truncated standard normal on [-2, 2]: variance 1 - 2 * 2 * pdf(2) / (cdf(2) - cdf(-2))
+    pdf2 = math.exp(-2.0) / math.sqrt(2 * math.pi)
+    mass = math.erf(2 / math.sqrt(2))
+    unit_std = math.sqrt(1 - 4 * pdf2 / mass)
+    inside_one = math.erf(1 / math.sqrt(2)) / mass  # P(|w| < s)
+    linears = [network.theta[0], network.phi[0], network.value[0], network.out]
+    for linear in linears:
+        weight = linear.weight.detach().flatten().double()
+        scale = math.sqrt(1.3 * 2.0 / linear.out_features)
+        n = weight.numel()
+        assert weight.abs().max() <= 2 * scale
+        assert weight.abs().max() > 1.9 * scale  # the bounds are reached, not narrower
+        assert abs(weight.mean()) < 5 * scale / math.sqrt(n)
+        assert weight.std().item() == pytest.approx(scale * unit_std, rel=8 / math.sqrt(n))
+        inside = (weight.abs() < scale).double().mean().item()
+        assert inside == pytest.approx(inside_one, abs=5 * math.sqrt(0.25 / n))
+    assert network.out.weight.std() > 2 * network.theta[0].weight.std()  # fan-out 80 vs 512
+
+
 def test_reset_parameters_restores_the_initial_state():
     network = make_network()
     network.reset_parameters()

@@ -131,6 +131,88 @@ def test_projection_maps_candidates_to_the_reference_width():
     assert torch.isfinite(maps.grad).all() and project.weight.grad is not None
 
 
+# --- degenerate inputs: values and gradients stay finite -------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES[:2])
+def test_huge_and_tiny_maps_give_the_vectors_of_the_rescaled_map(shape):
+    """Squares of 1e20 overflow float32 (the Gram matrix would hold Inf and LAPACK fail)."""
+    maps = torch.rand(*shape, dtype=torch.float64)
+    scales = torch.tensor([1e20, 1e-20, 1.0], dtype=torch.float64).view(3, 1, 1, 1)
+    wide = (maps * scales).float().requires_grad_(True)
+    ours = top_right_singular_vectors(wide, 2)
+    reference = dense_vectors(maps, 2)
+    sign = torch.sign((ours.double() * reference).sum(-1, keepdim=True))
+    torch.testing.assert_close(ours.double(), reference * sign, rtol=1e-4, atol=1e-4)
+    weights = torch.randn(3, 2, shape[1])
+    (grad,) = torch.autograd.grad((ours * weights).sum(), wide)
+    assert torch.isfinite(grad).all()
+    # the vectors are scale-free, so the gradient scales as 1 / scale
+    exact = maps.clone().requires_grad_(True)
+    (grad_exact,) = torch.autograd.grad(
+        (top_right_singular_vectors(exact, 2) * weights.double()).sum(), exact
+    )
+    torch.testing.assert_close(grad.double() * scales, grad_exact, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("positions, channels", [(16, 6), (4, 10)])
+def test_rank_deficient_and_all_zero_maps_give_zero_vectors_with_finite_gradients(
+    positions, channels
+):
+    """Singular values beyond the rank have no direction: zero vectors, zero gradients."""
+    rank_one = with_singular_values([2.0], positions, channels)
+    zero = torch.zeros_like(rank_one)
+    for dtype in (torch.float64, torch.float32):
+        maps = torch.cat([rank_one, zero]).to(dtype).requires_grad_(True)
+        vectors = top_right_singular_vectors(maps, 3)
+        reference = dense_vectors(rank_one, 1)[0, 0].to(dtype)
+        sign = torch.sign(vectors[0, 0] @ reference)
+        torch.testing.assert_close(vectors[0, 0], sign * reference)
+        assert (vectors[0, 1:] == 0).all() and (vectors[1] == 0).all()
+        weights = torch.randn(2, 3, channels, dtype=dtype)
+        (grad,) = torch.autograd.grad((vectors * weights).sum(), maps)
+        assert torch.isfinite(grad).all() and grad.abs().max() < 1e3
+        assert (grad[1] == 0).all()
+        teacher = svd_embedding(maps.detach())
+        student = svd_embedding(maps, reference=teacher)
+        (grad,) = torch.autograd.grad((student * teacher).sum(), maps)
+        assert torch.isfinite(grad).all()
+
+
+def test_a_failed_float32_eigendecomposition_is_retried_in_float64(monkeypatch):
+    maps = torch.randn(3, 6, 3, 3, requires_grad=True)
+    expected = top_right_singular_vectors(maps.detach(), 2)
+    lapack = torch.linalg.eigh
+    calls = []
+
+    def fails_in_float32(matrix):
+        calls.append(matrix.dtype)
+        if matrix.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("linalg.eigh: the algorithm failed to converge")
+        return lapack(matrix)
+
+    monkeypatch.setattr(torch.linalg, "eigh", fails_in_float32)
+    ours = top_right_singular_vectors(maps, 2)
+    assert calls == [torch.float32, torch.float64] and ours.dtype == torch.float32
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
+    ours.sum().backward()
+    assert torch.isfinite(maps.grad).all()
+
+
+def test_non_finite_maps_or_a_failure_in_float64_raise_a_clear_error(monkeypatch):
+    maps = torch.randn(2, 6, 3, 3, dtype=torch.float64)
+    maps[1, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="hold NaN or Inf values; check the learning rate"):
+        top_right_singular_vectors(maps, 1)
+
+    def never_converges(matrix):
+        raise torch.linalg.LinAlgError("linalg.eigh: the algorithm failed to converge")
+
+    monkeypatch.setattr(torch.linalg, "eigh", never_converges)
+    with pytest.raises(ValueError, match="failed to converge even in float64"):
+        top_right_singular_vectors(torch.randn(2, 6, 3, 3), 1)
+
+
 def test_bad_inputs_are_rejected():
     with pytest.raises(ValueError, match="at most 4"):
         top_right_singular_vectors(torch.randn(2, 8, 2, 2), k=5)

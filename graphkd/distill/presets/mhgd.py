@@ -18,7 +18,7 @@ from graphkd.graphs.projector import Projector
 from graphkd.graphs.svd_embedding import svd_embedding
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.responses import Responses
+from graphkd.responses import Responses, check_finite
 
 ATTENTION = "attention"
 TRANSFER = "transfer"
@@ -61,11 +61,14 @@ class MHGDDistiller(GraphMatchingDistiller):
     .. math::
         \mathcal{L}_1 = \sum_{(F, K)} \frac{1}{B} \sum_i
             \big(1 - \langle \hat V_{K,i}, V_{K,i} \rangle\big)
-            + \lambda_2\, \tfrac{1}{2} \sum_W \|W\|_F^2
+            + \lambda_2 \sum_{v} \|v\|^2
 
-    (:math:`W` the linear weights of the attention networks, :math:`\lambda_2` =
-    ``l2_weight``; the gradient of the penalty is :math:`\lambda_2 W`, as SGD weight
-    decay of the same value).
+    (:math:`v` every parameter of the attention networks: the linear weights, the
+    estimator's output bias and the batch norms' :math:`\gamma, \beta`;
+    :math:`\lambda_2` = ``l2_weight``; no :math:`\tfrac{1}{2}`, so the penalty's gradient
+    is :math:`2 \lambda_2 v`). The attention networks start from TensorFlow's FAN_OUT
+    variance scaling (:meth:`MultiHeadAttentionGraph.reset_parameters
+    <graphkd.graphs.attention_graph.MultiHeadAttentionGraph.reset_parameters>`).
 
     *Stage "transfer"* (``forward``, attention networks frozen, batch norms in inference
     mode): teacher and student embeddings pass through the same :math:`\theta, \phi`;
@@ -76,7 +79,11 @@ class MHGDDistiller(GraphMatchingDistiller):
         \mathcal{L}_2 = w \sum_{(F, K)} \sum_h \sum_i
             \mathrm{KL}\big(P^s_h[i, :] \,\|\, P^t_h[i, :]\big)
 
-    (a sum, student first, no temperature).
+    (a sum, student first, no temperature). By default (``gradient_clipping=True``) its
+    gradient is clipped per student parameter to the cross-entropy gradient's norm times
+    :math:`\sigma(e - e_1)` before it is added (:meth:`combine_gradients`,
+    :func:`clip_transfer_gradients`); with ``gradient_clipping=False`` the plain sum
+    :math:`w_{ce} \mathcal{L}_{ce} + \mathcal{L}_2` is minimised.
 
     The trainer runs :meth:`stages` in order, calling :meth:`set_stage` with each
     stage's name at the start of every epoch (it is idempotent; after a resume it
@@ -101,14 +108,17 @@ class MHGDDistiller(GraphMatchingDistiller):
         student's candidate vectors to the teacher's width (default ``False``: such a
         pair raises a ``ValueError``).
     weight : float
-        :math:`w`, the weight of the transfer term (1).
+        :math:`w`, the weight of the transfer term (1; with gradient clipping it scales
+        the transfer gradient before the clip).
     ce_weight : float
         Weight of the student's cross-entropy (1).
     gradient_clipping : bool
-        Ask the trainer to combine the gradients as the reference implementation does
-        (:func:`clip_transfer_gradients`) instead of adding ``weight`` times the loss.
+        ``True`` (default, the reference implementation): the trainer combines the
+        gradients with :func:`clip_transfer_gradients`; ``False``: the plain weighted sum
+        is backpropagated.
     stage1_epochs : int
-        Length of stage ``"attention"`` (40).
+        Length of stage ``"attention"`` (40). The clipping's :math:`e_1`: epochs are
+        counted from the start of this stage.
     l2_weight : float
         :math:`\lambda_2` (``5e-4``).
     candidates : int
@@ -118,7 +128,8 @@ class MHGDDistiller(GraphMatchingDistiller):
     svd_eps : float
         Gradient regularisation of the student's singular vectors (``1e-4``).
     check_inputs : bool
-        Validate shapes and reject NaN/Inf (one host sync per step).
+        Validate shapes and reject NaN/Inf in the logits and in the tapped feature maps
+        with a ``ValueError`` naming the tensor (a few host syncs per step).
 
     Example
     -------
@@ -147,7 +158,7 @@ class MHGDDistiller(GraphMatchingDistiller):
         project: bool = False,
         weight: float = 1.0,
         ce_weight: float = 1.0,
-        gradient_clipping: bool = False,
+        gradient_clipping: bool = True,
         stage1_epochs: int = 40,
         l2_weight: float = 5e-4,
         candidates: int = 4,
@@ -271,6 +282,8 @@ class MHGDDistiller(GraphMatchingDistiller):
                     "the tapped maps (B, C, H, W)"
                 )
             maps.append(feature)
+        if self.check_inputs:
+            check_finite({f"{who} feature {name!r}": m for name, m in zip(names, maps)})
         return maps
 
     def teacher_embeddings(self, responses: Responses) -> List[Tensor]:
@@ -347,12 +360,14 @@ class MHGDDistiller(GraphMatchingDistiller):
     def combine_gradients(
         self, student_params: Iterable[Tensor], ce_loss: Tensor, transfer_loss: Tensor, epoch: int
     ) -> None:
-        """Backpropagate ``ce_loss + transfer_loss`` as this method's weighting says.
+        r"""Backpropagate ``ce_loss + transfer_loss`` as this method's weighting says.
 
-        With ``gradient_clipping`` the transfer gradient is clipped per parameter
-        (:func:`clip_transfer_gradients`, the reference implementation); otherwise the
-        plain sum is backpropagated. ``epoch`` is the 0-based epoch counted from the start
-        of stage 1. The trainer calls this instead of ``loss.backward()``.
+        With ``gradient_clipping`` (the default) the transfer gradient is clipped per
+        parameter (:func:`clip_transfer_gradients`, the reference implementation);
+        otherwise the plain sum is backpropagated. ``epoch`` is the 0-based epoch counted
+        from the start of stage 1, as the reference counts it, so the first transfer
+        epoch is ``stage1_epochs`` and gets :math:`\sigma(0) = 1/2`. The trainer calls
+        this instead of ``loss.backward()``.
         """
         if not self.gradient_clipping:
             (ce_loss + transfer_loss).backward()
@@ -372,7 +387,8 @@ class MHGDDistiller(GraphMatchingDistiller):
         Returns
         -------
         dict
-            ``{"loss": estimation + l2_weight * l2, "estimation": ..., "l2": ...}``.
+            ``{"loss": estimation + l2_weight * l2, "estimation": ..., "l2": ...}``, with
+            ``l2`` the sum of squares of every attention-network parameter.
         """
         if name != ATTENTION:
             raise ValueError(
@@ -394,8 +410,7 @@ class MHGDDistiller(GraphMatchingDistiller):
             predicted = cast(MultiHeadAttentionGraph, network).estimate(pair, front, back)
             terms.append((1.0 - (predicted * back).sum(1)).mean())
         estimation = torch.stack(terms).sum()
-        weights = [m.weight for m in self.attention.modules() if isinstance(m, nn.Linear)]
-        l2 = 0.5 * torch.stack([w.square().sum() for w in weights]).sum()
+        l2 = torch.stack([p.square().sum() for p in self.attention.parameters()]).sum()
         return {"loss": estimation + self.l2_weight * l2, "estimation": estimation, "l2": l2}
 
 
@@ -473,7 +488,7 @@ def mhgd(
     project: bool = False,
     weight: float = 1.0,
     ce_weight: float = 1.0,
-    gradient_clipping: bool = False,
+    gradient_clipping: bool = True,
     stage1_epochs: int = 40,
     l2_weight: float = 5e-4,
     candidates: int = 4,
@@ -483,7 +498,9 @@ def mhgd(
     r"""Multi-head attention graph distillation (Lee & Song, BMVC 2019).
 
     Two stages (:meth:`MHGDDistiller.stages`): 40 epochs training the attention networks
-    on the frozen teacher, then distillation with them frozen,
+    on the frozen teacher, then distillation with them frozen, its gradient clipped
+    per student parameter to the cross-entropy gradient's norm times
+    :math:`\sigma(e - 40)` as in the reference implementation,
 
     .. math::
         \mathcal{L}_2 = w \sum_{(F, K)} \sum_h \sum_i
@@ -509,7 +526,7 @@ def mhgd(
     weight, ce_weight : float
         Transfer and cross-entropy weights (1 and 1).
     gradient_clipping : bool
-        ``False``: a plain weight; ``True``: the reference implementation's clipping.
+        ``True``: the reference implementation's clipping; ``False``: a plain weight.
     stage1_epochs : int
         40.
     l2_weight : float
