@@ -20,7 +20,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.methods import METHODS
-from graphkd.graphs import complete_graph, edge_features
+from graphkd.graphs import check_relational_batch, complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
 
@@ -219,7 +219,9 @@ def angle_smooth_l1(student: Tensor, teacher: Tensor, chunk: Optional[int] = Non
         (student_gram, student_tolerance), (teacher_gram, teacher_tolerance) = _grams(
             student, teacher
         )
-        return _angle_term(student_gram, teacher_gram, (student_tolerance, teacher_tolerance), chunk)
+        return _angle_term(
+            student_gram, teacher_gram, (student_tolerance, teacher_tolerance), chunk
+        )
 
 
 def _grams(student: Tensor, teacher: Tensor) -> Tuple[Tuple[Tensor, float], Tuple[Tensor, float]]:
@@ -315,6 +317,7 @@ class RKDDistiller(GraphMatchingDistiller):
             _validate(teacher, student)
         x_student = embedding_of(student, self.feature)
         x_teacher = embedding_of(teacher, self.feature)
+        check_relational_batch(x_student.shape[0])
         with torch.autocast(x_student.device.type, enabled=False):
             (s_gram, s_tolerance), (t_gram, t_tolerance) = _grams(x_student, x_teacher)
             distance = self.metrics["distance"](
