@@ -8,9 +8,10 @@ One forward + backward of each loss alone, on the same tensors, in one process:
 - VRM, which torchdistill lacks, against a minimal Gram-matrix formulation of the same
   loss written below (``minimal_vrm``).
 
-Time is the median over repeats, the variants of a case interleaved within each repeat
-(their order rotating) so that load on a shared machine hits them alike; ratios are
-graphkd's time over the peer's. Memory is the bytes autograd saves for the backward pass
+Time is the median over repeats of one forward + backward, the variants of a case
+interleaved within each repeat (their order rotating) so that load on a shared machine
+hits them alike; on the CPU it is the process's CPU time (run with ``--threads 1``), so
+that waiting for a core does not count. Ratios are graphkd's time over the peer's. Memory is the bytes autograd saves for the backward pass
 (distinct storages; deterministic, and what dominates a loss's footprint on the CPU) or,
 on CUDA, the peak allocated memory. Each case also reports whether both sides compute the
 same value (relative difference of the unweighted losses).
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
 import statistics
 import time
 from dataclasses import dataclass
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 
 import graphkd
 from graphkd import Responses
@@ -89,25 +88,31 @@ def saved_bytes(loss: Loss, device: torch.device) -> int:
 
 
 def timed(loss: Loss, device: torch.device) -> float:
+    """Seconds of one forward + backward: CPU time of the process on the CPU (immune to
+    the waits of a shared machine's scheduler), wall time on CUDA."""
     if device.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
+        start = time.perf_counter()
+        loss().backward()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
+    start = time.process_time()
     loss().backward()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def measure(case: Case, repeats: int, device: torch.device) -> Dict[str, float]:
     variants = {"graphkd": case.graphkd, "peer": case.peer}
     if case.dense is not None:
         variants["dense"] = case.dense
-    for loss in variants.values():  # warm-up
-        loss().backward()
+    # warm-up; sub-millisecond losses get more samples (up to 0.1 s per variant), so
+    # that the median is not at the mercy of a few scheduler hiccups
+    slowest = max(timed(loss, device) for loss in variants.values())
+    samples = max(repeats, min(20 * repeats, round(0.1 / slowest)))
     times: Dict[str, List[float]] = {name: [] for name in variants}
     names = list(variants)
-    for repeat in range(repeats):
-        shift = repeat % len(names)
+    for sample in range(samples):
+        shift = sample % len(names)
         for name in names[shift:] + names[:shift]:
             times[name].append(timed(variants[name], device))
     result = {f"{name} ms": statistics.median(t) * 1e3 for name, t in times.items()}
@@ -176,7 +181,10 @@ def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List
     t_embed, s_embed = randn(batch, dim), randn(batch, dim, grad=True)
 
     def ours(name: str, **options) -> Loss:
+        """graphkd's preset, given what a user would pass it: logits (and embeddings)."""
         distiller = graphkd.create_method(name, **options).to(device)
+        if name in ("kd", "lskd", "dist"):
+            return lambda: distiller(Responses(t_logits), Responses(s_logits))["loss"]
         return lambda: distiller(
             Responses(t_logits, embedding=t_embed), Responses(s_logits, embedding=s_embed)
         )["loss"]
@@ -202,26 +210,71 @@ def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List
         "module", "module", {"type": "gaussian", "gamma": 0.4, "max_p": 2}, "batchmean"
     )
     cases = [
-        Case("kd", at_logits, ours("kd"), peer(kd_peer, s_logits, t_logits, 0.9 * 16), "KDLoss",
-             dense("kd")),
-        Case("lskd", at_logits, ours("lskd"), peer(lskd_peer, s_logits, t_logits, 9 * 4),
-             "LogitStdKDLoss", dense("lskd")),
-        Case("dist", at_logits, ours("dist", temperature=4.0), peer(dist_peer, s_logits, t_logits),
-             "DISTLoss", dense("dist")),
-        Case("rkd", at_embeddings, ours("rkd"),
-             peer(td.RKDLoss("module", "module", 25.0, 50.0, "mean"), s_embed, t_embed),
-             "RKDLoss", dense("rkd")),
-        Case("rkd (explicit edges)", at_embeddings, ours("rkd", path="explicit"),
-             peer(td.RKDLoss("module", "module", 25.0, 50.0, "mean"), s_embed, t_embed),
-             "RKDLoss"),
-        Case("sp", at_embeddings, ours("sp"),
-             peer(td.SPKDLoss("module", "module", "batchmean"), s_embed, t_embed, 3000.0),
-             "SPKDLoss", dense("sp")),
-        Case("pkt", at_embeddings, ours("pkt"),
-             peer(logit_loss(td.PKTLoss), s_embed, t_embed, 30000.0), "PKTLoss", dense("pkt")),
-        Case("cc", at_embeddings, ours("cc"), peer(cc_peer, s_embed, t_embed), "CCKDLoss",
-             dense("cc") if "cc" in references else None,
-             note="different forms: see the CC note", compare_values=False),
+        Case(
+            "kd",
+            at_logits,
+            ours("kd"),
+            peer(kd_peer, s_logits, t_logits, 0.9 * 16),
+            "KDLoss",
+            dense("kd"),
+        ),
+        Case(
+            "lskd",
+            at_logits,
+            ours("lskd"),
+            peer(lskd_peer, s_logits, t_logits, 9 * 4),
+            "LogitStdKDLoss",
+            dense("lskd"),
+        ),
+        Case(
+            "dist",
+            at_logits,
+            ours("dist", temperature=4.0),
+            peer(dist_peer, s_logits, t_logits),
+            "DISTLoss",
+            dense("dist"),
+        ),
+        Case(
+            "rkd",
+            at_embeddings,
+            ours("rkd"),
+            peer(td.RKDLoss("module", "module", 25.0, 50.0, "mean"), s_embed, t_embed),
+            "RKDLoss",
+            dense("rkd"),
+        ),
+        Case(
+            "rkd (explicit edges)",
+            at_embeddings,
+            ours("rkd", path="explicit"),
+            peer(td.RKDLoss("module", "module", 25.0, 50.0, "mean"), s_embed, t_embed),
+            "RKDLoss",
+        ),
+        Case(
+            "sp",
+            at_embeddings,
+            ours("sp"),
+            peer(td.SPKDLoss("module", "module", "batchmean"), s_embed, t_embed, 3000.0),
+            "SPKDLoss",
+            dense("sp"),
+        ),
+        Case(
+            "pkt",
+            at_embeddings,
+            ours("pkt"),
+            peer(logit_loss(td.PKTLoss), s_embed, t_embed, 30000.0),
+            "PKTLoss",
+            dense("pkt"),
+        ),
+        Case(
+            "cc",
+            at_embeddings,
+            ours("cc"),
+            peer(cc_peer, s_embed, t_embed),
+            "CCKDLoss",
+            dense("cc") if "cc" in references else None,
+            note="different forms: see the CC note",
+            compare_values=False,
+        ),
     ]
     for vrm_batch, vrm_classes in ((batch, 1000), (64, 100)):
         real = [randn(vrm_batch, vrm_classes) for _ in range(2)]
@@ -234,9 +287,13 @@ def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List
             )["loss"]
 
         cases.append(
-            Case("vrm", f"B={vrm_batch}, C={vrm_classes}", vrm_loss,
-                 lambda t=real, s=student: minimal_vrm(t[0], t[1], s[0], s[1]),
-                 "minimal Gram formulation")
+            Case(
+                "vrm",
+                f"B={vrm_batch}, C={vrm_classes}",
+                vrm_loss,
+                lambda t=real, s=student: minimal_vrm(t[0], t[1], s[0], s[1]),
+                "minimal Gram formulation",
+            )
         )
     return cases
 
