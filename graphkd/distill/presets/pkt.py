@@ -85,7 +85,8 @@ def pkt(
     ce_weight : float
         Cross-entropy weight (1).
     """
-    term = MatchTerm("pkt", "affinity", "edges", ProbabilityKL(), weight)
+    # the distiller rejects NaN/Inf responses once per step; the metric need not check again
+    term = MatchTerm("pkt", "affinity", "edges", ProbabilityKL(check_finite=False), weight)
     return GraphMatchingDistiller(
         partial(affinity_graph, feature=feature), terms=[term], ce_weight=ce_weight
     )
