@@ -37,7 +37,6 @@ import torch
 
 import graphkd
 from graphkd import Responses
-from graphkd.graphs import percentile_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 Loss = Callable[[], torch.Tensor]
@@ -161,7 +160,9 @@ def minimal_vrm(
         entropy = -(log_p.exp() * log_p).sum(1)
         batch = student_real.shape[0]
         score = entropy[:batch, None] + entropy[None, batch:]
-        keep = percentile_mask(score, drop_fraction).reshape(batch, batch).float()
+        keep = torch.ones(batch * batch)
+        keep[score.reshape(-1).topk(int(drop_fraction * batch * batch)).indices] = 0.0
+        keep = keep.reshape(batch, batch)
     sr, sv = zscore(student_real), zscore(student_virtual)
     isv = edge_mse(sr, sv, tr, tv, keep)
     icv = edge_mse(sr.t(), sv.t(), tr.t(), tv.t())
