@@ -43,13 +43,16 @@ def _promote(*tensors: Tensor) -> Tuple[Tensor, ...]:
     return tuple(t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in tensors)
 
 
-def _reduce_elementwise(caller: str, values: Tensor, reduction: str) -> Tensor:
+def _fused_elementwise(
+    caller: str, loss, student: Tensor, teacher: Tensor, reduction: str, **options: float
+) -> Tensor:
+    """``loss`` (a ``torch.nn.functional`` loss) with its reduction fused into the kernel;
+    ``"batchmean"`` is the sum divided by the number of rows."""
     check_choice(caller, "reduction", reduction, ELEMENTWISE_REDUCTIONS)
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    return values.sum() / values.shape[0]
+    student, teacher = _promote(student, teacher)
+    if reduction == "batchmean":
+        return loss(student, teacher, reduction="sum", **options) / student.shape[0]
+    return loss(student, teacher, reduction=reduction, **options)
 
 
 def mse(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
@@ -73,8 +76,7 @@ def mse(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
     2.0
     """
     check_same_shape("mse", student, teacher)
-    student, teacher = _promote(student, teacher)
-    return _reduce_elementwise("mse", (student - teacher).square(), reduction)
+    return _fused_elementwise("mse", F.mse_loss, student, teacher, reduction)
 
 
 def l1(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
@@ -98,8 +100,7 @@ def l1(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
     12.0
     """
     check_same_shape("l1", student, teacher)
-    student, teacher = _promote(student, teacher)
-    return _reduce_elementwise("l1", (student - teacher).abs(), reduction)
+    return _fused_elementwise("l1", F.l1_loss, student, teacher, reduction)
 
 
 def smooth_l1(
@@ -133,9 +134,7 @@ def smooth_l1(
     check_same_shape("smooth_l1", student, teacher)
     if beta < 0:
         raise ValueError(f"smooth_l1: beta must be >= 0, got {beta!r}; pass beta >= 0")
-    student, teacher = _promote(student, teacher)
-    values = F.smooth_l1_loss(student, teacher, reduction="none", beta=beta)
-    return _reduce_elementwise("smooth_l1", values, reduction)
+    return _fused_elementwise("smooth_l1", F.smooth_l1_loss, student, teacher, reduction, beta=beta)
 
 
 def _cosine_along(a: Tensor, b: Tensor, dim: int, eps: float) -> Tensor:

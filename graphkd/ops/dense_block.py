@@ -62,6 +62,13 @@ def block_destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
     return grid.reshape(num_src * num_dst, *feat.shape[1:])
 
 
+def block_divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) -> Tensor:
+    """``(E, *)`` ``e_uv / x_v`` as one broadcast division over the source axis."""
+    _, dst, num_src, num_dst = _ranges(graph)
+    grid = efeat.reshape(num_src, num_dst, *efeat.shape[1:])
+    return (grid / _rows(feat, dst).unsqueeze(0)).reshape(efeat.shape)
+
+
 def block_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     """Softmax over each destination's incoming edges: over the source axis."""
     _, _, num_src, num_dst = _ranges(graph)

@@ -82,6 +82,23 @@ def test_destination_feature(backend, shape):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_divide_by_destination(backend, shape):
+    g = random_graph()
+    e = leaf(g.num_edges, *shape)
+    x = leaf(6, *((1,) if shape else ())).exp()  # broadcast over the edge feature dim
+    with ops.use_backend(backend):
+        out = ops.divide_by_destination(g, e, x)
+    expected = torch.stack([e[i] / x[int(v)] for i, v in enumerate(g.dst)])
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(out.shape, dtype=torch.float64)
+    grads = torch.autograd.grad((out * weights).sum(), [e, x])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [e, x])
+    for mine, reference in zip(grads, expected_grads):
+        torch.testing.assert_close(mine, reference)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_neighbour_and_edge_sums(backend):
     g = random_graph()
     x, e = leaf(6, 3), leaf(g.num_edges, 2)
@@ -162,6 +179,8 @@ def test_dense_block_path_equals_sparse_kernels(make):
                 ops.neighbour_sum(g, x),
                 ops.incoming_edge_sum(g, e),
                 ops.destination_feature(g, x),
+                ops.divide_by_destination(g, e, x[:, :1].exp()),
+                ops.divide_by_destination(g, scores, x[:, 0].exp()),
             ]
             total = sum(v.pow(2).sum() for v in values)
             grads = torch.autograd.grad(total, [x, heads, e])

@@ -11,7 +11,7 @@ from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.methods import METHODS
 from graphkd.graphs import complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops import destination_feature, incoming_edge_sum
+from graphkd.ops import divide_by_destination, incoming_edge_sum
 from graphkd.responses import Responses
 
 
@@ -37,7 +37,7 @@ def similarity_graph(
     )
     gram = edge_features.dot(graph, x)
     row_norm = incoming_edge_sum(graph, gram.pow(2)).sqrt().clamp_min(1e-12)
-    graph.edata["similarity"] = gram / destination_feature(graph, row_norm)
+    graph.edata["similarity"] = divide_by_destination(graph, gram, row_norm)
     return graph
 
 
