@@ -26,6 +26,7 @@ table is copied into docs/benchmarks.rst.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import statistics
 import time
@@ -110,10 +111,15 @@ def measure(case: Case, repeats: int, device: torch.device) -> Dict[str, float]:
     samples = max(repeats, min(20 * repeats, round(0.1 / slowest)))
     times: Dict[str, List[float]] = {name: [] for name in variants}
     names = list(variants)
-    for sample in range(samples):
-        shift = sample % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(timed(variants[name], device))
+    gc.collect()
+    gc.disable()  # as timeit does: a collection would land on whichever variant runs
+    try:
+        for sample in range(samples):
+            shift = sample % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name].append(timed(variants[name], device))
+    finally:
+        gc.enable()
     result = {f"{name} ms": statistics.median(t) * 1e3 for name, t in times.items()}
     for name, loss in variants.items():
         result[f"{name} MiB"] = saved_bytes(loss, device) / 2**20

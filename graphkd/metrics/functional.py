@@ -140,13 +140,12 @@ def smooth_l1(
 def _cosine_along(a: Tensor, b: Tensor, dim: int, eps: float) -> Tensor:
     """Cosine similarity along ``dim`` with norms clamped below at ``eps``.
 
-    The norms are square roots of sums of squares clamped at ``eps**2``, so zero vectors
-    give a similarity of 0 with finite gradients.
+    Zero vectors give a similarity of 0 with finite (zero) gradients: the clamp passes no
+    gradient below ``eps`` and the norm's own gradient is 0 at a zero vector.
     """
-    floor = eps * eps
     dot = (a * b).sum(dim)
-    norm_a = (a * a).sum(dim).clamp_min(floor).sqrt()
-    norm_b = (b * b).sum(dim).clamp_min(floor).sqrt()
+    norm_a = torch.linalg.vector_norm(a, dim=dim).clamp_min(eps)
+    norm_b = torch.linalg.vector_norm(b, dim=dim).clamp_min(eps)
     return dot / (norm_a * norm_b)
 
 
