@@ -38,6 +38,29 @@ def _rows(feat: Tensor, rows: slice) -> Tensor:
     return feat[rows]
 
 
+class _SelfGram(torch.autograd.Function):
+    """``X X^T`` whose backward pass is one matrix product, ``(dG + dG^T) X``, instead of
+    the two that autograd runs for a product of two separate operands."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x @ x.t()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        symmetric = grad + grad.t()  # under autocast in the product's lower precision
+        return (symmetric @ x.to(symmetric.dtype)).to(x.dtype)
+
+
+def self_gram(x: Tensor) -> Tensor:
+    """``(N, N)`` Gram matrix ``X X^T`` of ``(N, D)`` rows, with a one-product backward."""
+    if not x.requires_grad:
+        return x @ x.t()
+    return _SelfGram.apply(x)
+
+
 def block_difference(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tensor:
     """``(E, *)`` ``x_u - y_v`` by broadcasting."""
     src, dst, num_src, num_dst = _ranges(graph)
@@ -50,7 +73,8 @@ def block_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tens
     src, dst, num_src, num_dst = _ranges(graph)
     left, right = _rows(src_feat, src), _rows(dst_feat, dst)
     if left.dim() == 2:
-        return (left @ right.t()).reshape(-1)
+        product = self_gram(left) if left is right else left @ right.t()
+        return product.reshape(-1)
     products = torch.einsum("u...d,v...d->uv...", left, right)
     return products.reshape(num_src * num_dst, *left.shape[1:-1])
 

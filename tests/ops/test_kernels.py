@@ -205,3 +205,19 @@ def test_subgraph_and_batch_drop_the_block():
     assert g.same_topology().block == g.block
     assert g.edge_subgraph(torch.ones(9, dtype=torch.bool)).block is None
     assert KnowledgeGraph.batch([g, g]).block is None
+
+
+def test_self_gram_has_exact_gradients_and_works_under_autocast():
+    from graphkd.ops.dense_block import self_gram
+
+    x = leaf(7, 3)
+    assert torch.autograd.gradcheck(self_gram, (x,))
+    weights = torch.randn(7, 7, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((self_gram(x) * weights).sum(), x)
+    (expected,) = torch.autograd.grad(((x @ x.t()) * weights).sum(), x)
+    torch.testing.assert_close(grad, expected)
+    y = x.detach().float().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gram = self_gram(y)
+    gram.float().sum().backward()
+    assert gram.dtype == torch.bfloat16 and y.grad.dtype == torch.float32

@@ -22,6 +22,7 @@ from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.methods import METHODS
 from graphkd.graphs import check_relational_batch, complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.ops.dense_block import self_gram
 from graphkd.responses import Responses
 
 PATHS = ("auto", "gram", "explicit")
@@ -151,7 +152,7 @@ def _chunks(student: Tensor, teacher: Tensor, chunk: int, tolerances: Tuple[floa
 def _centred_gram(x: Tensor) -> Tuple[Tensor, float]:
     """``X_c X_c^T`` of the centred rows (exactly symmetric) and the coincidence tolerance."""
     centred = x - x.mean(0, keepdim=True)
-    gram = centred @ centred.t()
+    gram = self_gram(centred)
     tolerance = COINCIDENCE_FACTOR * math.sqrt(x.shape[1]) * torch.finfo(x.dtype).eps
     return 0.5 * (gram + gram.t()), tolerance
 
