@@ -11,7 +11,6 @@ from torch import Tensor
 from graphkd.graphs.checks import check_relational_batch
 from graphkd.knowledge_graph import KnowledgeGraph
 
-
 CACHED_UP_TO = 1024
 """The edge lists of complete graphs up to this many nodes (at most 16 MiB each) are built
 once per size and device and shared, read-only, by every graph of that size."""
