@@ -13,6 +13,13 @@ works on every torch >= 2.2 through DLPack.
 Every other graphkd module imports DGL from here::
 
     from graphkd._dgl import dgl
+
+``dgl`` is a stand-in that imports DGL on first use (the first attribute read, such as
+``dgl.graph`` when a graph's topology or a DGL kernel is first needed) and then serves
+DGL's attributes. ``import graphkd`` therefore stays light: DGL, its dependencies (pandas
+among them) and their memory load only when a DGL graph is actually needed; dense
+kernels on complete graphs never need one. Whether DGL is installed at all is still
+checked at ``import graphkd``, without importing it.
 """
 
 from __future__ import annotations
@@ -46,10 +53,14 @@ def torch_release() -> str:
     return torch.__version__.split("+", maxsplit=1)[0]
 
 
-def _dgl_package_dir() -> Optional[str]:
+def _dgl_package_dir() -> str:
+    """The installed ``dgl`` package folder, found without importing DGL."""
     spec = importlib.util.find_spec("dgl")
     if spec is None or not spec.submodule_search_locations:
-        return None
+        raise ImportError(
+            f"graphkd needs DGL, which is not installed (torch {torch.__version__}); "
+            + _INSTALL_HINT
+        )
     return list(spec.submodule_search_locations)[0]
 
 
@@ -100,11 +111,6 @@ def _import_dgl() -> types.ModuleType:
     if "dgl" in sys.modules:
         return sys.modules["dgl"]
     package_dir = _dgl_package_dir()
-    if package_dir is None:
-        raise ImportError(
-            f"graphkd needs DGL, which is not installed (torch {torch.__version__}); "
-            + _INSTALL_HINT
-        )
     problem = graphbolt_problem(package_dir)
     if problem is not None:
         sys.modules["dgl.graphbolt"] = _UnavailableModule("dgl.graphbolt", problem)
@@ -120,6 +126,18 @@ def _import_dgl() -> types.ModuleType:
     return module
 
 
-dgl = _import_dgl()
+class _LazyDGL(types.ModuleType):
+    """``dgl``, imported on the first attribute read; afterwards a view of DGL's namespace."""
+
+    def __getattr__(self, attribute: str) -> object:
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)  # keep introspection (copy, pickle) from importing
+        module = _import_dgl()
+        self.__dict__.update(vars(module))  # later reads skip this method
+        return getattr(module, attribute)
+
+
+_dgl_package_dir()  # a missing DGL is reported at import time
+dgl = _LazyDGL("dgl")
 
 __all__ = ["dgl", "graphbolt_problem", "torch_release"]

@@ -151,7 +151,15 @@ def test_incompatible_dgl_build_gives_clear_error(tmp_path):
     (fake / "__init__.py").write_text(
         "raise OSError('libdgl.so: undefined symbol: _ZN3c104cuda')\n"
     )
-    result = run_python("import graphkd", extra_path=str(tmp_path))
+    result = run_python(
+        """
+        import graphkd
+        print("IMPORTED")
+        graphkd.KnowledgeGraph(torch.tensor([0]), torch.tensor([1]), num_nodes=2).topology
+        """.replace("import graphkd", "import torch, graphkd"),
+        extra_path=str(tmp_path),
+    )
+    assert "IMPORTED" in result.stdout  # DGL loads when a DGL graph is first needed
     assert result.returncode != 0
     assert "cannot be imported with torch" in result.stderr
     assert "undefined symbol" in result.stderr and "Support matrix" in result.stderr
@@ -167,3 +175,35 @@ def test_only_dgl_module_imports_dgl(module):
     for info in pkgutil.walk_packages(package.__path__, module + "."):
         source = inspect.getsource(importlib.import_module(info.name))
         assert "import dgl" not in source.replace("from graphkd._dgl import dgl", "")
+
+
+def test_dgl_loads_only_when_a_dgl_graph_is_needed():
+    result = run_python(
+        """
+        import sys
+        import torch
+        import graphkd
+        import graphkd.ops
+        from graphkd.graphs import complete_graph, edge_features, knn_graph
+
+        print("after import:", "dgl" in sys.modules, "pandas" in sys.modules)
+        x = torch.randn(6, 3)
+        g = complete_graph(6)
+        edge_features.distance(g, x)  # dense kernels on a complete graph need no DGL
+        graphkd.create_method("rkd")(graphkd.Responses(x, embedding=x), graphkd.Responses(x, embedding=x))
+        print("after dense work:", "dgl" in sys.modules)
+        topology = g.topology
+        print("topology:", type(topology).__name__, topology.num_edges(), "dgl" in sys.modules)
+        knn = knn_graph(x, 3)
+        with graphkd.ops.use_backend("dgl"):
+            through_dgl = graphkd.ops.neighbour_sum(knn, x)
+        with graphkd.ops.use_backend("torch"):
+            through_torch = graphkd.ops.neighbour_sum(knn, x)
+        print("kernels agree:", torch.allclose(through_dgl, through_torch))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "after import: False False" in result.stdout
+    assert "after dense work: False" in result.stdout
+    assert "topology: DGLGraph 36 True" in result.stdout
+    assert "kernels agree: True" in result.stdout

@@ -127,7 +127,7 @@ class GraphMatchingDistiller(nn.Module):
             teacher_graph = self.teacher_builder(teacher)
         else:
             with torch.no_grad():
-                teacher_graph = self.teacher_builder(teacher.detach())
+                teacher_graph = self.teacher_builder(_without_gradient(teacher))
         if self._student_takes_like:
             student_graph = self.student_builder(student, teacher_graph)
         else:
@@ -164,6 +164,14 @@ class GraphMatchingDistiller(nn.Module):
             if graph is not None:
                 graph = graph.edge_subgraph(keep)
         return self.metrics[term.name](s, t, graph=graph)
+
+
+def _without_gradient(responses: Responses) -> Responses:
+    """``responses`` cut from autograd (as is when no tensor of it tracks gradients)."""
+    tensors = [responses.logits, responses.embedding, *responses.features.values()]
+    if responses.virtual is not None or any(t is not None and t.requires_grad for t in tensors):
+        return responses.detach()
+    return responses
 
 
 def _same_edges(teacher: KnowledgeGraph, student: KnowledgeGraph) -> bool:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import functools
+from typing import Optional, Tuple
 
 import torch
+from torch import Tensor
 
 from graphkd.graphs.checks import check_relational_batch
 from graphkd.knowledge_graph import KnowledgeGraph
+
+CACHED_UP_TO = 1024
+"""The edge lists of complete graphs up to this many nodes (at most 16 MiB each) are built
+once per size and device and shared, read-only, by every graph of that size."""
+
+
+def _edges(num_nodes: int, device: Optional[torch.device]) -> Tuple[Tensor, Tensor]:
+    nodes = torch.arange(num_nodes, device=device)
+    return nodes.repeat_interleave(num_nodes), nodes.repeat(num_nodes)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_edges(num_nodes: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+    return _edges(num_nodes, device)
 
 
 def complete_graph(
@@ -41,9 +57,10 @@ def complete_graph(
     (9, 6)
     """
     check_relational_batch(num_nodes)
-    nodes = torch.arange(num_nodes, device=device)
-    src = nodes.repeat_interleave(num_nodes)
-    dst = nodes.repeat(num_nodes)
+    if device is not None and num_nodes <= CACHED_UP_TO:
+        src, dst = _cached_edges(num_nodes, torch.device(device))
+    else:
+        src, dst = _edges(num_nodes, device)
     if not self_loops:
         keep = src != dst
         return KnowledgeGraph(src[keep], dst[keep], num_nodes)

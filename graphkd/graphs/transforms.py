@@ -38,8 +38,10 @@ def prune_by_mask(graph: KnowledgeGraph, keep: Tensor) -> KnowledgeGraph:
 def percentile_mask(score: Tensor, drop_fraction: float) -> Tensor:
     r"""``(E,)`` bool mask that drops the ``floor(drop_fraction * E)`` highest scores.
 
-    Exactly that many edges are dropped, ties broken by position (a stable sort), so the
-    fraction holds on every step. Built with torch ops on ``score``'s device.
+    Exactly that many edges are dropped, ties broken by position (the earlier of equal
+    scores is dropped first, as a stable descending sort orders them), so the fraction
+    holds on every step. Built with torch ops on ``score``'s device, in linear time: the
+    threshold is a ``kthvalue`` selection, not a sort.
 
     .. math::
         \mathrm{keep}_e = \mathrm{rank}_{\downarrow}(s_e) \ge \lfloor m E \rfloor
@@ -49,17 +51,23 @@ def percentile_mask(score: Tensor, drop_fraction: float) -> Tensor:
     >>> import torch
     >>> percentile_mask(torch.tensor([0.1, 0.9, 0.5, 0.3]), 0.5).tolist()
     [True, False, False, True]
+    >>> percentile_mask(torch.tensor([0.5, 0.5, 0.5, 0.1]), 0.5).tolist()  # ties: earlier first
+    [False, False, True, True]
     """
     if not 0.0 <= drop_fraction < 1.0:
         raise ValueError(
             f"drop_fraction must lie in [0, 1), got {drop_fraction}; 0 keeps every edge"
         )
-    score = score.reshape(-1)
-    num_drop = int(drop_fraction * score.numel())
-    order = torch.sort(score.detach(), descending=True, stable=True).indices
-    keep = torch.ones_like(score, dtype=torch.bool)
-    keep[order[:num_drop]] = False
-    return keep
+    score = score.detach().reshape(-1)
+    num_keep = score.numel() - int(drop_fraction * score.numel())
+    if num_keep == score.numel():
+        return torch.ones_like(score, dtype=torch.bool)
+    largest_kept = torch.kthvalue(score, num_keep).values
+    below = score < largest_kept
+    tied = score == largest_kept
+    # of the scores equal to the threshold, keep the last ones (by position) that fit
+    tied_from_end = tied.flip(0).cumsum(0).flip(0)
+    return below | (tied & (tied_from_end <= num_keep - below.sum()))
 
 
 def prune_by_percentile(

@@ -43,13 +43,16 @@ def _promote(*tensors: Tensor) -> Tuple[Tensor, ...]:
     return tuple(t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in tensors)
 
 
-def _reduce_elementwise(caller: str, values: Tensor, reduction: str) -> Tensor:
+def _fused_elementwise(
+    caller: str, loss, student: Tensor, teacher: Tensor, reduction: str, **options: float
+) -> Tensor:
+    """``loss`` (a ``torch.nn.functional`` loss) with its reduction fused into the kernel;
+    ``"batchmean"`` is the sum divided by the number of rows."""
     check_choice(caller, "reduction", reduction, ELEMENTWISE_REDUCTIONS)
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    return values.sum() / values.shape[0]
+    student, teacher = _promote(student, teacher)
+    if reduction == "batchmean":
+        return loss(student, teacher, reduction="sum", **options) / student.shape[0]
+    return loss(student, teacher, reduction=reduction, **options)
 
 
 def mse(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
@@ -73,8 +76,7 @@ def mse(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
     2.0
     """
     check_same_shape("mse", student, teacher)
-    student, teacher = _promote(student, teacher)
-    return _reduce_elementwise("mse", (student - teacher).square(), reduction)
+    return _fused_elementwise("mse", F.mse_loss, student, teacher, reduction)
 
 
 def l1(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
@@ -98,8 +100,7 @@ def l1(student: Tensor, teacher: Tensor, reduction: str = "mean") -> Tensor:
     12.0
     """
     check_same_shape("l1", student, teacher)
-    student, teacher = _promote(student, teacher)
-    return _reduce_elementwise("l1", (student - teacher).abs(), reduction)
+    return _fused_elementwise("l1", F.l1_loss, student, teacher, reduction)
 
 
 def smooth_l1(
@@ -133,21 +134,18 @@ def smooth_l1(
     check_same_shape("smooth_l1", student, teacher)
     if beta < 0:
         raise ValueError(f"smooth_l1: beta must be >= 0, got {beta!r}; pass beta >= 0")
-    student, teacher = _promote(student, teacher)
-    values = F.smooth_l1_loss(student, teacher, reduction="none", beta=beta)
-    return _reduce_elementwise("smooth_l1", values, reduction)
+    return _fused_elementwise("smooth_l1", F.smooth_l1_loss, student, teacher, reduction, beta=beta)
 
 
 def _cosine_along(a: Tensor, b: Tensor, dim: int, eps: float) -> Tensor:
     """Cosine similarity along ``dim`` with norms clamped below at ``eps``.
 
-    The norms are square roots of sums of squares clamped at ``eps**2``, so zero vectors
-    give a similarity of 0 with finite gradients.
+    Zero vectors give a similarity of 0 with finite (zero) gradients: the clamp passes no
+    gradient below ``eps`` and the norm's own gradient is 0 at a zero vector.
     """
-    floor = eps * eps
     dot = (a * b).sum(dim)
-    norm_a = (a * a).sum(dim).clamp_min(floor).sqrt()
-    norm_b = (b * b).sum(dim).clamp_min(floor).sqrt()
+    norm_a = torch.linalg.vector_norm(a, dim=dim).clamp_min(eps)
+    norm_b = torch.linalg.vector_norm(b, dim=dim).clamp_min(eps)
     return dot / (norm_a * norm_b)
 
 
@@ -442,14 +440,8 @@ def kd_loss(student: Tensor, teacher: Tensor, tau: float = 4.0) -> Tensor:
     >>> float(kd_loss(z, z))
     0.0
     """
-    return kl_divergence(
-        student,
-        teacher,
-        temperature=tau,
-        direction="teacher||student",
-        reduction="batchmean",
-        scale_by_temperature_squared=True,
-    )
+    log_s, log_t, rows = _log_distributions("kd", student, teacher, None, tau)
+    return _kl_sum(log_t, log_s) * (tau**2 / rows)
 
 
 def zscore(logits: Tensor, eps: float = 1e-7) -> Tensor:

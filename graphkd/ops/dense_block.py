@@ -31,19 +31,50 @@ def _ranges(graph: KnowledgeGraph):
     )
 
 
+def _rows(feat: Tensor, rows: slice) -> Tensor:
+    """``feat[rows]``; ``feat`` itself when the range covers it (no slice for autograd)."""
+    if rows.start == 0 and rows.stop == feat.shape[0]:
+        return feat
+    return feat[rows]
+
+
+class _SelfGram(torch.autograd.Function):
+    """``X X^T`` whose backward pass is one matrix product, ``(dG + dG^T) X``, instead of
+    the two that autograd runs for a product of two separate operands."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x @ x.t()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        symmetric = grad + grad.t()  # under autocast in the product's lower precision
+        return (symmetric @ x.to(symmetric.dtype)).to(x.dtype)
+
+
+def self_gram(x: Tensor) -> Tensor:
+    """``(N, N)`` Gram matrix ``X X^T`` of ``(N, D)`` rows, with a one-product backward."""
+    if not x.requires_grad:
+        return x @ x.t()
+    return _SelfGram.apply(x)
+
+
 def block_difference(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tensor:
     """``(E, *)`` ``x_u - y_v`` by broadcasting."""
     src, dst, num_src, num_dst = _ranges(graph)
-    out = src_feat[src].unsqueeze(1) - dst_feat[dst].unsqueeze(0)
+    out = _rows(src_feat, src).unsqueeze(1) - _rows(dst_feat, dst).unsqueeze(0)
     return out.reshape(num_src * num_dst, *src_feat.shape[1:])
 
 
 def block_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tensor:
     """``(E, *)`` ``<x_u, y_v>`` over the last dim, as a (batched) matrix product."""
     src, dst, num_src, num_dst = _ranges(graph)
-    left, right = src_feat[src], dst_feat[dst]
+    left, right = _rows(src_feat, src), _rows(dst_feat, dst)
     if left.dim() == 2:
-        return (left @ right.t()).reshape(-1)
+        product = self_gram(left) if left is right else left @ right.t()
+        return product.reshape(-1)
     products = torch.einsum("u...d,v...d->uv...", left, right)
     return products.reshape(num_src * num_dst, *left.shape[1:-1])
 
@@ -51,8 +82,15 @@ def block_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tens
 def block_destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
     """``(E, *)`` ``x_v`` by broadcasting over the source axis."""
     _, dst, num_src, num_dst = _ranges(graph)
-    grid = feat[dst].unsqueeze(0).expand(num_src, num_dst, *feat.shape[1:])
+    grid = _rows(feat, dst).unsqueeze(0).expand(num_src, num_dst, *feat.shape[1:])
     return grid.reshape(num_src * num_dst, *feat.shape[1:])
+
+
+def block_divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) -> Tensor:
+    """``(E, *)`` ``e_uv / x_v`` as one broadcast division over the source axis."""
+    _, dst, num_src, num_dst = _ranges(graph)
+    grid = efeat.reshape(num_src, num_dst, *efeat.shape[1:])
+    return (grid / _rows(feat, dst).unsqueeze(0)).reshape(efeat.shape)
 
 
 def block_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
@@ -65,14 +103,22 @@ def block_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
 def block_neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
     """Every destination in the block receives the sum of all source features."""
     src, dst, _, num_dst = _ranges(graph)
-    total = feat[src].sum(0, keepdim=True).expand(num_dst, *feat.shape[1:])
-    out = torch.zeros((graph.num_nodes, *feat.shape[1:]), dtype=feat.dtype, device=feat.device)
-    return out.index_copy(0, torch.arange(dst.start, dst.stop, device=feat.device), total)
+    total = _rows(feat, src).sum(0, keepdim=True).expand(num_dst, *feat.shape[1:])
+    return _place_destinations(graph, dst, total)
 
 
 def block_incoming_edge_sum(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
     """Sum of edge features over the source axis, placed at the destinations."""
     _, dst, num_src, num_dst = _ranges(graph)
     total = efeat.reshape(num_src, num_dst, *efeat.shape[1:]).sum(0)
-    out = torch.zeros((graph.num_nodes, *efeat.shape[1:]), dtype=efeat.dtype, device=efeat.device)
-    return out.index_copy(0, torch.arange(dst.start, dst.stop, device=efeat.device), total)
+    return _place_destinations(graph, dst, total)
+
+
+def _place_destinations(graph: KnowledgeGraph, dst: slice, values: Tensor) -> Tensor:
+    """``(N, *)``: ``values`` at the destination range, zeros at the other nodes."""
+    if dst.start == 0 and dst.stop == graph.num_nodes:
+        return values.contiguous()
+    shape = values.shape[1:]
+    before = values.new_zeros((dst.start, *shape))
+    after = values.new_zeros((graph.num_nodes - dst.stop, *shape))
+    return torch.cat([before, values, after])

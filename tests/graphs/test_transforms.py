@@ -54,3 +54,13 @@ def test_to_networkx_carries_fields():
     assert nxg.number_of_nodes() == 3 and nxg.number_of_edges() == 6
     assert nxg.nodes[1]["h"] == [2.0, 3.0]
     assert nxg.edges[int(g.src[4]), int(g.dst[4])]["w"] == 4.0
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.25, 0.5, 0.9])
+@pytest.mark.parametrize("levels", [3, 1000])
+def test_percentile_mask_equals_a_stable_descending_sort_with_ties(fraction, levels):
+    score = torch.randint(0, levels, (257,)).float()  # few levels: many ties
+    order = torch.sort(score, descending=True, stable=True).indices
+    expected = torch.ones(257, dtype=torch.bool)
+    expected[order[: int(fraction * 257)]] = False
+    assert torch.equal(percentile_mask(score, fraction), expected)

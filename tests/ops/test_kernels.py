@@ -82,6 +82,23 @@ def test_destination_feature(backend, shape):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_divide_by_destination(backend, shape):
+    g = random_graph()
+    e = leaf(g.num_edges, *shape)
+    x = leaf(6, *((1,) if shape else ())).exp()  # broadcast over the edge feature dim
+    with ops.use_backend(backend):
+        out = ops.divide_by_destination(g, e, x)
+    expected = torch.stack([e[i] / x[int(v)] for i, v in enumerate(g.dst)])
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(out.shape, dtype=torch.float64)
+    grads = torch.autograd.grad((out * weights).sum(), [e, x])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [e, x])
+    for mine, reference in zip(grads, expected_grads):
+        torch.testing.assert_close(mine, reference)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_neighbour_and_edge_sums(backend):
     g = random_graph()
     x, e = leaf(6, 3), leaf(g.num_edges, 2)
@@ -162,6 +179,8 @@ def test_dense_block_path_equals_sparse_kernels(make):
                 ops.neighbour_sum(g, x),
                 ops.incoming_edge_sum(g, e),
                 ops.destination_feature(g, x),
+                ops.divide_by_destination(g, e, x[:, :1].exp()),
+                ops.divide_by_destination(g, scores, x[:, 0].exp()),
             ]
             total = sum(v.pow(2).sum() for v in values)
             grads = torch.autograd.grad(total, [x, heads, e])
@@ -186,3 +205,19 @@ def test_subgraph_and_batch_drop_the_block():
     assert g.same_topology().block == g.block
     assert g.edge_subgraph(torch.ones(9, dtype=torch.bool)).block is None
     assert KnowledgeGraph.batch([g, g]).block is None
+
+
+def test_self_gram_has_exact_gradients_and_works_under_autocast():
+    from graphkd.ops.dense_block import self_gram
+
+    x = leaf(7, 3)
+    assert torch.autograd.gradcheck(self_gram, (x,))
+    weights = torch.randn(7, 7, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((self_gram(x) * weights).sum(), x)
+    (expected,) = torch.autograd.grad(((x @ x.t()) * weights).sum(), x)
+    torch.testing.assert_close(grad, expected)
+    y = x.detach().float().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gram = self_gram(y)
+    gram.float().sum().backward()
+    assert gram.dtype == torch.bfloat16 and y.grad.dtype == torch.float32

@@ -255,10 +255,11 @@ class RealVirtualGraphs(nn.Module):
     def logits(self, responses: Responses) -> Tuple[Tensor, Tensor]:
         """The ``(B, C)`` logits of both views after the adaptor and z-scoring."""
         real, virtual = self.views(responses)
-        prepared = self._prepare(real)
         if virtual is real:
+            prepared = self._prepare(real)
             return prepared, prepared
-        return prepared, self._prepare(virtual)
+        both = self._prepare(torch.cat([real, virtual]))  # one pass over both views
+        return both[: real.shape[0]], both[real.shape[0] :]
 
     def keep(self, responses: Responses) -> Optional[Tensor]:
         """``(B, B)`` bool: the ISV edges pruning keeps (``None`` without pruning)."""
@@ -289,17 +290,17 @@ class RealVirtualGraphs(nn.Module):
         return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
-def _difference_geometry(src: Tensor, dst: Tensor, eps: float) -> Tuple[Tensor, Tensor, Tensor]:
-    """``(N, M)`` squared unit lengths, inverse lengths and zero flags of ``x_i - y_j``."""
-    src_sq = src.square().sum(1)
-    dst_sq = dst.square().sum(1)
+def _inverse_lengths(
+    cross: Tensor, src_sq: Tensor, dst_sq: Tensor, src: Tensor, dst: Tensor, eps: float
+) -> Tuple[Tensor, Tensor]:
+    """``(N, M)`` inverse lengths of ``x_i - y_j`` (0 where the difference counts as zero)
+    and the float mask of the non-zero ones, from ``cross = X Y^T``."""
     scale = src_sq[:, None] + dst_sq[None, :]
-    squared = scale - 2.0 * (src @ dst.t())
+    squared = scale - 2.0 * cross
     tolerance = COINCIDENCE_FACTOR * math.sqrt(src.shape[1]) * torch.finfo(src.dtype).eps
-    coincident = squared <= tolerance * scale
-    squared = torch.where(coincident, torch.zeros_like(squared), squared)
-    inverse = squared.clamp_min(eps * eps).rsqrt()
-    return squared * inverse.square(), inverse, coincident
+    apart = squared > tolerance * scale
+    inverse = torch.where(apart, squared.clamp_min(eps * eps).rsqrt(), 0.0)
+    return inverse, apart.to(src.dtype)
 
 
 def normalised_difference_mse(
@@ -331,9 +332,11 @@ def normalised_difference_mse(
             + \langle \tilde x_j, \tilde y_j\rangle - (X \tilde Y^\top)_{ij}
             - (Y \tilde X^\top)_{ij}
 
-    and :math:`\|u_{ij}\|^2 = \|d_{ij}\|^2 / \max(\|d_{ij}\|, \epsilon)^2` (1 for unit
-    vectors, 0 for coincident endpoints, where :math:`\|a - b\|^2 = 2 - 2\,a \cdot b`
-    would not hold). A difference whose expanded squared length falls below
+    and :math:`\|u_{ij}\|^2 = \|d_{ij}\|^2 / \max(\|d_{ij}\|, \epsilon)^2`: 1 for every
+    difference that does not count as zero (all of them are far longer than
+    :math:`\epsilon`), 0 for coincident endpoints, where :math:`\|a - b\|^2 = 2 - 2\,a
+    \cdot b` would not hold. One matrix product per Gram block, fused with the additions
+    around it (``addmm``), and masks applied by multiplication. A difference whose expanded squared length falls below
     ``16 sqrt(D) eps_dtype (||x_i||^2 + ||x~_j||^2)`` counts as zero, with zero gradient:
     at that size rounding dominates the expansion, and the explicit features of exactly
     coincident endpoints are zero too.
@@ -369,23 +372,28 @@ def normalised_difference_mse(
             "have equal shapes"
         )
     with torch.autocast(student_src.device.type, enabled=False):
-        s_unit, s_inverse, s_zero = _difference_geometry(student_src, student_dst, eps)
         teacher_src, teacher_dst = teacher_src.detach(), teacher_dst.detach()
-        t_unit, t_inverse, t_zero = _difference_geometry(teacher_src, teacher_dst, eps)
-        dots = (
-            (student_src * teacher_src).sum(1)[:, None]
-            + (student_dst * teacher_dst).sum(1)[None, :]
-            - student_src @ teacher_dst.t()
-            - teacher_src @ student_dst.t()
+        s_src_sq, s_dst_sq = student_src.square().sum(1), student_dst.square().sum(1)
+        t_src_sq, t_dst_sq = teacher_src.square().sum(1), teacher_dst.square().sum(1)
+        s_inverse, s_apart = _inverse_lengths(
+            student_src @ student_dst.t(), s_src_sq, s_dst_sq, student_src, student_dst, eps
         )
-        cosines = torch.where(s_zero | t_zero, torch.zeros_like(dots), dots * s_inverse * t_inverse)
-        # the exact value is >= 0; the clamp removes rounding below zero where u_s ~ u_t
-        per_edge = (s_unit + t_unit - 2.0 * cosines).clamp_min(0.0)
+        t_inverse, t_apart = _inverse_lengths(
+            teacher_src @ teacher_dst.t(), t_src_sq, t_dst_sq, teacher_src, teacher_dst, eps
+        )
+        # <d^s_ij, d^t_ij> = <x_i, y_i> + <x~_j, y~_j> - (X Y~^T)_ij - (Y X~^T)_ij
+        dots = (student_src * teacher_src).sum(1)[:, None] + (student_dst * teacher_dst).sum(1)
+        dots = torch.addmm(dots, student_src, teacher_dst.t(), alpha=-1.0)
+        dots = torch.addmm(dots, teacher_src, student_dst.t(), alpha=-1.0)
+        # ||u^s||^2 + ||u^t||^2 - 2 cos; the inverse lengths are 0 at coincident endpoints.
+        # The exact value is >= 0; the clamp removes rounding below zero where u_s ~ u_t.
+        per_edge = torch.addcmul(s_apart + t_apart, dots, s_inverse * t_inverse, value=-2.0)
+        per_edge = per_edge.clamp_min(0.0)
         width = student_src.shape[1]
         if keep is None:
             return per_edge.sum() / (per_edge.numel() * width)
-        kept = torch.where(keep, per_edge, torch.zeros_like(per_edge))
-        return kept.sum() / (keep.sum() * width)
+        kept = keep.to(per_edge.dtype)
+        return (per_edge * kept).sum() / (kept.sum() * width)
 
 
 def _check_drop_fraction(drop_fraction: float) -> None:

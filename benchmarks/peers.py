@@ -1,0 +1,386 @@
+"""graphkd's preset losses against torchdistill's implementations and dense formulations.
+
+One forward + backward of each loss alone, on the same tensors, in one process:
+
+- every preset torchdistill 1.1.5 also implements (KD, LSKD, RKD, SP, PKT, DIST, CC), at
+  ``B`` samples with ``D``-dimensional embeddings or ``C`` classes; the dense PyTorch
+  formulation of each preset (tests/distill/references.py) runs beside them;
+- VRM, which torchdistill lacks, against a minimal Gram-matrix formulation of the same
+  loss written below (``minimal_vrm``).
+
+Time is the median over repeats of one forward + backward, the variants of a case
+interleaved within each repeat (their order rotating) so that load on a shared machine
+hits them alike; on the CPU it is the process's CPU time (run with ``--threads 1``), so
+that waiting for a core does not count. Ratios are graphkd's time over the peer's. Memory is the bytes autograd saves for the backward pass
+(distinct storages; deterministic, and what dominates a loss's footprint on the CPU) or,
+on CUDA, the peak allocated memory. Each case also reports whether both sides compute the
+same value (relative difference of the unweighted losses).
+
+torchdistill is a benchmark-only dependency (``pip install graphkd[bench]``, or
+``pip install --no-deps torchdistill==1.1.5`` into a folder on ``PYTHONPATH``).
+
+Run ``python benchmarks/peers.py --threads 1 --out benchmarks/results/peers.md``; the
+table is copied into docs/benchmarks.rst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+import graphkd
+from graphkd import Responses
+
+ROOT = Path(__file__).resolve().parents[1]
+Loss = Callable[[], torch.Tensor]
+
+
+def load_references() -> Any:
+    """The tests' dense reference formulations (``tests/distill/references.py``)."""
+    spec = importlib.util.spec_from_file_location(
+        "references", ROOT / "tests/distill/references.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Case:
+    """One loss on one input size: graphkd's, the peer's and optionally a dense version."""
+
+    name: str
+    size: str
+    graphkd: Loss
+    peer: Loss
+    peer_name: str
+    dense: Optional[Loss] = None
+    note: str = ""
+    compare_values: bool = True
+
+
+def saved_bytes(loss: Loss, device: torch.device) -> int:
+    """Bytes saved for backward (CPU) or peak allocated memory (CUDA) of one pass."""
+    saved: Dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = torch.cuda.memory_allocated()
+        loss().backward()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - start
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss().backward()
+    return sum(saved.values())
+
+
+def timed(loss: Loss, device: torch.device) -> float:
+    """Seconds of one forward + backward: CPU time of the process on the CPU (immune to
+    the waits of a shared machine's scheduler), wall time on CUDA."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss().backward()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
+    start = time.process_time()
+    loss().backward()
+    return time.process_time() - start
+
+
+def measure(case: Case, repeats: int, device: torch.device) -> Dict[str, float]:
+    variants = {"graphkd": case.graphkd, "peer": case.peer}
+    if case.dense is not None:
+        variants["dense"] = case.dense
+    # warm-up; sub-millisecond losses get more samples (up to 0.1 s per variant), so
+    # that the median is not at the mercy of a few scheduler hiccups
+    slowest = max(timed(loss, device) for loss in variants.values())
+    samples = max(repeats, min(20 * repeats, round(0.1 / slowest)))
+    times: Dict[str, List[float]] = {name: [] for name in variants}
+    names = list(variants)
+    gc.collect()
+    gc.disable()  # as timeit does: a collection would land on whichever variant runs
+    try:
+        for sample in range(samples):
+            shift = sample % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name].append(timed(variants[name], device))
+    finally:
+        gc.enable()
+    result = {f"{name} ms": statistics.median(t) * 1e3 for name, t in times.items()}
+    for name, loss in variants.items():
+        result[f"{name} MiB"] = saved_bytes(loss, device) / 2**20
+    if case.compare_values:
+        ours, theirs = float(case.graphkd().detach()), float(case.peer().detach())
+        result["value difference"] = abs(ours - theirs) / max(abs(theirs), 1e-30)
+    return result
+
+
+def minimal_vrm(
+    teacher_real: torch.Tensor,
+    teacher_virtual: torch.Tensor,
+    student_real: torch.Tensor,
+    student_virtual: torch.Tensor,
+    alpha: float = 128.0,
+    beta: float = 32.0,
+    drop_fraction: float = 0.25,
+) -> torch.Tensor:
+    """VRM's loss (z-scored logits, pruned ISV + ICV, MSE) from Gram matrices, plainly.
+
+    The normalised differences ``u = d / ||d||`` of two views give
+    ``||u_s - u_t||^2 = 2 - 2 <d_s, d_t> / (||d_s|| ||d_t||)`` per edge (1 + 1 for unit
+    vectors), every term an entry of a cross Gram matrix.
+    """
+
+    def zscore(z: torch.Tensor) -> torch.Tensor:
+        centred = z - z.mean(1, keepdim=True)
+        return centred / (centred.std(1, keepdim=True) + 1e-7)
+
+    def squared_norms(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.t()
+
+    def edge_mse(xs, ys, xt, yt, keep=None):
+        cross = (xs * xt).sum(1)[:, None] + (ys * yt).sum(1)[None, :] - xs @ yt.t() - xt @ ys.t()
+        cosine = cross * (squared_norms(xs, ys) * squared_norms(xt, yt)).clamp_min(1e-24).rsqrt()
+        per_edge = 2.0 - 2.0 * cosine
+        if keep is None:
+            return per_edge.mean() / xs.shape[1]
+        return (per_edge * keep).sum() / (keep.sum() * xs.shape[1])
+
+    with torch.no_grad():
+        tr, tv = zscore(teacher_real), zscore(teacher_virtual)
+        log_p = torch.log_softmax(torch.cat([student_real, student_virtual]), dim=1)
+        entropy = -(log_p.exp() * log_p).sum(1)
+        batch = student_real.shape[0]
+        score = entropy[:batch, None] + entropy[None, batch:]
+        keep = torch.ones(batch * batch)
+        keep[score.reshape(-1).topk(int(drop_fraction * batch * batch)).indices] = 0.0
+        keep = keep.reshape(batch, batch)
+    sr, sv = zscore(student_real), zscore(student_virtual)
+    isv = edge_mse(sr, sv, tr, tv, keep)
+    icv = edge_mse(sr.t(), sv.t(), tr.t(), tv.t())
+    return alpha * isv + beta * icv
+
+
+def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List[Case]:
+    from torchdistill.losses import mid_level as td
+
+    references = load_references()
+    generator = torch.Generator(device="cpu").manual_seed(0)
+
+    def randn(*shape: int, grad: bool = False) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).to(device).requires_grad_(grad)
+
+    t_logits, s_logits = randn(batch, classes), randn(batch, classes, grad=True)
+    t_embed, s_embed = randn(batch, dim), randn(batch, dim, grad=True)
+
+    def ours(name: str, **options) -> Loss:
+        """graphkd's preset, given what a user would pass it: logits (and embeddings)."""
+        distiller = graphkd.create_method(name, **options).to(device)
+        if name in ("kd", "lskd", "dist"):
+            return lambda: distiller(Responses(t_logits), Responses(s_logits))["loss"]
+        return lambda: distiller(
+            with_embedding(t_logits, t_embed), with_embedding(s_logits, s_embed)
+        )["loss"]
+
+    def with_embedding(logits: torch.Tensor, embedding: torch.Tensor) -> Responses:
+        """Responses whose embedding is also the last stage's (1 x 1) map, SP's default input."""
+        return Responses(
+            logits, embedding=embedding, features={"last_stage": embedding[:, :, None, None]}
+        )
+
+    def dense(name: str) -> Loss:
+        return lambda: getattr(references, name)(
+            with_embedding(t_logits, t_embed), with_embedding(s_logits, s_embed)
+        )
+
+    def peer(loss: torch.nn.Module, student: torch.Tensor, teacher: torch.Tensor, scale=1.0):
+        key, io = "module", "output"  # where torchdistill reads a module's output
+        return lambda: scale * loss({key: {io: student}}, {key: {io: teacher}})
+
+    def logit_loss(cls, **options) -> torch.nn.Module:
+        return cls("module", "output", "module", "output", **options)
+
+    at_logits = f"B={batch}, C={classes}"
+    at_embeddings = f"B={batch}, D={dim}"
+    kd_peer = logit_loss(td.KDLoss, temperature=4.0, alpha=0.0)
+    lskd_peer = logit_loss(td.LogitStdKDLoss, temperature=2.0, alpha=0.0)
+    dist_peer = logit_loss(td.DISTLoss, beta=1.0, gamma=1.0, tau=4.0)
+    cc_peer = td.CCKDLoss(
+        "module", "module", {"type": "gaussian", "gamma": 0.4, "max_p": 2}, "batchmean"
+    )
+    cases = [
+        Case(
+            "kd",
+            at_logits,
+            ours("kd"),
+            peer(kd_peer, s_logits, t_logits, 0.9 * 16),
+            "KDLoss",
+            dense("kd"),
+        ),
+        Case(
+            "lskd",
+            at_logits,
+            ours("lskd"),
+            peer(lskd_peer, s_logits, t_logits, 9 * 4),
+            "LogitStdKDLoss",
+            dense("lskd"),
+        ),
+        Case(
+            "dist",
+            at_logits,
+            ours("dist", temperature=4.0),
+            peer(dist_peer, s_logits, t_logits),
+            "DISTLoss",
+            dense("dist"),
+        ),
+        Case(
+            "rkd",
+            at_embeddings,
+            ours("rkd"),
+            peer(td.RKDLoss("module", "module", 25.0, 50.0, "mean"), s_embed, t_embed),
+            "RKDLoss",
+            dense("rkd"),
+        ),
+        Case(
+            "rkd (explicit edges)",
+            at_embeddings,
+            ours("rkd", path="explicit"),
+            peer(td.RKDLoss("module", "module", 25.0, 50.0, "mean"), s_embed, t_embed),
+            "RKDLoss",
+        ),
+        Case(
+            "sp",
+            at_embeddings,
+            ours("sp"),
+            peer(td.SPKDLoss("module", "module", "batchmean"), s_embed, t_embed, 3000.0),
+            "SPKDLoss",
+            dense("sp"),
+            note="different row norms: see the SP note",
+            compare_values=False,
+        ),
+        Case(
+            "pkt",
+            at_embeddings,
+            ours("pkt"),
+            peer(logit_loss(td.PKTLoss), s_embed, t_embed, 30000.0),
+            "PKTLoss",
+            dense("pkt"),
+        ),
+        Case(
+            "cc",
+            at_embeddings,
+            ours("cc", form="taylor"),
+            peer(cc_peer, s_embed, t_embed),
+            "CCKDLoss",
+            dense("cc_taylor"),
+            note="different forms: see the CC note",
+            compare_values=False,
+        ),
+    ]
+    for vrm_batch, vrm_classes in ((batch, 1000), (64, 100)):
+        real = [randn(vrm_batch, vrm_classes) for _ in range(2)]
+        student = [randn(vrm_batch, vrm_classes, grad=True) for _ in range(2)]
+        distiller = graphkd.create_method("vrm", adaptor=False).to(device)
+
+        def vrm_loss(d=distiller, t=real, s=student) -> torch.Tensor:
+            return d(
+                Responses(t[0], virtual=Responses(t[1])), Responses(s[0], virtual=Responses(s[1]))
+            )["loss"]
+
+        cases.append(
+            Case(
+                "vrm",
+                f"B={vrm_batch}, C={vrm_classes}",
+                vrm_loss,
+                lambda t=real, s=student: minimal_vrm(t[0], t[1], s[0], s[1]),
+                "minimal Gram formulation",
+            )
+        )
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--dim", type=int, default=128, help="embedding width D")
+    parser.add_argument("--classes", type=int, default=100, help="classes C of logit methods")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--only", nargs="+", default=None, help="case names to run")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    import torchdistill
+
+    memory_kind = "peak CUDA memory" if device.type == "cuda" else "bytes saved for backward"
+    rows = [
+        f"Device: {device} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
+        f"graphkd {graphkd.__version__}, torchdistill {torchdistill.__version__}; one forward + "
+        f"backward of the loss alone, median of {args.repeats} interleaved repeats; memory = "
+        f"{memory_kind}. Ratios are graphkd / peer (below 1: graphkd is faster or smaller).",
+        "",
+        "| loss | size | peer | graphkd ms | peer ms | time ratio | dense ms "
+        "| graphkd MiB | peer MiB | memory ratio | same value |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for case in make_cases(args.batch, args.dim, args.classes, device):
+        if args.only and case.name.split()[0] not in args.only:
+            continue
+        r = measure(case, args.repeats, device)
+        same = (
+            f"yes ({r['value difference']:.0e})"
+            if case.compare_values and r["value difference"] < 1e-4
+            else ("no" if case.compare_values else case.note)
+        )
+        dense_ms = f"{r['dense ms']:.2f}" if "dense ms" in r else "-"
+        rows.append(
+            f"| {case.name} | {case.size} | {case.peer_name} | {r['graphkd ms']:.2f} "
+            f"| {r['peer ms']:.2f} | {r['graphkd ms'] / r['peer ms']:.2f} | {dense_ms} "
+            f"| {r['graphkd MiB']:.2f} | {r['peer MiB']:.2f} "
+            f"| {r['graphkd MiB'] / max(r['peer MiB'], 1e-9):.2f} | {same} |"
+        )
+        print(rows[-1], flush=True)
+    rows += ["", CC_NOTE, "", SP_NOTE]
+    table = "\n".join(rows) + "\n"
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table)
+    print(table)
+
+
+CC_NOTE = (
+    "CC note: torchdistill's CCKDLoss applies the order-2 Taylor Gaussian-RBF kernel "
+    "(gamma 0.4) to the given embeddings as they are and returns the Frobenius norm of the "
+    "kernel difference over B^2; graphkd's cc is timed with form='taylor' (the same kernel "
+    "on L2-normalised embeddings, MSE), so the values differ and the time ratio compares two "
+    "same-sized B x B kernel computations. graphkd's default cc is the other, "
+    "trainable-head form, which torchdistill does not have."
+)
+
+SP_NOTE = (
+    "SP note: torchdistill's SPKDLoss normalises each Gram row with normalize(G, 1), whose "
+    "second argument is the norm order p = 1 (unit L1 rows); graphkd's sp (like the paper "
+    "and RepDistiller) uses unit L2 rows, so the values differ while the work is the same."
+)
+
+
+if __name__ == "__main__":
+    main()

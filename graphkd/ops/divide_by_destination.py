@@ -1,0 +1,47 @@
+"""Edge values divided by a feature of their destination node."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from graphkd._dgl import dgl
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.ops.backend import use_dgl_kernels
+from graphkd.ops.dense_block import block_divide_by_destination, uses_dense_block
+
+
+def divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) -> Tensor:
+    r"""Divide every edge's value by its destination's feature (e.g. a per-node normaliser).
+
+    .. math::
+        e'_{uv} = \frac{e_{uv}}{x_v}
+
+    The same as ``efeat / destination_feature(graph, feat)`` without materialising the
+    per-edge copy of ``feat``: on a dense block it is one broadcast division.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+        ``E`` edges over ``N`` nodes.
+    efeat : Tensor
+        ``(E, *)`` edge values.
+    feat : Tensor
+        ``(N, *)`` node features, broadcastable against ``efeat``'s trailing dims.
+
+    Returns
+    -------
+    Tensor
+        ``(E, *)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> g = KnowledgeGraph(torch.tensor([0, 1, 2]), torch.tensor([1, 1, 0]), num_nodes=3)
+    >>> divide_by_destination(g, torch.tensor([4.0, 8.0, 9.0]), torch.tensor([3.0, 4.0, 5.0]))
+    tensor([1., 2., 3.])
+    """
+    if uses_dense_block(graph):
+        return block_divide_by_destination(graph, efeat, feat)
+    if use_dgl_kernels(efeat.device):
+        return dgl.ops.e_div_v(graph.topology, efeat, feat)
+    return efeat / feat.index_select(0, graph.dst)
