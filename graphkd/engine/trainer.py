@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from graphkd.data import DATASETS, WithIndex, create_dataset, dataset_info
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
-from graphkd.distill import Stage, create_method, method_arguments
+from graphkd.distill import Stage, check_method_options, create_method, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
     LAST,
@@ -357,8 +357,16 @@ class Trainer:
             trained state shapes).
         """
         if method is not None and method != config.method.name:
-            config = dataclasses.replace(config, method=MethodConfig(method, {}))
+            if config.method.options:
+                self.log(
+                    f"method.options {config.method.options} belong to the config's method "
+                    f"{config.method.name!r} and are not used for {method!r}"
+                )
+            switched = dataclasses.replace(config.method, name=method, options={})
+            config = dataclasses.replace(config, method=switched)
         check_method(config.method.name)
+        if config.method.name != CROSS_ENTROPY:
+            check_method_options(config.method.name, config.method.options)
         for key, value, valid in (
             ("method.graph_batch", config.method.graph_batch, GRAPH_BATCHES),
             ("method.ensemble", config.method.ensemble, ENSEMBLE_MODES),
