@@ -169,3 +169,40 @@ def test_offline_download_failure_names_the_folder_and_the_fix(tmp_path):
     line = assert_one_line_error(result, "--set data.download=true", str(root))
     assert "download=True" not in line
     assert not (tmp_path / "runs").exists()
+
+
+def test_shortcuts_a_users_method_and_evaluate_from_model_pt(tmp_path):
+    """train-teacher with --epochs/--subset, distill --method module:factory, evaluate
+    without --model/--dataset, and a rerun refused without --resume/--overwrite."""
+    (tmp_path / "my_methods.py").write_text(
+        "import graphkd\n\n"
+        "def soft_kd(temperature: float = 2.0):\n"
+        "    return graphkd.create_method('kd', temperature=temperature)\n"
+    )
+    tiny = ["--config", "fashion_mnist", "--epochs", "2", "--subset", "64", "--test-subset"]
+    tiny += ["64", "--limit-batches", "1", "--device", "cpu"]
+    tiny += ["--set", "model.teacher=resnet8", "--set", "data.batch_size=32"]
+    tiny += ["--set", f"run.output={tmp_path}/runs"]
+    cwd = str(tmp_path)
+    teacher = graphkd("train-teacher", *tiny, cwd=cwd)
+    assert teacher.returncode == 0, teacher.stderr
+    saved = yaml.safe_load((tmp_path / "runs" / "teacher" / "config.yaml").read_text())
+    assert (saved["optim"]["epochs"], saved["optim"]["milestones"]) == (2, [2])
+    assert (saved["data"]["subset"], saved["data"]["limit_batches"]) == (64, 1)
+    assert "[teacher] train epoch 2/2" in teacher.stdout
+
+    again = graphkd("train-teacher", *tiny, cwd=cwd)
+    assert_one_line_error(again, "already holds a run", "--resume", "--overwrite")
+
+    method = ["--method", "my_methods:soft_kd", "--set", "method.options.temperature=3"]
+    student = graphkd("distill", *tiny, *method, cwd=cwd)
+    assert student.returncode == 0, student.stderr
+    run = tmp_path / "runs" / "soft_kd"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["method"] == {**saved["method"], "name": "my_methods:soft_kd"}
+    assert saved["method"]["options"] == {"temperature": 3.0}
+    assert (run / "curves.png").is_file()
+
+    evaluated = graphkd("evaluate", "--checkpoint", str(run / "model.pt"), "--subset", "64")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.startswith("resnet8 on fashion_mnist: ")
