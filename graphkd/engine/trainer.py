@@ -170,7 +170,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tupl
 @dataclass
 class _Models:
     """The networks of a run: the tapped student, the frozen teachers, the method's
-    distiller (``None`` for ``"ce"``) and its stages; ``*_step`` are the modules a
+    distiller (``None`` for ``"ce"``) and its stages; ``student_step`` is the student a
     training step calls (wrapped in DDP when distributed)."""
 
     student: TappedModel
@@ -178,7 +178,6 @@ class _Models:
     distiller: Optional[nn.Module]
     stages: List[Stage]
     student_step: nn.Module
-    distiller_step: Optional[nn.Module]
 
     @property
     def stage_epochs(self) -> int:
@@ -615,7 +614,7 @@ class Trainer:
             models.student_step,
             models.teachers,
             run.data.own_view,
-            models.distiller_step,
+            models.distiller,
             optimizers.optimizer,
             optimizers.scaler,
             run.context,
@@ -754,16 +753,15 @@ def _build_models(
     distiller = _create_distiller(config, train_set, student, teachers, device)
     stages = method_stages(distiller)
     student_step: nn.Module = student
-    distiller_step: Optional[nn.Module] = distiller
-    if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
+    if context.active:  # DDP wraps the student; the frozen teacher stays as it is
         ids = [device] if device.type == "cuda" else None
         student_step = DistributedDataParallel(student, device_ids=ids)
-        if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
-            # memory banks are synchronised by the method itself (after_step)
-            distiller_step = DistributedDataParallel(
-                distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
-            )
-    return _Models(student, teachers, distiller, stages, student_step, distiller_step)
+        if distiller is not None:
+            # the distiller starts from rank 0's parameters and its gradients are averaged
+            # after each backward (train_epoch), which copes with parameters a step leaves
+            # unused; its memory banks are synchronised by the method itself (after_step)
+            context.broadcast_parameters(distiller)
+    return _Models(student, teachers, distiller, stages, student_step)
 
 
 def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
