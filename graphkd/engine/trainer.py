@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
 
 from graphkd.data import DATASETS, WithIndex, create_dataset, dataset_info
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
@@ -144,17 +145,24 @@ def test_loader(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    progress: bool = False,
+    label: str = "test",
+) -> Tuple[float, float]:
     """Top-1 accuracy (%) and mean cross-entropy of ``model`` on ``loader``.
 
-    ``model`` may be a plain network (returns logits) or a :class:`TappedModel`.
+    ``model`` may be a plain network (returns logits) or a :class:`TappedModel`;
+    ``progress`` shows a bar titled ``label``.
     """
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
-    for images, labels in loader:
+    for images, labels in tqdm(loader, desc=label, leave=False, disable=not progress):
         images, labels = images.to(device), labels.to(device)
         out = model(images)
         logits = out.logits if not isinstance(out, Tensor) else out
@@ -548,7 +556,9 @@ class Trainer:
                 row["seconds"] = time.time() - began
                 run.logs.append(row, stage.name)
             else:
-                run.test_acc, test_loss = evaluate(models.student, run.data.tests, context.device)
+                run.test_acc, test_loss = evaluate(
+                    models.student, run.data.tests, context.device, self.progress, f"{label} test"
+                )
                 run.best = max(run.best, run.test_acc)
                 row["lr"] = terms.pop("lr")
                 row.update({f"train_{k}": v for k, v in terms.items()})
@@ -661,9 +671,8 @@ class Trainer:
         net = build_model(model, dataset)
         load_checkpoint(net, str(checkpoint))
         target = resolve_device(device)
-        accuracy, _ = evaluate(
-            net.to(target), test_loader(dataset, root, batch_size, subset), target
-        )
+        tests = test_loader(dataset, root, batch_size, subset)
+        accuracy, _ = evaluate(net.to(target), tests, target, self.progress, f"{model} test")
         return accuracy
 
 

@@ -146,6 +146,7 @@ def test_progress_bars_tensorboard_and_curves(teacher, tmp_path, capsys):
     assert "[teacher] train epoch 1/1 loss" in "\n".join(lines)
     bars = capsys.readouterr().err
     assert "[teacher] train epoch 1/1" in bars and "loss=" in bars
+    assert "[teacher] train epoch 1/1 test" in bars  # the evaluation has its bar too
     assert (result.output / "curves.png").is_file()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
