@@ -44,8 +44,8 @@ def train(kind: List[str], folder: Path, overrides: List[str]) -> None:
     if (folder / "model.pt").exists():
         print(f"= {folder} is finished, skipped", flush=True)
         return
-    resume = ["--resume"] if (folder / "last.pt").exists() else []
-    run([*kind, *resume, *(f"--set={o}" for o in overrides)])
+    # --resume continues a started run, and starts one afresh when it has no checkpoint
+    run([*kind, "--resume", *(f"--set={o}" for o in overrides)])
 
 
 def read_metrics(folder: Path) -> List[Dict[str, float]]:
@@ -68,13 +68,13 @@ def summarise(
         "| --- | --- | --- | --- | --- |",
     ]
     for method, accuracies in final.items():
-        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        mean = f"{statistics.mean(accuracies):.2f}"
+        # one seed has no spread to show: "+- 0.00" would claim a measured zero
+        if len(accuracies) > 1:
+            mean += f" +- {statistics.stdev(accuracies):.2f}"
         gain = "" if baseline is None else f"{statistics.mean(accuracies) - baseline:+.2f}"
         seconds = statistics.mean(row["seconds"] for rows in runs[method].values() for row in rows)
-        lines.append(
-            f"| {method} | {statistics.mean(accuracies):.2f} +- {spread:.2f} | {len(accuracies)} "
-            f"| {gain} | {seconds:.1f} |"
-        )
+        lines.append(f"| {method} | {mean} | {len(accuracies)} | {gain} | {seconds:.1f} |")
     return "\n".join(lines) + "\n"
 
 

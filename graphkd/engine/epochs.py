@@ -17,7 +17,7 @@ method raises on a batch.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 import torch
@@ -53,13 +53,15 @@ def train_epoch(
     scaler: Any,
     context: DistributedContext,
     progress: bool = False,
+    label: str = "",
 ) -> Dict[str, float]:
     """One epoch of the student over ``loader`` (see :func:`train_loader`); teacher ``k``
     sees its own view ``own_view[k]`` of each batch (see
     :func:`~graphkd.engine.training_views.training_transform`). With
     ``optim.accumulate = a`` the gradients of ``a`` consecutive batches, each loss
     divided by ``a``, add up before one optimiser step (under DDP they are averaged over
-    the processes at the last of them only)."""
+    the processes at the last of them only). ``progress``: a bar titled ``label``
+    (default ``epoch <epoch + 1>``) with the running mean loss."""
     device = context.device
     loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
     total = _batches(config, loader)
@@ -73,8 +75,10 @@ def train_epoch(
         else nullcontext()
     )
     sums: Dict[str, Tensor] = {}
-    bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
-    method = None if distiller is None else _unwrapped(distiller)
+    bar = tqdm(
+        loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
+    )
+    method = distiller
     ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
     if accumulate > 1 and hasattr(method, "combine_gradients"):
         raise ValueError(
@@ -93,7 +97,7 @@ def train_epoch(
         if step % accumulate == 0:
             optimizer.zero_grad(set_to_none=True)
         steps_now = (step + 1) % accumulate == 0 or step + 1 == total
-        with _no_sync([student, distiller], skip=not steps_now):
+        with _no_sync(student, skip=not steps_now):
             with autocast:
                 s = student(images)
                 ce = F.cross_entropy(s.logits, labels)
@@ -137,6 +141,8 @@ def train_epoch(
                         context.average_gradients(method)
                 else:
                     scaler.scale(loss / accumulate).backward()
+                    if context.active and steps_now:  # the student's DDP averages its own
+                        context.average_gradients(method)
             else:
                 loss = ce
                 scaler.scale(loss / accumulate).backward()
@@ -149,6 +155,8 @@ def train_epoch(
                 method.after_step(t32, s32.detach())
         for key, value in values.items():
             sums[key] = sums[key] + value.float() if key in sums else value.float()
+        if progress:
+            _show_running_loss(bar, sums["loss"], step)
     scale = max(1, total) * context.world_size
     means = {key: context.sum(value).item() / scale for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
@@ -165,8 +173,10 @@ def train_distiller_epoch(
     optimizer: torch.optim.Optimizer,
     context: DistributedContext,
     progress: bool = False,
+    label: str = "",
 ) -> Dict[str, float]:
-    """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``."""
+    """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``
+    (``progress``: a bar titled ``label`` with the running mean loss)."""
     if not teachers:
         raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
     device = context.device
@@ -174,7 +184,9 @@ def train_distiller_epoch(
     total = _batches(config, loader)
     distiller.train()
     sums: Dict[str, Tensor] = {}
-    bar = tqdm(loader, total=total, desc=f"{stage} {epoch + 1}", leave=False, disable=not progress)
+    bar = tqdm(
+        loader, total=total, desc=label or f"{stage} {epoch + 1}", leave=False, disable=not progress
+    )
     for step, (images, labels, index) in enumerate(bar):
         if step >= total:
             break
@@ -197,6 +209,8 @@ def train_distiller_epoch(
         for key, value in out.items():
             value = value.detach().float()
             sums[key] = sums[key] + value if key in sums else value
+        if progress:
+            _show_running_loss(bar, sums["loss"], step)
     steps = max(1, total) * context.world_size
     means = {key: context.sum(value).item() / steps for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
@@ -266,14 +280,11 @@ def _channels_last(images: Any) -> Any:
     return images.contiguous(memory_format=torch.channels_last)
 
 
-def _no_sync(modules: List[Optional[nn.Module]], skip: bool) -> ExitStack:
-    """Inside: DDP modules among ``modules`` do not average gradients (when ``skip``)."""
-    stack = ExitStack()
-    if skip:
-        for module in modules:
-            if isinstance(module, DistributedDataParallel):
-                stack.enter_context(module.no_sync())
-    return stack
+def _no_sync(module: nn.Module, skip: bool) -> Any:
+    """Inside: a DDP ``module`` does not average gradients (when ``skip``)."""
+    if skip and isinstance(module, DistributedDataParallel):
+        return module.no_sync()
+    return nullcontext()
 
 
 @contextmanager
@@ -291,6 +302,16 @@ def _check_losses(terms: Dict[str, Tensor]) -> None:
     check_finite(
         {f"loss term {name!r}": value.detach() for name, value in ordered.items()}, DIVERGED_FIX
     )
+
+
+#: Steps between updates of a bar's running loss (each reads the loss off the device).
+_LOSS_EVERY = 10
+
+
+def _show_running_loss(bar: Any, loss_sum: Tensor, step: int) -> None:
+    """Show this rank's mean loss so far on the progress bar, every few steps."""
+    if step % _LOSS_EVERY == 0:
+        bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}", refresh=False)
 
 
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:
@@ -311,7 +332,3 @@ def _one_or_many(responses: List[Responses]) -> Union[Responses, List[Responses]
     if not responses:
         return None
     return responses[0] if len(responses) == 1 else responses
-
-
-def _unwrapped(module: nn.Module) -> Any:
-    return module.module if isinstance(module, DistributedDataParallel) else module

@@ -51,6 +51,19 @@ def test_trains_the_teacher_once_then_every_method_and_seed(runner, tmp_path):
     assert runner.commands == []  # every run finished: nothing is trained again
 
 
+def test_one_seed_shows_its_value_without_a_spread(runner, tmp_path):
+    runner.main(["--methods", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    table = (tmp_path / "results.md").read_text()
+    assert "| kd | 80.00 | 1 | +0.00 | 2.0 |" in table and "0.00 +-" not in table
+
+
+def test_every_training_is_started_with_resume(runner, tmp_path):
+    """--resume continues a cut-off run and starts a missing one afresh, so a folder left
+    by a killed run is never refused."""
+    runner.main(["--methods", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    assert all("--resume" in command for command in runner.commands)
+
+
 def test_a_given_teacher_is_reused_and_not_trained(runner, tmp_path):
     teacher = tmp_path / "base" / "teacher"
     teacher.mkdir(parents=True)
