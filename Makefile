@@ -43,7 +43,7 @@ docs-mathjax:
 
 docs: $(VENV)/.installed docs-mathjax
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
-	$(PY) docs/check_offline.py docs/_build/html
+	$(PY) docs/check_site.py docs/_build/html
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check graphkd tests benchmarks docs

@@ -37,6 +37,9 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# a class documents its forward's result under "Returns (forward)", styled as Returns
+napoleon_custom_sections = [("Returns (forward)", "returns_style")]
+templates_path = ["_templates"]  # autosummary/class.rst: no members inherited from nn.Module
 exclude_patterns = ["_build", "examples/README.rst", "auto_examples/*.ipynb"]
 html_theme = "furo"
 html_title = f"graphkd {release}"
@@ -107,7 +110,7 @@ else:
 # MathJax ships with the site, so formulas render without network: ``make docs`` installs
 # the npm package ``mathjax`` (version in the Makefile) into _build/npm, and the parts the
 # pages use (the TeX input with its extensions, the CommonHTML output with its fonts, the
-# menu) are copied into the site's _static/mathjax. ``docs/check_offline.py`` checks a
+# menu) are copied into the site's _static/mathjax. ``docs/check_site.py`` checks a
 # built site.
 MATHJAX_SOURCE = HERE / "_build" / "npm" / "node_modules" / "mathjax" / "es5"
 MATHJAX_PARTS = ["tex-chtml.js", "input/tex", "output/chtml/fonts/woff-v2", "ui", "a11y"]

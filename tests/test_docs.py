@@ -1,6 +1,6 @@
 """The documentation renders offline and shows result tables as tables.
 
-``make docs`` builds the site and runs ``docs/check_offline.py`` on it; these tests check
+``make docs`` builds the site and runs ``docs/check_site.py`` on it; these tests check
 that checker and the ``markdown-table`` directive on small inputs, and that the sources
 use them.
 """
@@ -23,7 +23,7 @@ def _load(path: Path):
     return module
 
 
-check_offline = _load(DOCS / "check_offline.py")
+check_site = _load(DOCS / "check_site.py")
 markdown_table = _load(DOCS / "_ext" / "markdown_table.py")
 
 
@@ -67,21 +67,21 @@ def test_offline_check_passes_a_site_with_local_mathjax(tmp_path):
     (tmp_path / "index.html").write_text(
         _page('<span class="math">\\(x\\)</span><a href="https://pytorch.org">t</a>', script)
     )
-    assert check_offline.problems(tmp_path) == []
-    assert check_offline.main([str(tmp_path)]) == 0
+    assert check_site.problems(tmp_path) == []
+    assert check_site.main([str(tmp_path)]) == 0
 
 
 def test_offline_check_reports_cdn_resources_and_math_without_local_mathjax(tmp_path):
     cdn = '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>'
     (tmp_path / "index.html").write_text(_page('<div class="math">x</div>', cdn))
     (tmp_path / "style.css").write_text("@import url('//fonts.example.org/a.css');")
-    found = check_offline.problems(tmp_path)
+    found = check_site.problems(tmp_path)
     assert any("index.html: loads https://cdn.jsdelivr.net" in line for line in found)
     assert any(
         "index.html: shows formulas but loads no local tex-chtml.js" in line for line in found
     )
     assert any("style.css: loads //fonts.example.org/a.css" in line for line in found)
-    assert check_offline.main([str(tmp_path)]) == 1
+    assert check_site.main([str(tmp_path)]) == 1
 
 
 def test_the_docs_build_ships_mathjax_and_checks_the_site():
@@ -89,5 +89,26 @@ def test_the_docs_build_ships_mathjax_and_checks_the_site():
     assert re.search(r'^mathjax_path = "mathjax/tex-chtml\.js"$', conf, re.MULTILINE)
     makefile = (DOCS.parent / "Makefile").read_text()
     docs_target = makefile[makefile.index("\ndocs:") :].split("\n\n")[0]
-    assert "docs-mathjax" in docs_target and "docs/check_offline.py docs/_build/html" in docs_target
+    assert "docs-mathjax" in docs_target and "docs/check_site.py docs/_build/html" in docs_target
     assert re.search(r"npm install .*\$\(MATHJAX\)", makefile)
+
+
+def test_site_check_reports_inherited_module_members_and_unparsed_sections(tmp_path):
+    body = (
+        '<dt id="graphkd.GraphMatchingDistiller.register_forward_hook">x</dt>'
+        "<p><strong>(forward)</strong> (<em>Returns</em>)</p>"
+    )
+    row = '<td><p><code class="xref"><span class="pre">zero_grad</span></code>([set_to_none])'
+    (tmp_path / "page.html").write_text(_page(body))
+    (tmp_path / "row.html").write_text(_page(row))
+    found = check_site.problems(tmp_path)
+    assert "page.html: documents the inherited register_forward_hook" in found
+    assert "row.html: documents the inherited zero_grad" in found
+    assert "page.html: shows an unparsed docstring section '(forward) (Returns)'" in found
+
+
+def test_api_pages_list_only_what_a_class_defines():
+    template = (DOCS / "_templates" / "autosummary" / "class.rst").read_text()
+    assert 'reject("in", inherited_members)' in template
+    conf = (DOCS / "conf.py").read_text()
+    assert '("Returns (forward)", "returns_style")' in conf

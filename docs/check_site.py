@@ -1,10 +1,13 @@
-"""Check that a built documentation site renders offline.
+"""Check a built documentation site: it renders offline and its API pages are clean.
 
 Every page must load its scripts, stylesheets and images from the site itself (no
 ``http(s)://`` or ``//`` address in a ``src``, in a ``<link href>`` or in a CSS
 ``url()``), and every page with a formula must load MathJax from a file of the site.
+API pages must not list what a class inherits from ``torch.nn.Module`` (e.g.
+``register_forward_hook``) nor show a docstring section napoleon could not parse (its
+heading then reads like ``(forward) (Returns)``).
 
-Usage: ``python docs/check_offline.py docs/_build/html`` (``make docs`` runs it); prints
+Usage: ``python docs/check_site.py docs/_build/html`` (``make docs`` runs it); prints
 each problem and exits with 1 if there is any.
 """
 
@@ -24,10 +27,15 @@ RESOURCE = re.compile(
 )
 SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']?([^\"' >]+)", re.IGNORECASE)
 MATHJAX_FILE = "tex-chtml.js"
+INHERITED = re.compile(  # a method summary row or a documented method of nn.Module
+    r'id="graphkd\.[\w.]+\.(register_forward_hook|named_buffers|zero_grad)"'
+    r'|<span class="pre">(register_forward_hook|named_buffers|zero_grad)</span></code>\('
+)
+UNPARSED_SECTION = re.compile(r"\(\w+\)\s*\((?:Returns|Parameters|Yields|Raises)\)")
 
 
 def problems(site: Path) -> List[str]:
-    """Every remote resource and every page with math but no local MathJax, one line each."""
+    """Every problem of the site in ``site``, one line each (empty: none)."""
     found: List[str] = []
     pages = sorted(site.rglob("*.html"))
     if not pages:
@@ -39,6 +47,14 @@ def problems(site: Path) -> List[str]:
         for match in RESOURCE.finditer(text):
             address = next(group for group in match.groups() if group)
             found.append(f"{name}: loads {address} from the network")
+        if path.suffix == ".html":
+            inherited = INHERITED.search(text)
+            if inherited:
+                method = inherited.group(1) or inherited.group(2)
+                found.append(f"{name}: documents the inherited {method}")
+            unparsed = UNPARSED_SECTION.search(re.sub(r"<[^>]+>", "", text))
+            if unparsed:
+                found.append(f"{name}: shows an unparsed docstring section {unparsed.group(0)!r}")
         if path.suffix != ".html" or 'class="math' not in text:
             continue
         math_pages += 1
@@ -56,7 +72,7 @@ def problems(site: Path) -> List[str]:
 
 def main(argv: List[str]) -> int:
     if len(argv) != 1:
-        print("usage: python docs/check_offline.py BUILT_HTML_DIR", file=sys.stderr)
+        print("usage: python docs/check_site.py BUILT_HTML_DIR", file=sys.stderr)
         return 2
     found = problems(Path(argv[0]))
     for line in found:
