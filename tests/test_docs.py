@@ -112,3 +112,23 @@ def test_api_pages_list_only_what_a_class_defines():
     assert 'reject("in", inherited_members)' in template
     conf = (DOCS / "conf.py").read_text()
     assert '("Returns (forward)", "returns_style")' in conf
+
+
+@pytest.mark.parametrize("example", sorted((DOCS / "examples").glob("plot_*.py")), ids=str)
+def test_gallery_cells_do_not_end_in_a_value_the_page_would_print(example):
+    """Sphinx-gallery shows the repr of a cell's last bare expression (a whole model for
+    ``model.eval()``); a cell may end in a statement, ``print(...)`` or ``plt.show()``."""
+    import ast
+
+    source = example.read_text()
+    cells = re.split(r"^# %%.*$", source, flags=re.MULTILINE)
+    for number, cell in enumerate(cells):
+        body = ast.parse(cell).body
+        if not body or not isinstance(body[-1], ast.Expr):
+            continue
+        value = body[-1].value
+        if isinstance(value, ast.Constant):  # the page's text (module docstring)
+            continue
+        called = value.func if isinstance(value, ast.Call) else None
+        name = getattr(called, "attr", None) or getattr(called, "id", None)
+        assert name in ("print", "show"), f"cell {number} ends in {ast.unparse(value)!r}"
