@@ -2,7 +2,8 @@
 #   make quickstart            distil a Fashion-MNIST student with a graph method (the main job)
 #   make test                  run the whole test suite
 #   make test STACK=dgl-native the same on torch 2.2.1, the newest torch DGL 2.1.0 ships add-ons for
-#   make docs / make lint      build the Sphinx site (warnings are errors) / run ruff
+#   make docs / make lint      build the Sphinx site (warnings are errors, MathJax from npm,
+#                              checked to render offline) / run ruff
 PYTHON ?= python3
 STACK ?= current
 VENV ?= .venv-$(STACK)
@@ -17,7 +18,10 @@ else
 $(error unknown STACK=$(STACK); use current or dgl-native)
 endif
 
-.PHONY: quickstart test docs lint setup
+# MathJax ships with the docs (rendered formulas offline); npm installs it at build time
+MATHJAX := mathjax@3.2.2
+
+.PHONY: quickstart test docs docs-mathjax lint setup
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +38,12 @@ quickstart: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
 
-docs: $(VENV)/.installed
+docs-mathjax:
+	npm install --no-save --no-package-lock --no-audit --no-fund --prefix docs/_build/npm $(MATHJAX)
+
+docs: $(VENV)/.installed docs-mathjax
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(PY) docs/check_site.py docs/_build/html
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check graphkd tests benchmarks docs

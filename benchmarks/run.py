@@ -83,6 +83,7 @@ def plot(runs: Dict[str, Dict[int, List[Dict[str, float]]]], output: Path) -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axis = plt.subplots(figsize=(6, 4))
     for method, seeds in runs.items():
@@ -92,6 +93,7 @@ def plot(runs: Dict[str, Dict[int, List[Dict[str, float]]]], output: Path) -> No
         ]
         axis.plot(range(1, epochs + 1), mean, marker="o", label=method)
     axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
     axis.set_ylabel("test top-1 (%)")
     axis.legend()
     figure.tight_layout()
@@ -105,9 +107,9 @@ def plot(runs: Dict[str, Dict[int, List[Dict[str, float]]]], output: Path) -> No
         yerr=[statistics.stdev(f) if len(f) > 1 else 0 for f in finals],
         capsize=4,
     )
-    low = min(min(f) for f in finals)
-    axis.set_ylim(max(0, low - 5), None)
-    axis.set_ylabel("final test top-1 (%)")
+    low = max(0, min(min(f) for f in finals) - 5)
+    axis.set_ylim(low, None)  # zoomed in: the bars start at `low`, not at 0, as labelled
+    axis.set_ylabel(f"final test top-1 (%), axis from {low:.0f}")
     figure.tight_layout()
     figure.savefig(output / "bars.png", dpi=120)
 

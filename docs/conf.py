@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import shutil
 import sys
 import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "_ext"))
 
 import graphkd  # noqa: E402
 
@@ -28,15 +30,21 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
+    "markdown_table",
 ]
 autosummary_generate = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# a class documents its forward's result under "Returns (forward)", styled as Returns
+napoleon_custom_sections = [("Returns (forward)", "returns_style")]
+templates_path = ["_templates"]  # autosummary/class.rst: no members inherited from nn.Module
 exclude_patterns = ["_build", "examples/README.rst", "auto_examples/*.ipynb"]
 html_theme = "furo"
 html_title = f"graphkd {release}"
+html_static_path = ["_static"]
+html_css_files = ["graphkd.css"]
 suppress_warnings = ["config.cache"]
 
 sphinx_gallery_conf = {
@@ -46,6 +54,7 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,
+    "write_computation_times": False,  # its pages load scripts from CDNs
 }
 
 # Intersphinx: builds without network (CI) link through inventories written here from the
@@ -96,3 +105,35 @@ else:
         package: (base, _write_inventory(package, base, modules, pattern))
         for package, (base, modules, pattern) in INVENTORY_SOURCES.items()
     }
+
+
+# MathJax ships with the site, so formulas render without network: ``make docs`` installs
+# the npm package ``mathjax`` (version in the Makefile) into _build/npm, and the parts the
+# pages use (the TeX input with its extensions, the CommonHTML output with its fonts, the
+# menu) are copied into the site's _static/mathjax. ``docs/check_site.py`` checks a
+# built site.
+MATHJAX_SOURCE = HERE / "_build" / "npm" / "node_modules" / "mathjax" / "es5"
+MATHJAX_PARTS = ["tex-chtml.js", "input/tex", "output/chtml/fonts/woff-v2", "ui", "a11y"]
+MATHJAX_STATIC = HERE / "_build" / "mathjax_static"
+
+
+def _copy_mathjax() -> str:
+    if not (MATHJAX_SOURCE / "tex-chtml.js").is_file():
+        raise RuntimeError(
+            f"MathJax is not installed at {MATHJAX_SOURCE}; build with `make docs`, or run "
+            "`make docs-mathjax` first (it installs the npm package mathjax there)"
+        )
+    target = MATHJAX_STATIC / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    for part in MATHJAX_PARTS:
+        source, destination = MATHJAX_SOURCE / part, target / part
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination)
+        else:
+            shutil.copy2(source, destination)
+    return str(MATHJAX_STATIC)
+
+
+html_static_path.append(_copy_mathjax())
+mathjax_path = "mathjax/tex-chtml.js"

@@ -32,7 +32,12 @@ method = graphkd.GraphMatchingDistiller(
     neighbourhoods,
     terms=[
         graphkd.MatchTerm(
-            "neighbourhood_kl", "similarity", on="edges", metric="kl", options={"temperature": 0.1}
+            "neighbourhood_kl",
+            "similarity",
+            on="edges",
+            metric="kl",
+            weight=0.1,
+            options={"temperature": 0.1},
         )
     ],
 )
@@ -67,9 +72,10 @@ def accuracy(model):
     return correct / len(test)
 
 
-def train_epochs(model, epochs, distiller=None, teacher=None):
+def train_epochs(model, epochs, distiller=None, teacher=None, optimiser=None):
     parameters = list(model.parameters()) + (list(distiller.parameters()) if distiller else [])
-    optimiser = torch.optim.SGD(parameters, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    if optimiser is None:
+        optimiser = torch.optim.SGD(parameters, lr=0.05, momentum=0.9, weight_decay=5e-4)
     for _ in range(epochs):
         model.train()
         for images, labels in loader:
@@ -85,12 +91,22 @@ def train_epochs(model, epochs, distiller=None, teacher=None):
     return model
 
 
-teacher = train_epochs(network("resnet14"), epochs=2).eval()
+# the teacher trains with Adam, which reaches a useful accuracy in a few dozen steps
+teacher = network("resnet14")
+adam = torch.optim.Adam(teacher.parameters(), lr=3e-3)
+teacher = train_epochs(teacher, epochs=3, optimiser=adam).eval()
 print(f"teacher accuracy: {accuracy(teacher):.3f}")
 
 # %%
 # Train two students from the same initialisation
 # -----------------------------------------------
+# Two epochs of 16 batches show that the method trains; they do not show that it helps.
+# At this length the students' accuracies move by more than the method changes them:
+# with the term's weight at 1, two data orders gave the kNN-KL student 0.36 and 0.18
+# top-1; at 0.1 (used here) 0.40 and 0.32 (the run below), against 0.36 for
+# cross-entropy alone. The small weight keeps the relational loss from swamping the
+# cross-entropy this early; judging a method takes full schedules and several seeds
+# (see the benchmarks page).
 torch.manual_seed(1)
 initial = network("resnet8").state_dict()
 baseline, distilled = network("resnet8"), network("resnet8")

@@ -79,7 +79,12 @@ print(f"teacher accuracy: {accuracy(teacher):.3f}")
 # -----------------------------------------
 # The HKD distiller needs the embedding widths and the training labels (its negatives
 # come from other classes); the trainer passes them, here we do. With 2,048 training
-# samples we draw 1,024 negatives per sample instead of the paper's 16,384.
+# samples we draw 1,024 negatives per sample instead of the paper's 16,384, and weight
+# the contrastive terms by :math:`\beta = 0.5` instead of 3: the paper's weight is set
+# for 240 epochs, while here each sample passes once through the memory banks, whose
+# rows are still close to their random start. With :math:`\beta = 3` the contrastive
+# terms dominate these 80 steps and the HKD student trails the cross-entropy one (0.34
+# against 0.61 top-1 on this seed); with 0.5 it gains on it.
 images, _, _ = next(iter(loader))
 distiller = graphkd.create_method(
     "hkd",
@@ -87,6 +92,7 @@ distiller = graphkd.create_method(
     student_dim=network("resnet8")(images[:2]).embedding.shape[1],
     labels=labels,
     nce_k=1024,
+    beta=0.5,
 )
 torch.manual_seed(1)
 initial = network("resnet8").state_dict()

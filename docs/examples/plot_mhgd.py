@@ -39,7 +39,7 @@ for _ in range(2):
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-teacher.eval()
+teacher = teacher.eval()  # an assignment: the gallery shows no model repr
 
 # %%
 # Stage 1: attention networks on the frozen teacher

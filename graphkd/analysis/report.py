@@ -120,12 +120,17 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4
     return "\n".join(lines)
 
 
+#: Significant digits of the floats in report.json (the measures are estimates on a sample).
+JSON_DIGITS = 6
+
+
 def _strict_json(value: Any) -> Any:
-    """``value`` with NaN (an undefined measure) as ``None``, so the file is strict JSON."""
+    """``value`` with NaN (an undefined measure) as ``None``, so the file is strict JSON,
+    and floats to ``JSON_DIGITS`` significant digits (``29.0``, not ``28.999999999999996``)."""
     if isinstance(value, dict):
         return {key: _strict_json(item) for key, item in value.items()}
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(f"{value:.{JSON_DIGITS}g}")
     return value
 
 
@@ -380,7 +385,8 @@ def _markdown(
     fid = measures["fidelity"]
     gap = measures["train_val_gap"]
     sections = [
-        f"# Ensemble analysis: {', '.join(names)} -> {student_name}",
+        f"# {'Ensemble' if len(names) > 1 else 'Distillation'} analysis: "
+        f"{', '.join(names)} -> {student_name}",
         f"{measures['images']} test images of `{measures['dataset']}`.",
         "## Accuracy and generalisation gap (top-1, %)",
         _table(

@@ -119,9 +119,6 @@ def train_epoch(
                         out = distiller(
                             _gather_teachers(t32, context), gather_responses(s32, context)
                         )
-                        out = {
-                            k: v * context.world_size if k == "loss" else v for k, v in out.items()
-                        }
                     else:
                         out = distiller(t32, s32)
                     weighted_ce = method.ce_weight * ce.float()

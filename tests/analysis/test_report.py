@@ -1,6 +1,7 @@
 """write_report and `graphkd analyze` on tiny untrained models and 64 Fashion-MNIST images."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -51,7 +52,7 @@ def test_analyze_writes_the_report(tmp_path, checkpoints, capsys):
     assert measures["images"] == 64
     assert 0 <= measures["fidelity"]["ensemble"]["agreement"] <= 1
     fid = measures["fidelity"]["teacher 1 (resnet8)"]
-    assert fid["kl_scaled"] == pytest.approx(10 * fid["kl"])
+    assert fid["kl_scaled"] == pytest.approx(10 * fid["kl"], rel=1e-5)  # 6 digits each
     pairs = measures["attention_iou"]
     assert set(pairs) == {
         "teacher 1 (resnet8) vs teacher 2 (resnet14)",
@@ -61,7 +62,8 @@ def test_analyze_writes_the_report(tmp_path, checkpoints, capsys):
     assert all(0 <= v <= 1 for v in pairs.values())
     assert set(measures["affinity"]["student (resnet8)"]) == {"weak", "strong"}
     gap = measures["train_val_gap"]["student (resnet8)"]
-    assert gap["gap"] == pytest.approx(gap["train_acc"] - gap["val_acc"])
+    assert gap["gap"] == pytest.approx(gap["train_acc"] - gap["val_acc"], rel=1e-5)
+    assert text.startswith("# Ensemble analysis: teacher 1 (resnet8), teacher 2 (resnet14)")
 
 
 def test_student_identical_to_its_teacher_is_faithful(tmp_path, checkpoints, capsys):
@@ -77,6 +79,9 @@ def test_student_identical_to_its_teacher_is_faithful(tmp_path, checkpoints, cap
     assert fid["agreement"] == 1.0 and fid["kl"] == pytest.approx(0.0, abs=1e-6)
     assert report.measures["attention_iou"]["teacher 1 (resnet8) vs student (resnet8)"] == 1.0
     assert report.markdown.is_file() and len(report.figures) == 4
+    assert report.markdown.read_text().startswith("# Distillation analysis: teacher 1")
+    floats = re.findall(r"-?\d+\.\d+(?:e-?\d+)?", (tmp_path / "same" / "report.json").read_text())
+    assert floats and all(len(re.sub(r"e.*|[-.]|^0+", "", f)) <= 6 for f in floats)
 
 
 def test_bad_input_exits_with_a_message(tmp_path, checkpoints, capsys):

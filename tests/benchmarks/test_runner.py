@@ -105,3 +105,25 @@ def test_the_ablation_table_compares_every_switch_with_the_full_method(tmp_path,
     assert "| vrm, icv off | 80.50 +- 0.71 | 2 | +1.50 |" in table
     with pytest.raises(FileNotFoundError, match="seed2"):
         ablation.final_accuracies(tmp_path, "vrm", [0, 2])
+
+
+def test_plots_mark_whole_epochs_and_say_where_the_bars_start(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spec = importlib.util.spec_from_file_location("bench_plot", REPO / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plt.close("all")
+    curve = [{"test_acc": value} for value in (70.0, 75.0, 78.0)]
+    module.plot({"ce": {0: curve, 1: curve}, "kd": {0: curve, 1: curve}}, tmp_path)
+    curves, bars = (plt.figure(number) for number in plt.get_fignums())
+    axis = curves.axes[0]
+    low, high = axis.get_xlim()
+    shown = [tick for tick in axis.get_xticks() if low <= tick <= high]
+    assert shown and all(float(tick).is_integer() for tick in shown)
+    bottom = bars.axes[0].get_ylim()[0]
+    assert bottom == 73.0 and "axis from 73" in bars.axes[0].get_ylabel()
+    plt.close("all")

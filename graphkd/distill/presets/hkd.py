@@ -6,6 +6,7 @@ import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -336,6 +337,11 @@ class HKDDistiller(GraphMatchingDistiller):
         :math:`M_t` with :math:`e^t`, for the batch's dataset indices (:math:`g` instead
         of :math:`e` with ``objective="paper"``); nothing after a batch smaller than
         ``k``, whose graph term was skipped.
+
+        ``teacher`` and ``student`` are this process's responses. Under data parallelism
+        the forward pass may have seen the global batch (``method.graph_batch: global``:
+        the ``W`` ranks' samples gathered in rank order); this rank then writes its own
+        slice, and the banks receive every rank's rows once, as with local graphs.
         """
         if self._pending is None:
             raise ValueError(
@@ -345,6 +351,9 @@ class HKDDistiller(GraphMatchingDistiller):
             )
         index, teacher_embed, student_embed = self._pending
         given = student.index if student.index is not None else teacher.index
+        if given is not None and given.dim() == 1 and given.shape[0] != index.shape[0]:
+            own = _own_slice(index.shape[0], given.shape[0])
+            index, teacher_embed, student_embed = index[own], teacher_embed[own], student_embed[own]
         if given is not None and given is not index and not torch.equal(given, index):
             raise ValueError(
                 "after_step received other dataset indices than the last forward pass; call "
@@ -564,3 +573,17 @@ def hkd_kd(
         replacement=replacement,
         bank_dtype=bank_dtype,
     )
+
+
+def _own_slice(gathered: int, local: int) -> slice:
+    """This rank's rows of a batch gathered from all ranks in rank order (equal sizes).
+
+    ``slice(None)`` when no process group runs or the sizes do not fit a gathered batch,
+    so that the caller's index check reports the mismatch.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return slice(None)
+    if gathered != local * dist.get_world_size():
+        return slice(None)
+    start = dist.get_rank() * local
+    return slice(start, start + local)
