@@ -72,7 +72,8 @@ class ImageFolder(tv_datasets.ImageFolder):
     target_transform : callable, optional
         Applied to the ``int`` label.
     download : bool, default False
-        Image folders cannot be downloaded; ``True`` raises.
+        Accepted for a uniform dataset signature and ignored: image folders are never
+        downloaded (a missing folder is an error saying where the images belong).
     image_size : int, default 224
         Side of the square crops the standard transforms produce.
 
@@ -92,7 +93,7 @@ class ImageFolder(tv_datasets.ImageFolder):
     FileNotFoundError
         A missing split folder; the message shows the expected layout.
     ValueError
-        ``download=True``, or a ``val`` class folder that ``train`` lacks.
+        or a ``val`` class folder that ``train`` lacks.
 
     Example
     -------
@@ -109,11 +110,6 @@ class ImageFolder(tv_datasets.ImageFolder):
         download: bool = False,
         image_size: int = 224,
     ) -> None:
-        if download:
-            raise ValueError(
-                "image folders cannot be downloaded; pass download=False and place the images "
-                "in <root>/train/<class>/ and <root>/val/<class>/"
-            )
         base = resolve_root(root)
         self.info = self.describe(base, image_size)
         self.train = train
@@ -206,7 +202,7 @@ def _split_folder(root: Path, train: bool) -> Path:
         raise FileNotFoundError(
             f"no folder {str(folder)!r}; an image-folder dataset needs the layout "
             f"<root>/train/<class>/<image> and <root>/val/<class>/<image> (set data.root to "
-            f"<root>)"
+            f"<root>); image folders are never downloaded"
         )
     return folder
 

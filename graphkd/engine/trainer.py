@@ -750,7 +750,25 @@ def _checked_on_every_rank(
     for rank, message in enumerate(problems):
         if message is not None:
             raise ValueError(f"rank {rank}: {message}")
+    _check_resume_on_every_rank(resume_from, context)
     return resume_from
+
+
+def _check_resume_on_every_rank(
+    resume_from: Optional[ResumePoint], context: DistributedContext
+) -> None:
+    """Every rank resumes, or none does: a checkpoint that some machines cannot read
+    would leave them training from scratch beside the others."""
+    found = resume_from is not None and resume_from[1] is not None
+    seen = context.all_gather(found)
+    if len(set(seen)) > 1:
+        path = None if resume_from is None else resume_from[0]
+        missing = [rank for rank, ok in enumerate(seen) if not ok]
+        readers = [rank for rank, ok in enumerate(seen) if ok]
+        raise FileNotFoundError(
+            f"ranks {missing} cannot read {path}, which rank(s) {readers} resume from; put "
+            "run.output on storage every machine reads, or copy last.pt there on every machine"
+        )
 
 
 @contextlib.contextmanager

@@ -110,8 +110,9 @@ def test_virtual_view_and_indices(image_tree) -> None:
 def test_errors(image_tree, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match=r"<root>/train/<class>/<image>"):
         ImageFolder(tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="cannot be downloaded"):
-        ImageFolder(image_tree, download=True)
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        ImageFolder(tmp_path / "nowhere", download=True)
+    assert len(ImageFolder(image_tree, download=True)) == len(ImageFolder(image_tree))
     with pytest.raises(ValueError, match="positive int"):
         ImageFolder.describe(image_tree, image_size=0)
     (image_tree / "val" / "emu").mkdir()

@@ -227,17 +227,12 @@ def test_bfloat16_channels_last_and_compiled_backbones(tmp_path, image_tree_writ
 
 
 def test_resume_refuses_ranks_that_cannot_see_the_checkpoint(tmp_path):
-    from types import SimpleNamespace
-
-    from graphkd.engine import Trainer
+    from graphkd.engine.trainer import _check_resume_on_every_rank
 
     class OtherMachineMisses:  # rank 1 runs on a machine without the file
         def all_gather(self, value):
             return [value, False]
 
-    (tmp_path / "last.pt").write_bytes(b"")
-    run = SimpleNamespace(
-        models=None, optimizers=None, context=OtherMachineMisses(), output=tmp_path
-    )
     with pytest.raises(FileNotFoundError, match=r"ranks \[1\] cannot read .*last.pt"):
-        Trainer()._restore(run, True)
+        _check_resume_on_every_rank((tmp_path / "last.pt", {"epoch": 1}), OtherMachineMisses())
+    _check_resume_on_every_rank(None, OtherMachineMisses())  # nobody resumes: fine
