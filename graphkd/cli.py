@@ -1,4 +1,10 @@
-"""The ``graphkd`` command: train teachers, distil, evaluate, analyze, list, quickstart.
+"""The ``graphkd`` command: train teachers, distil, evaluate, analyze, list, configs, quickstart.
+
+Arguments are parsed before anything heavy is imported, so ``graphkd --help`` and
+``graphkd --version`` answer at once. A user's mistake (an unknown name, a bad value, a
+missing file, a run directory that already holds a run) ends the command with one line
+``graphkd: error: <problem>; <fix>`` on stderr and exit status 2; anything else is a bug
+and keeps its traceback.
 
 Example
 -------
@@ -11,30 +17,39 @@ methods: ...
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
-from graphkd.analysis import write_report
-from graphkd.data import list_datasets
-from graphkd.distill import list_methods
-from graphkd.engine.config import apply_overrides, load_config, shipped_configs
-from graphkd.engine.quickstart import QUICKSTART_METHOD, quickstart
-from graphkd.engine.trainer import CROSS_ENTROPY, Trainer
-from graphkd.models import list_models
+from graphkd._version import __version__
+
+#: The command's name in messages.
+PROG = "graphkd"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="graphkd", description="Graph-based knowledge distillation on DGL and PyTorch."
+        prog=PROG,
+        description="Graph-based knowledge distillation on DGL and PyTorch.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_config(sub: argparse.ArgumentParser) -> None:
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+
+    def with_config(sub: argparse.ArgumentParser, resumable: bool = True) -> None:
         sub.add_argument(
             "--config",
             required=True,
-            help=f"YAML file or shipped config ({', '.join(shipped_configs())})",
+            help="a YAML file or a shipped config's name (see `graphkd list`)",
         )
         sub.add_argument(
             "--set",
@@ -42,36 +57,82 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="override a config key, e.g. --set optim.lr=0.01 (repeatable)",
+            help="override a config key, e.g. --set optim.lr=0.01 (repeatable; see "
+            "`graphkd config show NAME` for every key)",
         )
+        if resumable:
+            sub.add_argument(
+                "--resume",
+                nargs="?",
+                const=True,
+                default=False,
+                metavar="CHECKPOINT",
+                help="continue the run from <run>/last.pt, or from the checkpoint given",
+            )
+            sub.add_argument(
+                "--overwrite",
+                action="store_true",
+                help="start again in a run directory that already holds a run (its records "
+                "are replaced once the first epoch has finished)",
+            )
+            with_shortcuts(sub)
+        with_imports(sub)
+
+    def with_shortcuts(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
-            "--resume",
-            nargs="?",
-            const=True,
-            default=False,
-            metavar="CHECKPOINT",
-            help="continue from <run>/last.pt, or from the checkpoint given",
+            "--epochs",
+            type=int,
+            default=None,
+            help="train N epochs (optim.epochs; the learning-rate milestones scale with it)",
+        )
+        sub.add_argument("--subset", type=int, default=None, help="training images used")
+        sub.add_argument("--test-subset", type=int, default=None, help="test images used")
+        sub.add_argument(
+            "--limit-batches", type=int, default=None, help="training batches per epoch"
+        )
+        sub.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1, ...")
+
+    def with_imports(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--import",
+            dest="imports",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first (it may register methods with "
+            "graphkd.distill.METHODS.register; repeatable)",
         )
 
-    teacher = commands.add_parser("train-teacher", help="train the config's teacher")
+    teacher = command("train-teacher", "train the config's teacher with cross-entropy")
     with_config(teacher)
-    distill = commands.add_parser("distill", help="distil the teacher into the student")
+    distill = command("distill", "distil the trained teacher into the config's student")
     with_config(distill)
     distill.add_argument(
-        "--method", required=True, help=f"{CROSS_ENTROPY} or one of: {', '.join(list_methods())}"
+        "--method",
+        required=True,
+        help="ce, a method of `graphkd list`, or module:factory for a method of your own",
+    )
+    distill.add_argument(
+        "--allow-method-change",
+        action="store_true",
+        help="with --resume: accept a checkpoint of another method's run",
     )
 
-    evaluate = commands.add_parser("evaluate", help="top-1 test accuracy of a checkpoint")
-    evaluate.add_argument("--model", required=True, help="zoo model name (see `graphkd list`)")
+    evaluate = command("evaluate", "top-1 test accuracy of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True, help="model.pt, last.pt or a state dict")
-    evaluate.add_argument("--dataset", required=True, help="dataset name (see `graphkd list`)")
+    evaluate.add_argument(
+        "--model", default=None, help="zoo model name (default: the one model.pt records)"
+    )
+    evaluate.add_argument(
+        "--dataset", default=None, help="dataset name (default: the one model.pt records)"
+    )
     evaluate.add_argument("--root", default=None, help="data directory")
-    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
     evaluate.add_argument("--subset", type=int, default=None, help="evaluate on N test images")
-    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
 
-    analyze = commands.add_parser(
-        "analyze", help="report on a teacher ensemble and a student: fidelity, MI, CAM, figures"
+    analyze = command(
+        "analyze", "report on a teacher ensemble and a student: fidelity, MI, CAM, figures"
     )
     analyze.add_argument(
         "--teachers", required=True, metavar="CKPT[,CKPT...]", help="teacher checkpoints"
@@ -85,27 +146,40 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--output", required=True, help="report folder")
     analyze.add_argument("--subset", type=int, default=None, help="use N test images")
     analyze.add_argument("--root", default=None, help="data directory")
-    analyze.add_argument("--batch-size", type=int, default=64)
+    analyze.add_argument("--batch-size", type=int, default=64, help="batch size of every pass")
     analyze.add_argument("--cam-images", type=int, default=4, help="images in the CAM figure")
-    analyze.add_argument("--device", default="auto")
-    analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    analyze.add_argument("--seed", type=int, default=0, help="subset and augmentation seed")
 
-    commands.add_parser("list", help="methods, models, datasets and shipped configs")
+    listing = command("list", "methods, models, datasets and shipped configs")
+    with_imports(listing)
 
-    quick = commands.add_parser(
-        "quickstart",
-        help="Fashion-MNIST: teacher, graph-distilled student and cross-entropy student",
+    config = command("config", "show a resolved config")
+    actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser(
+        "show",
+        help="print a config with every key resolved (defaults included)",
+        description="print a config with every key resolved (defaults included)",
+    )
+    show.add_argument("name", help="a YAML file or a shipped config's name")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    quick = command(
+        "quickstart", "Fashion-MNIST: teacher, graph-distilled student and cross-entropy student"
     )
     quick.add_argument("--output", default="runs/quickstart", help="experiment directory")
-    quick.add_argument("--method", default=QUICKSTART_METHOD, help="the distillation method")
-    quick.add_argument("--epochs", type=int, default=None, help="epochs of every run")
     quick.add_argument(
-        "--limit-batches", type=int, default=None, help="training batches per epoch (smoke runs)"
+        "--method", default=None, help="the distillation method (default: the quickstart's)"
     )
-    quick.add_argument("--subset", type=int, default=None, help="training images used")
-    quick.add_argument("--test-subset", type=int, default=None, help="test images used")
-    quick.add_argument("--device", default=None, help="auto, cpu, cuda, ...")
-    quick.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    with_shortcuts(quick)
+    quick.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the fashion_mnist config (repeatable)",
+    )
     return parser
 
 
@@ -124,7 +198,56 @@ def _split(value: str) -> List[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _import_modules(modules: List[str]) -> None:
+    """Import the user's modules (from the current directory first, as ``python -m``)."""
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(
+                f"--import {module}: {error}; run from the folder holding it or add that "
+                "folder to PYTHONPATH"
+            ) from None
+
+
+def _shortcut_overrides(args: argparse.Namespace, config: Any) -> List[str]:
+    """``--epochs/--subset/...`` as config overrides; ``--epochs`` scales the milestones."""
+    overrides = []
+    for key, value in (
+        ("optim.epochs", args.epochs),
+        ("data.subset", args.subset),
+        ("data.test_subset", args.test_subset),
+        ("data.limit_batches", args.limit_batches),
+        ("run.device", args.device),
+    ):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.epochs is not None and args.epochs >= 1:
+        scale = args.epochs / config.optim.epochs
+        milestones = sorted({max(1, round(m * scale)) for m in config.optim.milestones})
+        overrides.append(f"optim.milestones={milestones}")
+    return overrides
+
+
+def _load(args: argparse.Namespace, method: Optional[str] = None) -> Any:
+    """The config of ``--config``, switched to ``method`` (whose options the file's do not
+    carry over), then the shortcuts, then ``--set`` (the last word)."""
+    from graphkd.engine.config import apply_overrides, load_config
+
+    config = load_config(args.config)
+    if method is not None and config.method.name != method:
+        config = apply_overrides(config, [f"method.name={method}", "method.options={}"])
+    config = apply_overrides(config, _shortcut_overrides(args, config))
+    return apply_overrides(config, args.overrides)
+
+
 def _analyze(args: argparse.Namespace) -> int:
+    from graphkd.analysis import write_report
+    from graphkd.data import list_datasets
+    from graphkd.models import list_models
+
     teacher_models = _split(args.teacher_models)
     for name in [*teacher_models, args.student_model]:
         _check_name("model", name, list_models())
@@ -147,69 +270,90 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list() -> int:
+    from graphkd.data import list_datasets
+    from graphkd.distill import list_methods
+    from graphkd.engine.config import shipped_configs
+    from graphkd.engine.trainer import CROSS_ENTROPY
+    from graphkd.models import list_models
+
+    print("methods: " + ", ".join([CROSS_ENTROPY, *list_methods()]))
+    print("models: " + ", ".join(list_models()))
+    print("datasets: " + ", ".join(list_datasets()))
+    print("configs: " + ", ".join(shipped_configs()))
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from graphkd.engine.config import load_config
+    from graphkd.engine.quickstart import QUICKSTART_METHOD, quickstart
+    from graphkd.engine.run_checks import check_method
+
+    method = args.method or QUICKSTART_METHOD
+    check_method(method)
+    base = load_config("fashion_mnist", args.overrides)
+    overrides = [*_shortcut_overrides(args, base), *args.overrides]
+    result = quickstart(args.output, method, overrides)
+    print(result.summary())
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "analyze":
         return _analyze(args)
+    _import_modules(getattr(args, "imports", []))
     if args.command == "list":
-        print("methods: " + ", ".join([CROSS_ENTROPY, *list_methods()]))
-        print("models: " + ", ".join(list_models()))
-        print("datasets: " + ", ".join(list_datasets()))
-        print("configs: " + ", ".join(shipped_configs()))
+        return _list()
+    if args.command == "config":
+        from graphkd.engine.config import config_yaml, load_config
+
+        print(config_yaml(load_config(args.name, args.overrides)), end="")
         return 0
+    if args.command == "quickstart":
+        return _quickstart(args)
+
+    from graphkd.engine.trainer import Trainer
+
     trainer = Trainer()
     if args.command == "train-teacher":
-        result = trainer.train_teacher(load_config(args.config, args.overrides), args.resume)
+        result = trainer.train_teacher(_load(args), args.resume, args.overwrite)
         _report(f"teacher: {result.test_acc:.2f}% top-1; weights {result.model_path}")
         return 0
     if args.command == "distill":
-        _check_name("method", args.method, [CROSS_ENTROPY, *list_methods()])
-        config = load_config(args.config)
-        if config.method.name != args.method:  # the file's options belong to its method
-            config = apply_overrides(config, [f"method.name={args.method}", "method.options={}"])
-        config = apply_overrides(config, args.overrides)
-        result = trainer.distill(config, resume=args.resume)
+        from graphkd.engine.run_checks import check_method
+
+        check_method(args.method)
+        result = trainer.distill(
+            _load(args, args.method),
+            resume=args.resume,
+            overwrite=args.overwrite,
+            allow_method_change=args.allow_method_change,
+        )
         _report(f"student ({args.method}): {result.test_acc:.2f}% top-1; run {result.output}")
         return 0
-    if args.command == "evaluate":
-        _check_name("model", args.model, list_models())
-        _check_name("dataset", args.dataset, list_datasets())
-        accuracy = trainer.evaluate(
-            args.model,
-            args.checkpoint,
-            args.dataset,
-            args.root,
-            args.batch_size,
-            args.subset,
-            args.device,
-        )
-        print(f"{args.model} on {args.dataset}: {accuracy:.2f}% top-1")
-        return 0
-    _check_name("method", args.method, [CROSS_ENTROPY, *list_methods()])
-    overrides = list(args.overrides)
-    for key, value in (
-        ("optim.epochs", args.epochs),
-        ("data.limit_batches", args.limit_batches),
-        ("data.subset", args.subset),
-        ("data.test_subset", args.test_subset),
-        ("run.device", args.device),
-    ):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if args.epochs is not None:
-        overrides.append(f"optim.milestones=[{max(1, args.epochs - 1)}]")
-    result = quickstart(args.output, args.method, overrides)
-    print(result.summary())
+    from graphkd.engine.trainer import recorded_model
+
+    saved_model, saved_dataset = (None, None)
+    if args.model is None or args.dataset is None:
+        saved_model, saved_dataset = recorded_model(args.checkpoint)
+    model, dataset = args.model or saved_model, args.dataset or saved_dataset
+    accuracy = trainer.evaluate(
+        model, args.checkpoint, dataset, args.root, args.batch_size, args.subset, args.device
+    )
+    print(f"{model} on {dataset}: {accuracy:.2f}% top-1")
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the ``graphkd`` command with ``argv`` (default: ``sys.argv[1:]``).
 
-    Returns the exit status: 0 on success, 2 on bad input (the message says what to fix).
+    Returns the exit status: 0 on success, 2 on bad input (one line on stderr says what
+    to fix).
     """
     args = _parser().parse_args(argv)
     try:
         return _run(args)
     except (ValueError, FileNotFoundError) as error:
-        print(f"graphkd {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
+from tqdm.auto import tqdm
 
 from graphkd.analysis.affinity import affinity
 from graphkd.analysis.attention_iou import DEFAULT_THRESHOLD, attention_iou
@@ -55,10 +57,23 @@ class AnalysisReport:
         return self.output / "report.md"
 
 
+class _Progress:
+    """``loader`` under a progress bar titled ``desc``, a fresh bar for every pass."""
+
+    def __init__(self, loader: DataLoader, desc: str, enabled: bool) -> None:
+        self.loader, self.desc, self.enabled = loader, desc, enabled
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(tqdm(self.loader, desc=self.desc, leave=False, disable=not self.enabled))
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
 class _Preprocessed:
     """A loader of raw ``uint8`` batches seen through ``preprocess`` (model-ready batches)."""
 
-    def __init__(self, loader: DataLoader, preprocess: Callable[[Tensor], Tensor]) -> None:
+    def __init__(self, loader: Any, preprocess: Callable[[Tensor], Tensor]) -> None:
         self.loader = loader
         self.preprocess = preprocess
 
@@ -136,6 +151,7 @@ def write_report(
     cam_images: int = 4,
     knn: int = 5,
     seed: int = 0,
+    progress: Optional[bool] = None,
 ) -> AnalysisReport:
     r"""Measure a teacher ensemble and a student; write ``report.md``, ``report.json``, PNGs.
 
@@ -183,6 +199,8 @@ def write_report(
         Neighbours per node of the drawn kNN graphs.
     seed : int, default 0
         Seeds the subset choice and the augmentations (the caller's random state is kept).
+    progress : bool, optional
+        A progress bar for every pass over the data (default: when stderr is a terminal).
 
     Returns
     -------
@@ -225,6 +243,7 @@ def write_report(
             cam_images,
             knn,
             seed,
+            sys.stderr.isatty() if progress is None else progress,
         )
 
 
@@ -242,6 +261,7 @@ def _write(
     cam_images: int,
     knn: int,
     seed: int,
+    progress: bool,
 ) -> AnalysisReport:
     info = dataset_info(dataset)
     teacher_nets = _load(teachers, teacher_models, dataset, device)
@@ -268,7 +288,7 @@ def _write(
     labels: List[Tensor] = []
     first_images = torch.empty(0)
     with torch.no_grad():
-        for images, targets in val_raw:
+        for images, targets in _Progress(val_raw, "outputs and CAMs", progress):
             inputs = preprocess(images).to(device)
             for name, model in models.items():
                 responses = model(inputs)
@@ -313,16 +333,20 @@ def _write(
         for strength in STRENGTHS:
             augmentation = ensemble_augmentation(strength, info.image_size)
             try:
-                value = affinity(model, augmentation, val_raw, preprocess=preprocess)
+                passes = _Progress(val_raw, f"affinity, {strength}, {name}", progress)
+                value = affinity(model, augmentation, passes, preprocess=preprocess)
             except ValueError:  # no lightly augmented image right: the ratio is undefined
                 value = float("nan")
             measures["affinity"][name][strength] = value
-    train_loader = _Preprocessed(train_raw, preprocess)
-    val_loader = _Preprocessed(val_raw, preprocess)
-    measures["train_val_gap"] = {
-        name: asdict(train_val_gap(model, train_loader, val_loader))
-        for name, model in models.items()
-    }
+    measures["train_val_gap"] = {}
+    for name, model in models.items():
+        train_loader = _Preprocessed(
+            _Progress(train_raw, f"training accuracy, {name}", progress), preprocess
+        )
+        val_loader = _Preprocessed(
+            _Progress(val_raw, f"test accuracy, {name}", progress), preprocess
+        )
+        measures["train_val_gap"][name] = asdict(train_val_gap(model, train_loader, val_loader))
 
     output.mkdir(parents=True, exist_ok=True)
     figures: List[Path] = []

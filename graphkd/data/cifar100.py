@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Tuple, Union
 
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.utils import check_md5
 
 from graphkd.data.dataset_info import DatasetInfo
-from graphkd.data.paths import resolve_root
+from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
 
 
 class CIFAR100(tv_datasets.CIFAR100):
@@ -105,13 +105,32 @@ class CIFAR100(tv_datasets.CIFAR100):
             self.train_list = [[name, None] for name, _ in type(self).train_list]
             self.test_list = [[name, None] for name, _ in type(self).test_list]
             self.meta = {**type(self).meta, "md5": None}
-        super().__init__(
-            str(root),
-            train=train,
-            transform=transform,
-            target_transform=target_transform,
-            download=download,
-        )
+        try:
+            super().__init__(
+                str(root),
+                train=train,
+                transform=transform,
+                target_transform=target_transform,
+                download=download,
+            )
+        except Exception as error:  # urllib, http and archive errors of the download
+            if not download:
+                raise
+            raise FileNotFoundError(
+                f"CIFAR-100 is not in {str(root / self.base_folder)!r} and downloading it "
+                f"there failed ({type(error).__name__}: {error}); to fix: check network "
+                f"access, or extract cifar-100-python.tar.gz into {str(root)!r}"
+            ) from None
+
+    @classmethod
+    def find_files(
+        cls, root: Optional[Union[str, os.PathLike[str]]], train: bool = True
+    ) -> Optional[Tuple[Path, Path]]:
+        """The ``(split, meta)`` files of a split under ``root``, or ``None`` when missing."""
+        folder = resolve_root(root) / cls.base_folder
+        split = (cls.train_list if train else cls.test_list)[0][0]
+        paths = (folder / split, folder / cls.meta["filename"])
+        return paths if all(path.is_file() for path in paths) else None
 
     def _check_files(self, folder: Path, train: bool, verify_checksums: bool) -> None:
         """Raise a clear error for a missing or (with ``verify_checksums``) damaged file."""
@@ -121,13 +140,13 @@ class CIFAR100(tv_datasets.CIFAR100):
             path = folder / name
             if not path.is_file():
                 raise FileNotFoundError(
-                    f"CIFAR-100 file {str(path)!r} not found; to fix: pass download=True, or "
+                    f"CIFAR-100 file {str(path)!r} not found; to fix: {DOWNLOAD_FIX}, or "
                     f"extract cifar-100-python.tar.gz into {str(folder.parent)!r}"
                 )
             needed = [name, md5] in split or name == self.meta["filename"]
             if verify_checksums and needed and not check_md5(str(path), md5):
                 raise ValueError(
                     f"CIFAR-100 file {str(path)!r} fails its MD5 check: it is damaged or not "
-                    f"the official file; to fix: delete {str(folder)!r} and pass "
-                    f"download=True, or pass verify_checksums=False for a copy of your own"
+                    f"the official file; to fix: delete {str(folder)!r} and {DOWNLOAD_FIX}, "
+                    "or pass verify_checksums=False for a copy of your own"
                 )

@@ -5,8 +5,9 @@ files ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`` are looked for, in o
 
 1. the ``root`` directory itself, ``root/FashionMNIST/raw`` (torchvision's layout) and
    ``root/fashion-mnist``;
-2. ``/usr/share/datasets/fashion-mnist``, installed by Debian's
-   ``dataset-fashion-mnist`` package;
+2. only when no ``root`` is given: ``/usr/share/datasets/fashion-mnist``, installed by
+   Debian's ``dataset-fashion-mnist`` package (a ``root`` given explicitly is the only
+   place looked in, so a mistyped one is an error, not silently replaced);
 3. with ``download=True`` only, ``root/FashionMNIST/raw`` after torchvision's
    :class:`~torchvision.datasets.FashionMNIST` has downloaded the files there.
 
@@ -37,7 +38,7 @@ from torchvision import datasets as tv_datasets
 
 from graphkd.data.dataset_info import DatasetInfo
 from graphkd.data.idx import read_idx_images, read_idx_labels
-from graphkd.data.paths import resolve_root
+from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
 
 _FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -126,15 +127,18 @@ class FashionMNIST(Dataset):
         self.train = train
         self.transform = transform
         self.target_transform = target_transform
-        found = self.find_files(self.root, train)
+        found = self.find_files(root, train)
         if found is None and download:
-            tv_datasets.FashionMNIST(str(self.root), train=train, download=True)
-            found = self.find_files(self.root, train)
+            try:
+                tv_datasets.FashionMNIST(str(self.root), train=train, download=True)
+            except Exception as error:  # urllib, http and archive errors alike
+                raise FileNotFoundError(self._missing_message(root, download, error)) from None
+            found = self.find_files(root, train)
         if found is None:
-            raise FileNotFoundError(self._missing_message(download))
+            raise FileNotFoundError(self._missing_message(root, download))
         self.images_file, self.labels_file = found
         fix = (
-            f"delete it and pass download=True, or reinstall the system copy with "
+            f"delete it and {DOWNLOAD_FIX}, or reinstall the system copy with "
             f"`apt-get install --reinstall dataset-fashion-mnist` (files in {self.system_dir})"
         )
         self.data = read_idx_images(self.images_file, fix=fix)
@@ -148,9 +152,11 @@ class FashionMNIST(Dataset):
 
     @classmethod
     def search_dirs(cls, root: Optional[Union[str, os.PathLike[str]]]) -> List[Path]:
-        """The directories searched, in order, for a given ``root``."""
+        """The directories searched, in order, for a given ``root`` (the system copy only
+        when ``root`` is ``None``)."""
         base = resolve_root(root)
-        return [base, base / "FashionMNIST" / "raw", base / "fashion-mnist", cls.system_dir]
+        found_in = [base, base / "FashionMNIST" / "raw", base / "fashion-mnist"]
+        return found_in if root is not None else [*found_in, cls.system_dir]
 
     @classmethod
     def find_files(
@@ -167,19 +173,28 @@ class FashionMNIST(Dataset):
                 return paths[0], paths[1]
         return None
 
-    def _missing_message(self, download: bool) -> str:
+    def _missing_message(
+        self,
+        root: Optional[Union[str, os.PathLike[str]]],
+        download: bool,
+        error: Optional[Exception] = None,
+    ) -> str:
         names = " and ".join(f"{name}[.gz]" for name in _FILES[self.train])
-        searched = ", ".join(str(d) for d in self.search_dirs(self.root))
-        message = f"Fashion-MNIST files {names} not found; searched {searched}. To fix: "
-        if download:
-            return message + (
-                "the download left no files behind; check network access, or install the "
-                "system copy with `apt-get install dataset-fashion-mnist`"
-            )
-        return message + (
-            "install the system copy with `apt-get install dataset-fashion-mnist`, put the "
-            f"IDX files in {self.root}, or pass download=True"
+        searched = ", ".join(str(d) for d in self.search_dirs(root))
+        message = f"Fashion-MNIST files {names} not found; searched {searched}"
+        place = (
+            f"put the IDX files in {self.root}, or install the system copy with "
+            "`apt-get install dataset-fashion-mnist`"
+            + (" and give no root" if root is not None else "")
         )
+        if error is not None:
+            return message + (
+                f"; downloading them into {self.root} failed ({type(error).__name__}: "
+                f"{error}). To fix: check network access, or {place}"
+            )
+        if download:
+            return message + f"; the download left no files behind. To fix: {place}"
+        return message + f". To fix: {place}, or {DOWNLOAD_FIX}"
 
     def __len__(self) -> int:
         return len(self.targets)

@@ -23,6 +23,10 @@ from typing import Optional, Union
 #: Environment variable naming the default data directory.
 DATA_DIR_VARIABLE = "GRAPHKD_DATA_DIR"
 
+#: How the datasets' errors tell a Python caller to download; the trainer says it in
+#: config and command-line terms instead (``data.download=true``).
+DOWNLOAD_FIX = "pass download=True"
+
 
 def default_data_dir() -> Path:
     """The default data directory: ``$GRAPHKD_DATA_DIR`` or ``~/.cache/graphkd/data``."""

@@ -4,7 +4,14 @@ from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.ensemble import EnsembleDistiller, average_responses, ensemble_kd
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
-from graphkd.distill.methods import METHODS, create_method, list_methods, method_arguments
+from graphkd.distill.methods import (
+    METHODS,
+    check_method_options,
+    create_method,
+    import_method,
+    list_methods,
+    method_arguments,
+)
 from graphkd.distill.stage import Stage
 
 __all__ = [
@@ -15,8 +22,10 @@ __all__ = [
     "MemoryBank",
     "Stage",
     "average_responses",
+    "check_method_options",
     "create_method",
     "ensemble_kd",
+    "import_method",
     "list_methods",
     "method_arguments",
 ]

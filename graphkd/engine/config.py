@@ -39,7 +39,9 @@ class DataConfig:
     dataset : str
         A name of :func:`graphkd.data.list_datasets`.
     root : str, optional
-        Data directory (default: :func:`graphkd.data.default_data_dir`).
+        Data directory (default: :func:`graphkd.data.default_data_dir`, then the system
+        copy). A root given explicitly is the only place looked in: a root without the
+        data is an error (or, with ``download``, where the download goes).
     batch_size : int
         Training batch size.
     test_batch_size : int
@@ -53,7 +55,10 @@ class DataConfig:
     limit_batches : int, optional
         Stop each training epoch after this many batches (smoke runs).
     download : bool
-        Download the dataset when no local copy is found.
+        Download the dataset into ``root`` when no local copy is found there (default
+        ``True``; the log says which files were read, or that it downloads). With
+        ``False``, or offline, a missing dataset is an error that names the folders
+        searched and the fix.
     augmentation : str
         The trained network's augmentation (the teacher's in ``train-teacher``, the
         student's in ``distill``): ``"standard"`` (random crop and flip, default),
@@ -68,7 +73,7 @@ class DataConfig:
     subset: Optional[int] = None
     test_subset: Optional[int] = None
     limit_batches: Optional[int] = None
-    download: bool = False
+    download: bool = True
     augmentation: str = "standard"
 
 
@@ -178,6 +183,9 @@ class RunConfig:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     deterministic : bool
         Deterministic algorithms only (bitwise-reproducible runs and resumes).
+    tensorboard : bool
+        Also write every logged number as a TensorBoard scalar to
+        ``<run directory>/tensorboard`` (needs ``pip install 'graphkd[log]'``).
     """
 
     seed: int = 0
@@ -185,6 +193,7 @@ class RunConfig:
     amp: bool = False
     device: str = "auto"
     deterministic: bool = False
+    tensorboard: bool = False
 
 
 @dataclass
@@ -199,6 +208,7 @@ class Config:
 
 
 _FREE_FORM = {("method", "options")}
+_NULLABLE = {"data.subset", "data.test_subset", "data.limit_batches"}
 
 
 def _field_names(cls: type) -> List[str]:
@@ -282,16 +292,24 @@ def _check_types(config: Config) -> None:
             else:
                 ok = isinstance(value, type(default))
             if not ok:
+                kind = type(default).__name__
+                article = "an" if kind[0] in "aeiou" else "a"
                 raise ValueError(
-                    f"config key {name} must be a {type(default).__name__} like "
-                    f"{default!r}, got {value!r}"
+                    f"config key {name} must be {article} {kind} like {default!r}, got {value!r}"
                 )
-    for name, value in (
-        ("data.batch_size", config.data.batch_size),
-        ("optim.epochs", config.optim.epochs),
+    data = config.data
+    for name, value, least in (
+        ("data.batch_size", data.batch_size, 1),
+        ("data.test_batch_size", data.test_batch_size, 1),
+        ("data.subset", data.subset, 1),
+        ("data.test_subset", data.test_subset, 1),
+        ("data.limit_batches", data.limit_batches, 1),
+        ("data.workers", data.workers, 0),
+        ("optim.epochs", config.optim.epochs, 1),
     ):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+        if value is not None and value < least:
+            unset = " (or null for no limit)" if name in _NULLABLE else ""
+            raise ValueError(f"{name} must be at least {least}{unset}, got {value}")
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -336,7 +354,12 @@ def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
                 if not free
                 else f"unknown config key {key!r}; write {parts[0]}.{parts[1]}.<option>=value"
             )
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as error:
+            raise ValueError(
+                _yaml_problem(f"override {override!r}", error, "quote or fix the value")
+            ) from None
         target = values[parts[0]]
         if len(parts) == 3:
             target = target.setdefault(parts[1], {})
@@ -381,10 +404,31 @@ def load_config(
     Config
     """
     source = _resolve(path_or_name)
-    values = yaml.safe_load(source.read_text()) or {}
+    try:
+        values = yaml.safe_load(source.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(_yaml_problem(source, error)) from None
     return apply_overrides(config_from_dict(values), overrides)
+
+
+def _yaml_problem(source: Any, error: yaml.YAMLError, fix: str = "fix the file") -> str:
+    """One line naming the file, the place and the fix of a YAML error."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if isinstance(error, yaml.constructor.ConstructorError) and "!!python" in str(error):
+        return (
+            f"config {source}{where}: {problem}; configs hold plain values only and a "
+            "python tag is never executed: remove the tag"
+        )
+    return f"config {source}{where} is not valid YAML: {problem}; {fix}"
+
+
+def config_yaml(config: Config) -> str:
+    """The resolved ``config`` as YAML text, every key of every section."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
 
 
 def save_config(config: Config, path: Union[str, os.PathLike[str]]) -> None:
     """Write the resolved ``config`` as YAML to ``path``."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    Path(path).write_text(config_yaml(config))

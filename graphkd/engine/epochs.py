@@ -44,9 +44,12 @@ def train_epoch(
     scaler: Any,
     context: DistributedContext,
     progress: bool = False,
+    label: str = "",
 ) -> Dict[str, float]:
     """One epoch of the student; teacher ``k`` sees its own view ``own_view[k]`` of
-    each batch (see :func:`~graphkd.engine.training_views.training_transform`)."""
+    each batch (see :func:`~graphkd.engine.training_views.training_transform`).
+    ``progress``: a bar titled ``label`` (default ``epoch <epoch + 1>``) with the
+    running mean loss."""
     data = config.data
     device = context.device
     loader = train_loader(config, epoch, train_set, context)
@@ -63,7 +66,9 @@ def train_epoch(
         else nullcontext()
     )
     sums: Dict[str, Tensor] = {}
-    bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
+    bar = tqdm(
+        loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
+    )
     method = None if distiller is None else _unwrapped(distiller)
     ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
     global_graphs = context.active and config.method.graph_batch == "global"
@@ -121,6 +126,8 @@ def train_epoch(
                 method.after_step(t32, s32.detach())
         for key, value in values.items():
             sums[key] = sums[key] + value.float() if key in sums else value.float()
+        if progress:
+            _show_running_loss(bar, sums["loss"], step)
     steps = max(1, min(total, len(loader)))
     scale = steps * context.world_size
     means = {key: context.sum(value).item() / scale for key, value in sums.items()}
@@ -138,8 +145,10 @@ def train_distiller_epoch(
     optimizer: torch.optim.Optimizer,
     context: DistributedContext,
     progress: bool = False,
+    label: str = "",
 ) -> Dict[str, float]:
-    """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``."""
+    """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``
+    (``progress``: a bar titled ``label`` with the running mean loss)."""
     if not teachers:
         raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
     device = context.device
@@ -148,7 +157,9 @@ def train_distiller_epoch(
     total = len(loader) if limit is None else min(len(loader), limit)
     distiller.train()
     sums: Dict[str, Tensor] = {}
-    bar = tqdm(loader, total=total, desc=f"{stage} {epoch + 1}", leave=False, disable=not progress)
+    bar = tqdm(
+        loader, total=total, desc=label or f"{stage} {epoch + 1}", leave=False, disable=not progress
+    )
     for step, (images, labels, index) in enumerate(bar):
         if step >= total:
             break
@@ -168,6 +179,8 @@ def train_distiller_epoch(
         for key, value in out.items():
             value = value.detach().float()
             sums[key] = sums[key] + value if key in sums else value
+        if progress:
+            _show_running_loss(bar, sums["loss"], step)
     steps = max(1, min(total, len(loader))) * context.world_size
     means = {key: context.sum(value).item() / steps for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
@@ -204,6 +217,16 @@ def train_loader(
         num_workers=data.workers,
         generator=generator,
     )
+
+
+#: Steps between updates of a bar's running loss (each reads the loss off the device).
+_LOSS_EVERY = 10
+
+
+def _show_running_loss(bar: Any, loss_sum: Tensor, step: int) -> None:
+    """Show this rank's mean loss so far on the progress bar, every few steps."""
+    if step % _LOSS_EVERY == 0:
+        bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}", refresh=False)
 
 
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:

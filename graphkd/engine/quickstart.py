@@ -61,7 +61,8 @@ def quickstart(
     Parameters
     ----------
     output : str
-        Experiment directory; a teacher already at ``<output>/teacher/model.pt`` is reused.
+        Experiment directory; a teacher already at ``<output>/teacher/model.pt`` is reused,
+        the two students are trained again (their earlier runs there are replaced).
     method : str
         The distillation method of the first student.
     overrides : list of str
@@ -87,11 +88,11 @@ def quickstart(
         teacher_acc = float(saved.get("test_acc", float("nan")))
     else:
         log(f"training the teacher {config.model.teacher} ...")
-        teacher_acc = trainer.train_teacher(config).test_acc
+        teacher_acc = trainer.train_teacher(config, resume=True).test_acc
     log(f"distilling {config.model.student} with {method} ...")
-    method_acc = trainer.distill(config, method).test_acc
+    method_acc = trainer.distill(config, method, overwrite=True).test_acc
     log(f"training {config.model.student} with cross-entropy only ...")
-    ce_acc = trainer.distill(config, CROSS_ENTROPY).test_acc
+    ce_acc = trainer.distill(config, CROSS_ENTROPY, overwrite=True).test_acc
     plot = _plot(Path(output), ["teacher", CROSS_ENTROPY, method])
     return QuickstartResult(
         Path(output), method, teacher_acc, method_acc, ce_acc, plot, time.time() - began
@@ -104,6 +105,7 @@ def _plot(output: Path, runs: List[str]) -> Optional[Path]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     figure, axis = plt.subplots(figsize=(5, 3.5))
@@ -112,6 +114,7 @@ def _plot(output: Path, runs: List[str]) -> Optional[Path]:
         epochs = [int(r["epoch"]) for r in rows]
         axis.plot(epochs, [float(r["test_acc"]) for r in rows], marker="o", label=run)
     axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("test top-1 (%)")
     axis.legend()
     figure.tight_layout()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import math
@@ -11,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,28 +20,49 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from graphkd.data import WithIndex, create_dataset, dataset_info
-from graphkd.distill import Stage, create_method, list_methods, method_arguments
+from graphkd.data import DATASETS, WithIndex, create_dataset, dataset_info
+from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
+from graphkd.distill import Stage, create_method, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
     LAST,
-    read_training_checkpoint,
     rng_state,
     save_training_checkpoint,
     set_rng_state,
 )
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
+from graphkd.engine.curves import plot_curves
 from graphkd.engine.distributed import DistributedContext, setup_distributed
 from graphkd.engine.epochs import train_distiller_epoch, train_epoch
 from graphkd.engine.global_batch import GRAPH_BATCHES
 from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
+from graphkd.engine.run_checks import (
+    CROSS_ENTROPY,
+    ResumePoint,
+    check_method,
+    check_model,
+    check_run,
+    check_teacher_checkpoint,
+    resolve_device,
+)
+from graphkd.engine.run_folder import remove_run_records
 from graphkd.engine.seed import seed_everything
+from graphkd.engine.tensorboard_log import TensorBoardLog
 from graphkd.engine.training_views import check_augmentations, training_transform
-from graphkd.models import TappedModel, create_model, list_models, load_checkpoint, tap
+from graphkd.models import TappedModel, create_model, load_checkpoint, tap
 
-#: The method name of plain cross-entropy training (no distiller).
-CROSS_ENTROPY = "ce"
+__all__ = [
+    "CROSS_ENTROPY",
+    "RunResult",
+    "Trainer",
+    "build_model",
+    "evaluate",
+    "method_folder",
+    "recorded_model",
+    "resolve_device",
+    "test_loader",
+]
 
 
 @dataclass
@@ -83,13 +105,6 @@ class RunResult:
         return self.output / "metrics.csv"
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; any other name as ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
     if size is None or size >= len(dataset):  # type: ignore[arg-type]
         return dataset
@@ -116,9 +131,11 @@ def test_loader(
     subset: Optional[int] = None,
     workers: int = 0,
     seed: int = 0,
+    download: bool = False,
 ) -> DataLoader:
     """The test split of ``dataset`` with its evaluation transform, in a fixed order."""
-    data = _subset(create_dataset(dataset, root=root, train=False), subset, seed)
+    test_set = create_dataset(dataset, root=root, train=False, download=download)
+    data = _subset(test_set, subset, seed)
     # its own generator: iterating must not draw from the global RNG the training uses
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
@@ -150,6 +167,105 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tupl
     return 100.0 * correct.item() / count, loss.item() / count
 
 
+@dataclass
+class _Models:
+    """The networks of a run: the tapped student, the frozen teachers, the method's
+    distiller (``None`` for ``"ce"``) and its stages; ``*_step`` are the modules a
+    training step calls (wrapped in DDP when distributed)."""
+
+    student: TappedModel
+    teachers: List[TappedModel]
+    distiller: Optional[nn.Module]
+    stages: List[Stage]
+    student_step: nn.Module
+    distiller_step: Optional[nn.Module]
+
+    @property
+    def stage_epochs(self) -> int:
+        """Epochs of the distiller-only stages before the student's."""
+        return sum(int(stage.epochs or 0) for stage in self.stages[:-1])
+
+
+@dataclass
+class _Data:
+    """The indexed training set (each model's views), which view each teacher sees,
+    and the test batches."""
+
+    train_set: Dataset
+    own_view: List[Optional[int]]
+    tests: DataLoader
+
+
+@dataclass
+class _Optimizers:
+    """SGD and its schedule for the student's stage, the distiller-only stages' SGD
+    (``None`` without such stages) and the AMP gradient scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    stage_optimizer: Optional[torch.optim.Optimizer]
+    scaler: Any
+
+
+@dataclass
+class _Logs:
+    """``metrics.csv`` (the student's epochs), ``metrics_<stage>.csv`` per earlier stage
+    and, with ``run.tensorboard``, the TensorBoard scalars."""
+
+    metrics: MetricsLog
+    stages: Dict[str, MetricsLog]
+    tensorboard: Optional[TensorBoardLog]
+
+    def append(self, row: Dict[str, object], stage: Optional[str] = None) -> None:
+        """One epoch's row: to ``metrics.csv``, or to stage ``stage``'s file."""
+        (self.metrics if stage is None else self.stages[stage]).append(row)
+        if self.tensorboard is not None:
+            self.tensorboard.add_row(row, "" if stage is None else f"{stage}/")
+
+
+@dataclass
+class _Request:
+    """What the caller asked of one run: train ``arch`` (named by config key
+    ``arch_key``) into ``output``, with or without teachers, and how to treat an
+    earlier run there."""
+
+    arch: str
+    arch_key: str
+    output: Path
+    with_teacher: bool
+    resume: Union[bool, str] = False
+    overwrite: bool = False
+    allow_method_change: bool = False
+
+
+@dataclass
+class _Run:
+    """The parts of one training run, built in order by :meth:`Trainer._run`, and where
+    it stands: ``start_epoch`` and ``best``/``test_acc`` after a resume, whether its
+    records (``config.yaml``, the logs) have been started."""
+
+    config: Config
+    request: _Request
+    context: DistributedContext
+    data: _Data
+    models: _Models
+    optimizers: _Optimizers
+    logs: _Logs
+    start_epoch: int = 0
+    best: float = -math.inf
+    test_acc: float = math.nan
+    records_started: bool = False
+
+    @property
+    def output(self) -> Path:
+        return self.request.output
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of every stage together."""
+        return self.models.stage_epochs + self.config.optim.epochs
+
+
 class Trainer:
     """Train teachers and distil students as configured by a :class:`~graphkd.engine.Config`.
 
@@ -163,15 +279,23 @@ class Trainer:
     has no distillation loss). SGD with a multi-step schedule; evaluation (top-1) after
     every epoch; one CSV row (``metrics.csv``) and one atomic checkpoint (``last.pt``,
     the previous one kept as ``previous.pt``) per epoch; ``model.pt`` with the final
-    weights; ``config.yaml`` with the resolved configuration. With ``resume=True`` a run
+    weights, ``curves.png`` with the learning curves (with matplotlib) and
+    ``config.yaml`` with the resolved configuration. With ``resume=True`` a run
     continues from ``last.pt`` with the optimiser, scheduler, AMP scaler and random
     generators restored, so that under ``run.deterministic`` it ends with the same
     weights as an uninterrupted run.
 
+    Everything that can be checked is checked before the run touches a file (see
+    :mod:`graphkd.engine.run_checks`), and the run directory's records are written
+    only once the first epoch has finished: a run that fails early leaves an earlier
+    run's records as they were. A directory that holds a run is refused unless
+    ``resume`` (continue it) or ``overwrite`` (replace it) is given.
+
     Parameters
     ----------
     progress : bool, optional
-        Show a tqdm bar per epoch (default: only when stderr is a terminal).
+        Show a tqdm bar per epoch with the running loss (default: only when stderr is a
+        terminal).
     log : callable, optional
         Receives one line per epoch (default: ``print``); pass ``lambda line: None`` to
         silence.
@@ -189,14 +313,25 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.log = _print_now if log is None else log
 
-    def train_teacher(self, config: Config, resume: Union[bool, str] = False) -> RunResult:
-        """Train ``config.model.teacher`` with cross-entropy into ``<run.output>/teacher``."""
+    def train_teacher(
+        self, config: Config, resume: Union[bool, str] = False, overwrite: bool = False
+    ) -> RunResult:
+        """Train ``config.model.teacher`` with cross-entropy into ``<run.output>/teacher``.
+
+        ``resume`` and ``overwrite`` as in :meth:`distill`.
+        """
         config = dataclasses.replace(config, method=MethodConfig(CROSS_ENTROPY, {}))
-        run_dir = Path(config.run.output) / "teacher"
-        return self._fit(config, config.model.teacher, run_dir, with_teacher=False, resume=resume)
+        output = Path(config.run.output) / "teacher"
+        request = _Request(config.model.teacher, "model.teacher", output, False, resume, overwrite)
+        return self._fit(config, request)
 
     def distill(
-        self, config: Config, method: Optional[str] = None, resume: Union[bool, str] = False
+        self,
+        config: Config,
+        method: Optional[str] = None,
+        resume: Union[bool, str] = False,
+        overwrite: bool = False,
+        allow_method_change: bool = False,
     ) -> RunResult:
         """Distil ``config.model.teacher_checkpoint`` into ``config.model.student``.
 
@@ -205,18 +340,25 @@ class Trainer:
         config : Config
             The run. The teacher's weights are ``model.teacher_checkpoint``, by default
             ``<run.output>/teacher/model.pt`` (where :meth:`train_teacher` puts them).
-            The student's run goes to ``<run.output>/<method>``.
+            The student's run goes to ``<run.output>/<method>`` (for a method
+            ``module:factory``, ``<run.output>/<factory>``).
         method : str, optional
-            ``"ce"`` or a name of :func:`graphkd.list_methods`; default
-            ``config.method.name``. Options in ``config.method.options`` apply when the
-            names agree.
+            ``"ce"``, a name of :func:`graphkd.list_methods` or ``"module:factory"``
+            (see :func:`graphkd.distill.import_method`); default ``config.method.name``.
+            Options in ``config.method.options`` apply when the names agree.
         resume : bool or str
             ``True``: continue from ``<output>/last.pt`` (from scratch when there is
             none); a path: continue from that checkpoint.
+        overwrite : bool
+            Start again in a run directory that holds a run (its records are removed
+            once the new run's first epoch has finished).
+        allow_method_change : bool
+            Resume from a checkpoint of another method's run (same student, dataset and
+            trained state shapes).
         """
         if method is not None and method != config.method.name:
             config = dataclasses.replace(config, method=MethodConfig(method, {}))
-        _check_method(config.method.name)
+        check_method(config.method.name)
         for key, value, valid in (
             ("method.graph_batch", config.method.graph_batch, GRAPH_BATCHES),
             ("method.ensemble", config.method.ensemble, ENSEMBLE_MODES),
@@ -234,259 +376,281 @@ class Trainer:
                 )
             model = dataclasses.replace(config.model, teacher_checkpoint=str(own_teacher))
             config = dataclasses.replace(config, model=model)
-        run_dir = Path(config.run.output) / config.method.name
-        return self._fit(
-            config, config.model.student, run_dir, with_teacher=with_teacher, resume=resume
+        output = Path(config.run.output) / method_folder(config.method.name)
+        request = _Request(
+            config.model.student,
+            "model.student",
+            output,
+            with_teacher,
+            resume,
+            overwrite,
+            allow_method_change,
         )
+        return self._fit(config, request)
 
-    def _fit(
-        self,
-        config: Config,
-        arch: str,
-        output: Path,
-        with_teacher: bool,
-        resume: Union[bool, str],
-    ) -> RunResult:
+    def _fit(self, config: Config, request: _Request) -> RunResult:
         deterministic = torch.are_deterministic_algorithms_enabled()
         cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
         context = setup_distributed(resolve_device(config.run.device))
         try:
-            return self._run(config, arch, output, with_teacher, resume, context)
+            return self._run(config, request, context)
         finally:  # leave the process-wide switches as they were
             context.close()
             torch.use_deterministic_algorithms(deterministic)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
 
-    def _run(
-        self,
-        config: Config,
-        arch: str,
-        output: Path,
-        with_teacher: bool,
-        resume: Union[bool, str],
-        context: DistributedContext,
-    ) -> RunResult:
+    def _run(self, config: Config, request: _Request, context: DistributedContext) -> RunResult:
+        """One run, top to bottom: check, data and models, optimisers, restore, epochs.
+
+        Nothing is written before the first epoch has finished (:meth:`_start_records`).
+        """
         start_time = time.time()
-        _check_model(arch)
-        device = context.device
-        main = context.is_main
-        if config.data.batch_size % context.world_size:
-            raise ValueError(
-                f"data.batch_size {config.data.batch_size} is the global batch and must be "
-                f"divisible by the {context.world_size} processes; change one of them"
-            )
-        output.mkdir(parents=True, exist_ok=True)
+        resume_from = _checked_on_every_rank(config, request, context)
         # every rank draws its own augmentations; DDP copies rank 0's initial weights
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
+        if context.is_main:
+            self._log_data_source(config)
+        with _data_errors_in_config_terms():
+            base_set = _training_set(config)
+        models = _build_models(config, request.arch, request.with_teacher, base_set, context)
+        data = _prepare_data(config, base_set, models)
+        optimizers = _build_optimizers(config, models, context.device)
+        logs = _open_logs(request.output, models.stages, config.run.tensorboard)
+        run = _Run(config, request, context, data, models, optimizers, logs)
+        self._restore(run, resume_from)
+        if context.is_main:
+            self._announce(run)
+        try:
+            self._epoch_loop(run)
+        finally:
+            if logs.tensorboard is not None:
+                logs.tensorboard.close()
+        return _finish(run, start_time)
 
+    def _log_data_source(self, config: Config) -> None:
+        """Say which files the run reads, or that it downloads the dataset."""
         data = config.data
-        info = dataset_info(data.dataset)
-        base_set = _training_set(config)
-        tests = test_loader(
-            data.dataset,
-            data.root,
-            data.test_batch_size,
-            data.test_subset,
-            data.workers,
-            config.run.seed,
-        )
-
-        teacher_specs = _teacher_specs(config) if with_teacher else []
-        check_augmentations(config, len(teacher_specs))
-        student = tap(build_model(arch, data.dataset)).to(device)
-        teachers = [_frozen_teacher(a, w, data.dataset, device) for a, w in teacher_specs]
-        distiller = _create_distiller(config, base_set, student, teachers, device)
-        virtual = needs_virtual_view(distiller)
-        transform, own_view = training_transform(config, info, len(teachers), virtual)
-        if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
-            base_set = _training_set(config, transform)
-        train_set = WithIndex(base_set)
-        stages = method_stages(distiller)
-        stage_epochs = sum(int(stage.epochs or 0) for stage in stages[:-1])
-
-        student_step: nn.Module = student
-        distiller_step: Optional[nn.Module] = distiller
-        if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
-            ids = [device] if device.type == "cuda" else None
-            student_step = DistributedDataParallel(student, device_ids=ids)
-            if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
-                # memory banks are synchronised by the method itself (after_step)
-                distiller_step = DistributedDataParallel(
-                    distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+        cls = DATASETS.get(data.dataset)
+        if not hasattr(cls, "find_files"):
+            return
+        for train in (True, False):
+            split = "training" if train else "test"
+            found = cls.find_files(data.root, train)
+            if found is not None:
+                self.log(f"data: {data.dataset} {split} split from {', '.join(map(str, found))}")
+            elif data.download:
+                self.log(
+                    f"data: no local copy of the {data.dataset} {split} split; downloading it "
+                    f"into {resolve_root(data.root)} (data.download=true)"
                 )
 
-        trainable = [p for p in student.parameters() if p.requires_grad]
+    def _restore(self, run: _Run, resume_from: Optional[ResumePoint]) -> None:
+        """Continue from the checkpoint ``resume_from`` (weights, optimisers, scaler,
+        generators, epoch, accuracies); a checkpoint that does not fit is refused with
+        the part that differs."""
+        if resume_from is None:
+            return
+        path, state = resume_from
+        if state is None:
+            if run.context.is_main:
+                self.log(f"no checkpoint at {path}; starting from scratch")
+            return
+        models, optimizers, context = run.models, run.optimizers, run.context
+        parts: List[Tuple[str, Callable[[], Any]]] = [
+            ("model", lambda: models.student.model.load_state_dict(state["model"])),
+            ("optimizer", lambda: optimizers.optimizer.load_state_dict(state["optimizer"])),
+            (
+                "scheduler",
+                lambda: optimizers.scheduler.load_state_dict(
+                    _scheduler_state_from_checkpoint(state["scheduler"])
+                ),
+            ),
+            ("scaler", lambda: optimizers.scaler.load_state_dict(state["scaler"])),
+        ]
+        distiller = models.distiller
         if distiller is not None:
-            trainable += [p for p in distiller.parameters() if p.requires_grad]
-        optim = config.optim
-        optimizer = torch.optim.SGD(
-            trainable,
-            lr=optim.lr,
-            momentum=optim.momentum,
-            weight_decay=optim.weight_decay,
-            nesterov=optim.nesterov,
-        )
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=list(optim.milestones), gamma=optim.gamma
-        )
-        # distiller-only stages (e.g. MHGD's attention networks) have an optimiser of their
-        # own; their losses carry their own regularisation, so no weight decay here
-        stage_optimizer = (
-            torch.optim.SGD(
-                [p for p in distiller.parameters() if p.requires_grad],
-                lr=optim.lr,
-                momentum=optim.momentum,
-                weight_decay=0.0,
-                nesterov=optim.nesterov,
+            parts.append(("distiller", lambda: distiller.load_state_dict(state["distiller"])))
+        if optimizers.stage_optimizer is not None:
+            stage_optimizer = optimizers.stage_optimizer
+            parts.append(
+                (
+                    "stage_optimizer",
+                    lambda: stage_optimizer.load_state_dict(state["stage_optimizer"]),
+                )
             )
-            if distiller is not None and stage_epochs
-            else None
+        for part, load in parts:
+            try:
+                load()
+            except (RuntimeError, ValueError, KeyError, TypeError) as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+                raise ValueError(
+                    f"checkpoint {path} does not fit this run's {part} ({first}); resume with "
+                    f"the config it was saved with (config.yaml beside it)"
+                ) from None
+        ranks = state.get("rng_ranks", [])
+        same_world = context.active and len(ranks) == context.world_size
+        set_rng_state(ranks[context.rank] if same_world else state["rng"])
+        run.start_epoch, run.best = int(state["epoch"]), float(state["best_acc"])
+        run.test_acc = float(state.get("test_acc", math.nan))
+        if context.is_main:
+            left = run.total_epochs - run.start_epoch
+            rest = (
+                f"{left} of {run.total_epochs} epochs to go"
+                if left > 0
+                else "nothing left to train (raise optim.epochs to train longer)"
+            )
+            self.log(f"resumed from {path} after epoch {run.start_epoch}; {rest}")
+
+    def _announce(self, run: _Run) -> None:
+        """Say up front how many epochs each stage of a multi-stage method runs."""
+        stages = run.models.stages
+        if len(stages) < 2:
+            return
+        parts = []
+        for number, stage in enumerate(stages, 1):
+            epochs, trains = _stage_length(run, stage), stage.trains
+            log = "metrics.csv" if stage is stages[-1] else f"metrics_{stage.name}.csv"
+            parts.append(f"{number}. {stage.name}: {epochs} epochs training the {trains} ({log})")
+        self.log(
+            f"[{run.output.name}] {len(stages)} stages, {run.total_epochs} epochs in all: "
+            + "; ".join(parts)
+            + " (the method's options set the first stages' epochs, optim.epochs the last's)"
         )
-        amp = config.run.amp
-        scaler = _grad_scaler(device, enabled=amp and device.type == "cuda")
 
-        log = MetricsLog(output / "metrics.csv")
-        stage_logs = {
-            stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]
-        }
-        start_epoch, best = 0, -math.inf
-        checkpoint_path = _resume_path(resume, output)
-        if checkpoint_path is not None and checkpoint_path.is_file():
-            state = read_training_checkpoint(checkpoint_path)
-            student.model.load_state_dict(state["model"])
-            if distiller is not None:
-                distiller.load_state_dict(state["distiller"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(_scheduler_state_from_checkpoint(state["scheduler"]))
-            scaler.load_state_dict(state["scaler"])
-            if stage_optimizer is not None:
-                stage_optimizer.load_state_dict(state["stage_optimizer"])
-            ranks = state.get("rng_ranks", [])
-            same_world = context.active and len(ranks) == context.world_size
-            set_rng_state(ranks[context.rank] if same_world else state["rng"])
-            start_epoch, best = int(state["epoch"]), float(state["best_acc"])
-            if main:
-                log.truncate(max(0, start_epoch - stage_epochs))
-                for stage, stage_log in stage_logs.items():
-                    stage_log.truncate(
-                        min(start_epoch, _stage_end(stages, stage)) - _stage_start(stages, stage)
-                    )
-                self.log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
-        elif main:
-            if checkpoint_path is not None:
-                self.log(f"no checkpoint at {checkpoint_path}; starting from scratch")
-            log.truncate(0)
-            for stage_log in stage_logs.values():
-                stage_log.truncate(0)
-        if main:
-            save_config(config, output / "config.yaml")
-
-        test_acc = best if start_epoch > stage_epochs else float("nan")
-        total_epochs = stage_epochs + optim.epochs
-        for epoch in range(start_epoch, total_epochs):
+    def _epoch_loop(self, run: _Run) -> None:
+        """Train every remaining epoch of every stage, logging and checkpointing each."""
+        models, context = run.models, run.context
+        for epoch in range(run.start_epoch, run.total_epochs):
             began = time.time()
-            stage = _stage_at(stages, epoch)
-            if hasattr(distiller, "set_stage"):
-                distiller.set_stage(stage.name)  # type: ignore[union-attr]
+            stage = _stage_at(models.stages, epoch)
+            label = _epoch_label(run, stage, epoch)
+            if hasattr(models.distiller, "set_stage"):
+                models.distiller.set_stage(stage.name)  # type: ignore[union-attr,operator]
             if stage.trains == "distiller":
-                assert stage_optimizer is not None and distiller is not None
-                terms = train_distiller_epoch(
-                    config,
-                    epoch,
-                    stage.name,
-                    train_set,
-                    teachers,
-                    own_view,
-                    distiller,
-                    stage_optimizer,
-                    context,
-                    self.progress,
-                )
-                rng = context.all_gather(rng_state())
-                if main:
-                    row = {"epoch": epoch + 1 - _stage_start(stages, stage.name)}
-                    row.update({f"train_{k}": v for k, v in terms.items()})
-                    row["seconds"] = time.time() - began
-                    stage_logs[stage.name].append(row)
+                terms = self._distiller_epoch(run, epoch, stage, label)
             else:
-                terms = train_epoch(
-                    config,
-                    epoch,
-                    train_set,
-                    student_step,
-                    teachers,
-                    own_view,
-                    distiller_step,
-                    optimizer,
-                    scaler,
-                    context,
-                    self.progress,
-                )
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                rng = context.all_gather(rng_state())
-                if main:
-                    test_acc, test_loss = evaluate(student, tests, device)
-                    best = max(best, test_acc)
-                    row = {"epoch": epoch + 1 - stage_epochs, "lr": lr}
-                    row.update({f"train_{k}": v for k, v in terms.items()})
-                    row.update(
-                        {
-                            "test_loss": test_loss,
-                            "test_acc": test_acc,
-                            "seconds": time.time() - began,
-                        }
-                    )
-                    log.append(row)
-            if not main:
+                terms = self._student_epoch(run, epoch, label)
+            rng = context.all_gather(rng_state())
+            if not context.is_main:
                 context.barrier()
                 continue
-            state = {
-                "format": "graphkd",
-                "arch": arch,
-                "epoch": epoch + 1,
-                "best_acc": best,
-                "test_acc": test_acc,
-                "model": student.model.state_dict(),
-                "distiller": {} if distiller is None else distiller.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": _scheduler_state_for_checkpoint(scheduler.state_dict()),
-                "scaler": scaler.state_dict(),
-                "stage_optimizer": None
-                if stage_optimizer is None
-                else stage_optimizer.state_dict(),
-                "rng": rng[0],
-                "rng_ranks": rng if context.active else [],
-                "config": config_to_dict(config),
-            }
-            save_training_checkpoint(state, output)
-            accuracy = f"test acc {test_acc:.2f}% " if stage.trains == "student" else ""
-            self.log(
-                f"[{output.name}] {stage.name} epoch {epoch + 1}/{total_epochs} "
-                f"loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)"
-            )
+            self._start_records(run)
+            row: Dict[str, object] = {"epoch": epoch + 1 - _stage_start(models.stages, stage.name)}
+            if stage.trains == "distiller":
+                row.update({f"train_{k}": v for k, v in terms.items()})
+                row["seconds"] = time.time() - began
+                run.logs.append(row, stage.name)
+            else:
+                run.test_acc, test_loss = evaluate(models.student, run.data.tests, context.device)
+                run.best = max(run.best, run.test_acc)
+                row["lr"] = terms.pop("lr")
+                row.update({f"train_{k}": v for k, v in terms.items()})
+                row.update(
+                    {
+                        "test_loss": test_loss,
+                        "test_acc": run.test_acc,
+                        "seconds": time.time() - began,
+                    }
+                )
+                run.logs.append(row)
+            _save_checkpoint(run, epoch, rng)
+            accuracy = f"test acc {run.test_acc:.2f}% " if stage.trains == "student" else ""
+            self.log(f"{label} loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)")
             context.barrier()
-        if not main:
-            return RunResult(
-                output, float("nan"), float("nan"), total_epochs, time.time() - start_time
+
+    def _start_records(self, run: _Run) -> None:
+        """Before the run's first row: make its directory, remove an earlier run's
+        records (a fresh start) or cut the logs back to the resumed epoch, and write
+        ``config.yaml``. Once per run, on rank 0."""
+        if run.records_started:
+            return
+        run.output.mkdir(parents=True, exist_ok=True)
+        if run.start_epoch == 0:
+            remove_run_records(run.output)
+        stages = run.models.stages
+        run.logs.metrics.truncate(max(0, run.start_epoch - run.models.stage_epochs))
+        for stage, stage_log in run.logs.stages.items():
+            stage_log.truncate(
+                max(
+                    0, min(run.start_epoch, _stage_end(stages, stage)) - _stage_start(stages, stage)
+                )
             )
-        if start_epoch >= total_epochs:
-            test_acc = float(read_training_checkpoint(output / LAST)["test_acc"])
-        _save_model(output / "model.pt", student.model, arch, data.dataset, test_acc)
-        return RunResult(output, test_acc, best, total_epochs, time.time() - start_time)
+        save_config(run.config, run.output / "config.yaml")
+        run.records_started = True
+
+    def _distiller_epoch(self, run: _Run, epoch: int, stage: Stage, label: str) -> Dict[str, float]:
+        """One epoch of a distiller-only stage (e.g. MHGD's attention networks)."""
+        models, optimizers = run.models, run.optimizers
+        assert optimizers.stage_optimizer is not None and models.distiller is not None
+        return train_distiller_epoch(
+            run.config,
+            epoch,
+            stage.name,
+            run.data.train_set,
+            models.teachers,
+            run.data.own_view,
+            models.distiller,
+            optimizers.stage_optimizer,
+            run.context,
+            self.progress,
+            label,
+        )
+
+    def _student_epoch(self, run: _Run, epoch: int, label: str) -> Dict[str, float]:
+        """One epoch of the student, then one scheduler step; the terms carry the epoch's
+        learning rate as ``"lr"``."""
+        models, optimizers = run.models, run.optimizers
+        terms = train_epoch(
+            run.config,
+            epoch,
+            run.data.train_set,
+            models.student_step,
+            models.teachers,
+            run.data.own_view,
+            models.distiller_step,
+            optimizers.optimizer,
+            optimizers.scaler,
+            run.context,
+            self.progress,
+            label,
+        )
+        lr = optimizers.optimizer.param_groups[0]["lr"]
+        optimizers.scheduler.step()
+        return {**terms, "lr": lr}
 
     def evaluate(
         self,
-        model: str,
+        model: Optional[str],
         checkpoint: Union[str, os.PathLike[str]],
-        dataset: str,
+        dataset: Optional[str] = None,
         root: Optional[str] = None,
         batch_size: int = 256,
         subset: Optional[int] = None,
         device: str = "auto",
     ) -> float:
-        """Top-1 test accuracy (%) of zoo model ``model`` with weights from ``checkpoint``."""
-        _check_model(model)
+        """Top-1 test accuracy (%) of zoo model ``model`` with weights from ``checkpoint``.
+
+        ``model`` and ``dataset`` may be ``None``: a ``model.pt`` or ``last.pt`` of a
+        graphkd run records both (see :func:`recorded_model`).
+        """
+        if model is not None:
+            check_model(model)
+        if dataset is not None:
+            dataset_info(dataset)  # raises for an unknown name, listing the valid ones
+        saved_model, saved_dataset = recorded_model(checkpoint)
+        if model is not None and saved_model is not None and model != saved_model:
+            raise ValueError(
+                f"{checkpoint} holds a {saved_model} (the file records it), not a {model}; "
+                f"give model {saved_model} (CLI: --model {saved_model}) or leave it out"
+            )
+        model, dataset = model or saved_model, dataset or saved_dataset
+        for value, what in ((model, "model"), (dataset, "dataset")):
+            if value is None:
+                raise ValueError(
+                    f"{checkpoint} does not record its {what}; give it (CLI: --{what} NAME, "
+                    "see `graphkd list`)"
+                )
+        assert model is not None and dataset is not None
         net = build_model(model, dataset)
         load_checkpoint(net, str(checkpoint))
         target = resolve_device(device)
@@ -494,6 +658,223 @@ class Trainer:
             net.to(target), test_loader(dataset, root, batch_size, subset), target
         )
         return accuracy
+
+
+def recorded_model(checkpoint: Union[str, os.PathLike[str]]) -> Tuple[Optional[str], Optional[str]]:
+    """The architecture and dataset a graphkd ``model.pt`` or ``last.pt`` records
+    (``None`` for what a file does not record, e.g. a plain state dict).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``checkpoint``.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; give a model.pt or last.pt")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict):
+        return None, None
+    config = saved.get("config") or {}
+    arch = saved.get("arch")
+    dataset = saved.get("dataset") or config.get("data", {}).get("dataset")
+    return (
+        arch if isinstance(arch, str) else None,
+        dataset if isinstance(dataset, str) else None,
+    )
+
+
+def method_folder(method: str) -> str:
+    """The run directory name of ``method``: itself, or ``factory`` for ``module:factory``."""
+    return method.rsplit(":", 1)[-1]
+
+
+def _checked_on_every_rank(
+    config: Config, request: _Request, context: DistributedContext
+) -> Optional[ResumePoint]:
+    """:func:`check_run` on every rank; a problem found on any rank stops all of them
+    (rather than leaving the others waiting in the first collective)."""
+    problem: Optional[Exception] = None
+    resume_from = None
+    try:
+        resume_from = check_run(
+            config,
+            request.arch,
+            request.arch_key,
+            request.output,
+            request.resume,
+            request.overwrite,
+            request.allow_method_change,
+            context.world_size,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        problem = error
+    problems = context.all_gather(None if problem is None else str(problem))
+    if problem is not None:
+        raise problem
+    for rank, message in enumerate(problems):
+        if message is not None:
+            raise ValueError(f"rank {rank}: {message}")
+    return resume_from
+
+
+@contextlib.contextmanager
+def _data_errors_in_config_terms() -> Iterator[None]:
+    """Say a dataset's download fix as the config key (and its command-line form)."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as error:
+        if DOWNLOAD_FIX not in str(error):
+            raise
+        setting = "set data.download=true (CLI: --set data.download=true)"
+        raise type(error)(str(error).replace(DOWNLOAD_FIX, setting)) from None
+
+
+def _build_models(
+    config: Config, arch: str, with_teacher: bool, train_set: Dataset, context: DistributedContext
+) -> _Models:
+    """The student ``arch``, the configured teachers (frozen) and the method's distiller,
+    on the run's device; under DDP the modules that train are wrapped."""
+    device, dataset = context.device, config.data.dataset
+    teacher_specs = _teacher_specs(config) if with_teacher else []
+    check_augmentations(config, len(teacher_specs))
+    student = tap(build_model(arch, dataset)).to(device)
+    teachers = [
+        _frozen_teacher(config, arch_, weights, None if not config.model.teachers else k, device)
+        for k, (arch_, weights) in enumerate(teacher_specs)
+    ]
+    distiller = _create_distiller(config, train_set, student, teachers, device)
+    stages = method_stages(distiller)
+    student_step: nn.Module = student
+    distiller_step: Optional[nn.Module] = distiller
+    if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
+        ids = [device] if device.type == "cuda" else None
+        student_step = DistributedDataParallel(student, device_ids=ids)
+        if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
+            # memory banks are synchronised by the method itself (after_step)
+            distiller_step = DistributedDataParallel(
+                distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+            )
+    return _Models(student, teachers, distiller, stages, student_step, distiller_step)
+
+
+def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
+    """The training set with the views the models need (a virtual view for methods that
+    ask for one, a view per teacher under ``data.augmentation``), indexed, and the test
+    batches; ``base_set`` (the standard transform) is reused when that is all it takes."""
+    data = config.data
+    info = dataset_info(data.dataset)
+    virtual = needs_virtual_view(models.distiller)
+    transform, own_view = training_transform(config, info, len(models.teachers), virtual)
+    with _data_errors_in_config_terms():
+        if virtual or data.augmentation != "standard" or any(i is not None for i in own_view):
+            base_set = _training_set(config, transform)
+        tests = test_loader(
+            data.dataset,
+            data.root,
+            data.test_batch_size,
+            data.test_subset,
+            data.workers,
+            config.run.seed,
+            data.download,
+        )
+    return _Data(WithIndex(base_set), own_view, tests)
+
+
+def _build_optimizers(config: Config, models: _Models, device: torch.device) -> _Optimizers:
+    """SGD with a multi-step schedule over the student's (and the distiller's) trainable
+    parameters; distiller-only stages (e.g. MHGD's attention networks) get an SGD of
+    their own without weight decay, since their losses carry their own regularisation."""
+    optim, distiller = config.optim, models.distiller
+    trainable = [p for p in models.student.parameters() if p.requires_grad]
+    if distiller is not None:
+        trainable += [p for p in distiller.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        trainable,
+        lr=optim.lr,
+        momentum=optim.momentum,
+        weight_decay=optim.weight_decay,
+        nesterov=optim.nesterov,
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(optim.milestones), gamma=optim.gamma
+    )
+    stage_optimizer = (
+        torch.optim.SGD(
+            [p for p in distiller.parameters() if p.requires_grad],
+            lr=optim.lr,
+            momentum=optim.momentum,
+            weight_decay=0.0,
+            nesterov=optim.nesterov,
+        )
+        if distiller is not None and models.stage_epochs
+        else None
+    )
+    scaler = _grad_scaler(device, enabled=config.run.amp and device.type == "cuda")
+    return _Optimizers(optimizer, scheduler, stage_optimizer, scaler)
+
+
+def _open_logs(output: Path, stages: List[Stage], tensorboard: bool) -> _Logs:
+    """The run's logs (nothing is written until the first row arrives)."""
+    return _Logs(
+        MetricsLog(output / "metrics.csv"),
+        {stage.name: MetricsLog(output / f"metrics_{stage.name}.csv") for stage in stages[:-1]},
+        TensorBoardLog(output) if tensorboard else None,
+    )
+
+
+def _save_checkpoint(run: _Run, epoch: int, rng: List[Any]) -> None:
+    """``last.pt`` after global epoch ``epoch`` (0-based): everything a resume restores,
+    with every rank's generators (``rng``) and the resolved config."""
+    models, optimizers = run.models, run.optimizers
+    stage_optimizer = optimizers.stage_optimizer
+    state = {
+        "format": "graphkd",
+        "arch": run.request.arch,
+        "epoch": epoch + 1,
+        "best_acc": run.best,
+        "test_acc": run.test_acc,
+        "model": models.student.model.state_dict(),
+        "distiller": {} if models.distiller is None else models.distiller.state_dict(),
+        "optimizer": optimizers.optimizer.state_dict(),
+        "scheduler": _scheduler_state_for_checkpoint(optimizers.scheduler.state_dict()),
+        "scaler": optimizers.scaler.state_dict(),
+        "stage_optimizer": None if stage_optimizer is None else stage_optimizer.state_dict(),
+        "rng": rng[0],
+        "rng_ranks": rng if run.context.active else [],
+        "config": config_to_dict(run.config),
+    }
+    save_training_checkpoint(state, run.output)
+
+
+def _finish(run: _Run, start_time: float) -> RunResult:
+    """Write ``model.pt`` and ``curves.png`` (rank 0) and say what the run produced."""
+    if not run.context.is_main:
+        seconds = time.time() - start_time
+        return RunResult(run.output, math.nan, math.nan, run.total_epochs, seconds)
+    if not run.records_started:  # resumed after its last epoch: nothing was logged
+        run.output.mkdir(parents=True, exist_ok=True)
+    student, arch = run.models.student.model, run.request.arch
+    _save_model(run.output / "model.pt", student, arch, run.config.data.dataset, run.test_acc)
+    plot_curves(run.output)
+    seconds = time.time() - start_time
+    return RunResult(run.output, run.test_acc, run.best, run.total_epochs, seconds)
+
+
+def _stage_length(run: _Run, stage: Stage) -> int:
+    """Epochs of ``stage``: its own count, or ``optim.epochs`` for the student's."""
+    return int(stage.epochs) if stage.epochs else run.config.optim.epochs
+
+
+def _epoch_label(run: _Run, stage: Stage, epoch: int) -> str:
+    """``[<run>] <what> epoch k/N`` with k and N counted within the stage, as in its CSV
+    (``train`` for cross-entropy runs; ``stage i/n <stage>`` for multi-stage methods)."""
+    stages = run.models.stages
+    k = epoch + 1 - _stage_start(stages, stage.name)
+    what = stage.name if run.models.distiller is not None else "train"
+    if len(stages) > 1:
+        what = f"stage {stages.index(stage) + 1}/{len(stages)} {what}"
+    return f"[{run.output.name}] {what} epoch {k}/{_stage_length(run, stage)}"
 
 
 def _stage_start(stages: List[Stage], name: str) -> int:
@@ -528,11 +909,25 @@ def _training_set(config: Config, transform: Optional[Callable] = None) -> Datas
     return _subset(dataset, data.subset, config.run.seed)
 
 
-def _frozen_teacher(arch: str, weights: str, dataset: str, device: torch.device) -> TappedModel:
-    """Zoo model ``arch`` with trained ``weights``, tapped, in eval mode, without gradients."""
-    _check_model(arch)
-    network = build_model(arch, dataset)
-    load_checkpoint(network, str(weights))
+def _frozen_teacher(
+    config: Config, arch: str, weights: str, index: Optional[int], device: torch.device
+) -> TappedModel:
+    """Zoo model ``arch`` with trained ``weights`` (checked to be saved for ``arch`` and
+    the dataset when the file records them), tapped, in eval mode, without gradients;
+    ``index``: its place in ``model.teachers`` (``None`` for ``model.teacher``)."""
+    check_model(arch)
+    if not Path(weights).is_file():
+        raise FileNotFoundError(
+            f"teacher checkpoint {weights} not found; train the teacher with `graphkd "
+            "train-teacher` or set model.teacher_checkpoint=<its model.pt>"
+        )
+    saved = torch.load(weights, map_location="cpu", weights_only=True)
+    check_teacher_checkpoint(saved, weights, config, index)
+    network = build_model(arch, config.data.dataset)
+    try:
+        load_checkpoint(network, saved)
+    except ValueError as error:
+        raise ValueError(f"teacher checkpoint {weights} does not fit a {arch}: {error}") from None
     teacher = tap(network).to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
@@ -599,17 +994,6 @@ def _print_now(line: str) -> None:
     print(line, flush=True)
 
 
-def _resume_path(resume: Union[bool, str], output: Path) -> Optional[Path]:
-    if resume is False or resume is None:
-        return None
-    if resume is True:
-        return output / LAST
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; pass an existing last.pt or previous.pt")
-    return path
-
-
 def _save_model(path: Path, model: nn.Module, arch: str, dataset: str, test_acc: float) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     state = {
@@ -621,14 +1005,3 @@ def _save_model(path: Path, model: nn.Module, arch: str, dataset: str, test_acc:
     }
     torch.save(state, temporary)
     os.replace(temporary, path)
-
-
-def _check_method(name: str) -> None:
-    valid = [CROSS_ENTROPY, *list_methods()]
-    if name not in valid:
-        raise ValueError(f"unknown method {name!r}; valid names: {', '.join(valid)}")
-
-
-def _check_model(name: str) -> None:
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")

@@ -1,0 +1,203 @@
+"""What a run checks before it builds anything or touches a file.
+
+:func:`check_run` refuses, each with a one-line message naming the problem and the fix
+(config keys as ``key=value``, the command's form in parentheses): an unknown model or
+method, a method option the method does not take or of the wrong type, a batch that
+cannot be split over the processes or is too small for a method that relates the
+samples of a batch, ``run.tensorboard`` without tensorboard, a run directory that
+already holds a run (without ``resume`` or ``overwrite``), and a checkpoint to resume
+that belongs to another model, dataset or method. :func:`check_teacher_checkpoint`
+refuses a teacher's weights saved for another architecture or dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+
+from graphkd.distill import check_method_options, import_method, list_methods
+from graphkd.engine.checkpoint import LAST, read_training_checkpoint
+from graphkd.engine.config import Config
+from graphkd.engine.run_folder import check_run_folder
+from graphkd.engine.tensorboard_log import check_tensorboard
+from graphkd.models import list_models
+
+#: The method name of plain cross-entropy training (no distiller).
+CROSS_ENTROPY = "ce"
+
+#: A checkpoint to resume from: its path and, when the file exists, its contents.
+ResumePoint = Tuple[Path, Optional[Dict[str, Any]]]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; any other name as ``torch.device``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a device (e.g. ``"gpu"``), or a CUDA device that PyTorch does
+        not see.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(
+            f"device {name!r} is not a device; use auto, cpu, cuda or cuda:<index> "
+            "(config: run.device=cuda, CLI: --set run.device=cuda)"
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index is not None and device.index >= count):
+            raise ValueError(
+                f"device {name!r} asks for a CUDA GPU, but PyTorch sees {count}; use auto or "
+                "cpu (CLI: --set run.device=auto), or install a CUDA build of torch"
+            )
+    return device
+
+
+def check_method(name: str) -> None:
+    """Raise for a method that is neither ``"ce"``, registered, nor ``module:factory``."""
+    if name == CROSS_ENTROPY:
+        return
+    if ":" in name:
+        import_method(name)
+        return
+    valid = [CROSS_ENTROPY, *list_methods()]
+    if name not in valid:
+        raise ValueError(
+            f"unknown method {name!r}; valid names: {', '.join(valid)} (or module:factory "
+            "for a method of your own)"
+        )
+
+
+def check_model(name: str) -> None:
+    """Raise for an architecture the zoo does not have."""
+    if name not in list_models():
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+
+
+def check_run(
+    config: Config,
+    arch: str,
+    arch_key: str,
+    output: Path,
+    resume: Union[bool, str],
+    overwrite: bool,
+    allow_method_change: bool,
+    world_size: int,
+) -> Optional[ResumePoint]:
+    """Refuse a run that cannot start or would overwrite records; return the checkpoint
+    to resume from (``None`` without ``resume``).
+
+    Parameters
+    ----------
+    arch_key : str
+        The config key naming ``arch`` (``"model.teacher"`` or ``"model.student"``).
+    """
+    check_model(arch)
+    method = config.method.name
+    check_method(method)
+    if method != CROSS_ENTROPY:
+        check_method_options(method, config.method.options)
+    batch = config.data.batch_size
+    if batch % world_size:
+        raise ValueError(
+            f"data.batch_size {batch} is the global batch and must be divisible by the "
+            f"{world_size} processes; change one of them"
+        )
+    per_process = min(batch, config.data.subset or batch) // world_size
+    if method != CROSS_ENTROPY and per_process < 2:
+        raise ValueError(
+            f"method {method!r} learns from relations within a batch and needs at least 2 "
+            f"samples per process, got {per_process}; set data.batch_size={2 * world_size} or "
+            f"more (CLI: --set data.batch_size=64)"
+        )
+    if config.run.tensorboard:
+        check_tensorboard()
+    check_run_folder(output, resume, overwrite)
+    path = _resume_path(resume, output)
+    if path is None or not path.is_file():
+        return None if path is None else (path, None)
+    state = read_training_checkpoint(path)
+    check_resume_fits(state, path, config, arch, arch_key, allow_method_change)
+    return path, state
+
+
+def check_resume_fits(
+    state: Dict[str, Any],
+    path: Path,
+    config: Config,
+    arch: str,
+    arch_key: str,
+    allow_method_change: bool,
+) -> None:
+    """Refuse a checkpoint saved by a run of another model, dataset or method (the
+    checkpoint records its architecture and its run's config)."""
+    saved_config = state.get("config") or {}
+    saved_arch = state.get("arch")
+    if saved_arch is not None and saved_arch != arch:
+        raise ValueError(
+            f"checkpoint {path} holds a {saved_arch}, but this run trains a {arch}; resume "
+            f"from a {arch} run's checkpoint, or set {arch_key}={saved_arch} "
+            f"(CLI: --set {arch_key}={saved_arch})"
+        )
+    saved_dataset = saved_config.get("data", {}).get("dataset")
+    if saved_dataset is not None and saved_dataset != config.data.dataset:
+        raise ValueError(
+            f"checkpoint {path} was trained on {saved_dataset}, this run uses "
+            f"{config.data.dataset}; set data.dataset={saved_dataset} "
+            f"(CLI: --set data.dataset={saved_dataset})"
+        )
+    saved_method = saved_config.get("method", {}).get("name")
+    if saved_method is not None and saved_method != config.method.name and not allow_method_change:
+        raise ValueError(
+            f"checkpoint {path} is from a {saved_method!r} run, this run is "
+            f"{config.method.name!r}; resume from a {config.method.name!r} run's checkpoint, "
+            "or continue these weights with the new method anyway with "
+            "allow_method_change=True (CLI: --allow-method-change)"
+        )
+
+
+def check_teacher_checkpoint(
+    saved: Any, path: str, config: Config, index: Optional[int] = None
+) -> None:
+    """Refuse teacher weights that ``model.pt`` (or ``last.pt``) records as another
+    architecture or dataset than the config names (``index``: the ensemble member,
+    ``model.teachers[index]``; ``None``: ``model.teacher``)."""
+    if not isinstance(saved, dict):
+        return
+    model = config.model
+    arch = model.teacher if index is None else model.teachers[index]
+    saved_arch = saved.get("arch")
+    if isinstance(saved_arch, str) and saved_arch != arch:
+        if index is None:
+            setting = f"model.teacher={saved_arch}"
+        else:
+            names = [saved_arch if k == index else a for k, a in enumerate(model.teachers)]
+            setting = f"model.teachers=[{','.join(names)}]"
+        raise ValueError(
+            f"teacher checkpoint {path} holds a {saved_arch} (the file records it), but the "
+            f"config's teacher is {arch}; set {setting} (CLI: --set {setting})"
+        )
+    saved_config = saved.get("config") or {}
+    saved_dataset = saved.get("dataset") or saved_config.get("data", {}).get("dataset")
+    if isinstance(saved_dataset, str) and saved_dataset != config.data.dataset:
+        raise ValueError(
+            f"teacher checkpoint {path} was trained on {saved_dataset}, this run uses "
+            f"{config.data.dataset}; give a teacher trained on {config.data.dataset}"
+        )
+
+
+def _resume_path(resume: Union[bool, str], output: Path) -> Optional[Path]:
+    if resume is False or resume is None:
+        return None
+    if resume is True:
+        return output / LAST
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; pass an existing last.pt or previous.pt")
+    return path
