@@ -24,6 +24,7 @@ from graphkd.data.fashion_mnist import FashionMNIST
 from graphkd.data.idx import read_idx, read_idx_images, read_idx_labels
 from graphkd.data.negative_sampler import NegativeSampler
 from graphkd.data.paths import default_data_dir
+from graphkd.data.seeded_samples import SeededSamples
 from graphkd.data.views import (
     TwoViewDataset,
     TwoViews,
@@ -44,6 +45,7 @@ __all__ = [
     "EnsembleViews",
     "FashionMNIST",
     "NegativeSampler",
+    "SeededSamples",
     "TwoViewDataset",
     "TwoViews",
     "WithIndex",

@@ -63,6 +63,10 @@ class DataConfig:
         The trained network's augmentation (the teacher's in ``train-teacher``, the
         student's in ``distill``): ``"standard"`` (random crop and flip, default),
         ``"weak"`` or ``"strong"`` (:func:`graphkd.data.ensemble_augmentation`).
+    on_device : bool
+        Keep the training images on the run's device and batch and augment them there
+        (:mod:`graphkd.data.device_batches`; ``channels_last`` models and images on
+        CUDA); the standard augmentation and the virtual view only, one process.
     """
 
     dataset: str = "fashion_mnist"
@@ -75,6 +79,7 @@ class DataConfig:
     limit_batches: Optional[int] = None
     download: bool = True
     augmentation: str = "standard"
+    on_device: bool = False
 
 
 @dataclass

@@ -24,6 +24,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from graphkd.data.device_batches import DeviceBatches
+from graphkd.data.seeded_samples import SeededSamples
 from graphkd.engine.config import Config
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
@@ -189,7 +191,21 @@ def train_distiller_epoch(
 def train_loader(
     config: Config, epoch: int, train_set: Dataset, context: DistributedContext
 ) -> DataLoader:
-    """The epoch's shuffled training batches (this rank's share under DDP)."""
+    """The epoch's shuffled training batches (this rank's share under DDP); a
+    :class:`~graphkd.data.device_batches.DeviceBatches` set gives the batches of the same
+    indices, made on its device."""
+    if isinstance(train_set, DeviceBatches):
+        in_process = dataclasses.replace(config, data=dataclasses.replace(config.data, workers=0))
+        indices = _shuffled(in_process, epoch, range(len(train_set)), context)  # type: ignore[arg-type]
+        return train_set.batches(indices, seed=config.run.seed * 100003 + epoch)  # type: ignore[return-value]
+    if isinstance(train_set, SeededSamples):
+        train_set.set_epoch(epoch)
+    return _shuffled(config, epoch, train_set, context)
+
+
+def _shuffled(
+    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
+) -> DataLoader:
     data = config.data
     if context.active:
         sampler = DistributedSampler(

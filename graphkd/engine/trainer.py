@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from graphkd.data import DATASETS, WithIndex, create_dataset, dataset_info
+from graphkd.data import DATASETS, SeededSamples, WithIndex, create_dataset, dataset_info
+from graphkd.data.device_batches import DeviceBatches, channels_last, resident_images
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
 from graphkd.distill import Stage, create_method, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
@@ -738,7 +739,9 @@ def _build_models(
     device, dataset = context.device, config.data.dataset
     teacher_specs = _teacher_specs(config) if with_teacher else []
     check_augmentations(config, len(teacher_specs))
-    student = tap(build_model(arch, dataset)).to(device)
+    with torch.random.fork_rng(devices=[]):  # the same initial student for every method
+        torch.manual_seed(config.run.seed)
+        student = tap(build_model(arch, dataset)).to(device)
     teachers = [
         _frozen_teacher(config, arch_, weights, None if not config.model.teachers else k, device)
         for k, (arch_, weights) in enumerate(teacher_specs)
@@ -778,7 +781,43 @@ def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
             config.run.seed,
             data.download,
         )
-    return _Data(WithIndex(base_set), own_view, tests)
+    if data.on_device:
+        train_set: Dataset = on_device_training_set(config, base_set, models, own_view, virtual)
+    else:
+        train_set = SeededSamples(WithIndex(base_set), config.run.seed)
+    return _Data(train_set, own_view, tests)
+
+
+def on_device_training_set(
+    config: Config,
+    base_set: Dataset,
+    models: _Models,
+    own_view: List[Optional[int]],
+    virtual: bool,
+) -> DeviceBatches:
+    """``data.on_device``: the training set resident on the run's device (and the models in
+    ``channels_last`` on CUDA), after checking that the run asks only for what it does."""
+    data, device = config.data, next(models.student.parameters()).device
+    unsupported = [
+        text
+        for text, used in (
+            (f"data.augmentation={data.augmentation}", data.augmentation != "standard"),
+            ("model.teacher_augmentations", any(i is not None for i in own_view)),
+            ("several processes (DDP)", models.student_step is not models.student),
+        )
+        if used
+    ]
+    if unsupported:
+        raise ValueError(
+            f"data.on_device supports the standard augmentation and the virtual view in one "
+            f"process, not {', '.join(unsupported)}; set data.on_device=false"
+        )
+    fast = device.type == "cuda"
+    if fast:
+        channels_last([models.student, *models.teachers])
+    images, labels = resident_images(base_set)
+    info = dataset_info(data.dataset)
+    return DeviceBatches(images, labels, info, device, virtual, channels_last=fast)
 
 
 def _build_optimizers(config: Config, models: _Models, device: torch.device) -> _Optimizers:
