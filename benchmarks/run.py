@@ -99,7 +99,7 @@ def train(kind: List[str], folder: Path, overrides: List[str]) -> None:
     if (folder / "model.pt").exists():
         print(f"= {folder} is finished, skipped", flush=True)
         return
-    resume = ["--resume"] if (folder / "last.pt").exists() else []
+    resume = ["--resume"] if folder.is_dir() else []  # from last.pt, or from scratch
     run([*kind, *resume, *(f"--set={o}" for o in overrides)])
 
 
