@@ -13,6 +13,7 @@ from graphkd.data.cifar100 import CIFAR100
 from graphkd.data.cutout import Cutout
 from graphkd.data.dataset_info import DatasetInfo
 from graphkd.data.datasets import DATASETS, create_dataset, dataset_info, list_datasets
+from graphkd.data.device_batches import DeviceBatches
 from graphkd.data.ensemble_augmentation import (
     AUGMENTATIONS,
     STRENGTHS,
@@ -41,6 +42,7 @@ __all__ = [
     "STRENGTHS",
     "Cutout",
     "DatasetInfo",
+    "DeviceBatches",
     "EnsembleSample",
     "EnsembleViews",
     "FashionMNIST",
