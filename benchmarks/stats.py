@@ -55,7 +55,7 @@ class Interval:
     @property
     def significant(self) -> bool:
         """Whether the interval excludes 0 (``False`` when it is undefined)."""
-        return self.low > 0 or self.high < 0
+        return bool(self.low > 0 or self.high < 0)
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
@@ -75,7 +75,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
     if n < 2:
         return Interval(mean, 0.0, math.nan, math.nan, n)
     std = statistics.stdev(values)
-    half = stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
     return Interval(mean, std, mean - half, mean + half, n)
 
 
