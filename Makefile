@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
-	$(PIP) -e ".[dev,docs,viz]" $(TORCH)
+	$(PIP) -e ".[dev,docs,viz,log]" $(TORCH)
 	touch $@
 
 setup: $(VENV)/.installed

@@ -99,8 +99,8 @@ def train(kind: List[str], folder: Path, overrides: List[str]) -> None:
     if (folder / "model.pt").exists():
         print(f"= {folder} is finished, skipped", flush=True)
         return
-    resume = ["--resume"] if folder.is_dir() else []  # from last.pt, or from scratch
-    run([*kind, *resume, *(f"--set={o}" for o in overrides)])
+    # --resume continues a started run, and starts one afresh when it has no checkpoint
+    run([*kind, "--resume", *(f"--set={o}" for o in overrides)])
 
 
 def read_metrics(folder: Path) -> List[Dict[str, float]]:
@@ -119,6 +119,17 @@ def run_output(output: Path, seed: int, row: Row) -> Path:
 def _cell(interval: stats.Interval) -> str:
     mark = "*" if interval.significant else ""
     return f"{interval.mean:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]{mark}"
+
+
+def _spread(interval: stats.Interval) -> str:
+    """``mean +- std``; one seed has no spread to show ("+- 0.00" would claim a measured 0)."""
+    if interval.n < 2:
+        return f"{interval.mean:.2f}"
+    return f"{interval.mean:.2f} +- {interval.std:.2f}"
+
+
+def _interval(interval: stats.Interval) -> str:
+    return "" if interval.n < 2 else f"[{interval.low:.2f}, {interval.high:.2f}]"
 
 
 def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
@@ -150,9 +161,8 @@ def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
             sum(x.get("seconds", 0.0) for x in rows) / 60 for rows in runs[name].values()
         )
         lines.append(
-            f"| {name} | {own.mean:.2f} +- {own.std:.2f} | [{own.low:.2f}, {own.high:.2f}] "
-            f"| {peak.mean:.2f} +- {peak.std:.2f} | {own.n} | {versus[0]} | {versus[1]} "
-            f"| {minutes:.1f} |"
+            f"| {name} | {_spread(own)} | {_interval(own)} | {_spread(peak)} | {own.n} "
+            f"| {versus[0]} | {versus[1]} | {minutes:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -172,24 +172,26 @@ _SCALARS = (bool, int, float, str)
 
 
 def _converted(method: str, key: str, value: Any, hint: Any, default: Any) -> Any:
-    """``value`` as the scalar type ``hint`` (or the default's type) declares."""
-    optional = False
-    if typing.get_origin(hint) is typing.Union:
-        members = [m for m in typing.get_args(hint) if m is not type(None)]
-        optional = len(members) < len(typing.get_args(hint))
-        hint = members[0] if len(members) == 1 else None
-    if hint not in _SCALARS:
-        hint = type(default) if type(default) in _SCALARS else None
-        optional = optional or default is None
-    if hint is None or (value is None and optional):
+    """``value`` as the scalar type ``hint`` declares (the default's type when the
+    parameter has no annotation); other annotations are not checked."""
+    if hint is None:
+        kind = type(default) if type(default) in _SCALARS else None
+        optional = default is None
+    else:
+        members = [hint]
+        if typing.get_origin(hint) is typing.Union:
+            members = [m for m in typing.get_args(hint) if m is not type(None)]
+        optional = len(members) < len(typing.get_args(hint) or [hint])
+        kind = members[0] if len(members) == 1 and members[0] in _SCALARS else None
+    if kind is None or (value is None and optional):
         return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
-    like = f" like {default!r}" if isinstance(default, hint) else ""
-    article = "an" if hint.__name__[0] in "aeiou" else "a"
+    like = f" like {default!r}" if isinstance(default, kind) else ""
+    article = "an" if kind.__name__[0] in "aeiou" else "a"
     raise ValueError(
-        f"option {key!r} of method {method!r} must be {article} {hint.__name__}{like}, "
+        f"option {key!r} of method {method!r} must be {article} {kind.__name__}{like}, "
         f"got {value!r}"
     )

@@ -71,13 +71,45 @@ class DistributedContext:
         return tensor
 
     def average_gradients(self, module: torch.nn.Module) -> None:
-        """Average the gradients of ``module``'s parameters over the ranks, in place."""
+        """Average the gradients of ``module``'s trainable parameters over the ranks, in
+        place, in one all-reduce.
+
+        A parameter a rank did not use in its step (gradient ``None``) counts as a zero
+        gradient there, as under ``DistributedDataParallel(find_unused_parameters=True)``;
+        one no rank used keeps ``None``, so the optimiser leaves it alone.
+        """
         if not self.active:
             return
-        for parameter in module.parameters():
-            if parameter.grad is not None:
-                dist.all_reduce(parameter.grad)
-                parameter.grad /= self.world_size
+        parameters = [p for p in module.parameters() if p.requires_grad]
+        if not parameters:
+            return
+        reference = parameters[0]
+        used = torch.tensor(
+            [float(p.grad is not None) for p in parameters], device=reference.device
+        )
+        flat = torch.cat(
+            [
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                for p in parameters
+            ]
+        )
+        dist.all_reduce(used)
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for parameter, anyone in zip(parameters, used.tolist()):
+            size = parameter.numel()
+            if anyone:
+                parameter.grad = flat[offset : offset + size].view_as(parameter).clone()
+            offset += size
+
+    def broadcast_parameters(self, module: torch.nn.Module) -> None:
+        """Give every rank rank 0's parameters of ``module`` (buffers stay each rank's own)."""
+        if not self.active:
+            return
+        with torch.no_grad():
+            for parameter in module.parameters():
+                dist.broadcast(parameter.data, 0)
 
     def barrier(self) -> None:
         """Wait for every rank."""

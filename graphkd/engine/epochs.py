@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
@@ -71,7 +70,7 @@ def train_epoch(
     bar = tqdm(
         loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
     )
-    method = None if distiller is None else _unwrapped(distiller)
+    method = distiller
     ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
     global_graphs = context.active and config.method.graph_batch == "global"
     for step, (images, labels, index) in enumerate(bar):
@@ -117,6 +116,8 @@ def train_epoch(
                     context.average_gradients(method)
             else:
                 scaler.scale(loss).backward()
+                if context.active:  # the student's DDP averages its own gradients
+                    context.average_gradients(method)
         else:
             loss = ce
             scaler.scale(loss).backward()
@@ -263,7 +264,3 @@ def _one_or_many(responses: List[Responses]) -> Union[Responses, List[Responses]
     if not responses:
         return None
     return responses[0] if len(responses) == 1 else responses
-
-
-def _unwrapped(module: nn.Module) -> Any:
-    return module.module if isinstance(module, DistributedDataParallel) else module

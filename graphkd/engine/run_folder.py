@@ -54,6 +54,10 @@ def check_run_folder(output: Path, resume: object, overwrite: bool) -> None:
         ``output`` holds records, and neither ``resume`` nor ``overwrite`` is set; the
         message names the records and both ways on.
     """
+    if resume and overwrite:
+        raise ValueError(
+            "resume continues a run and overwrite replaces it; give one of them, not both"
+        )
     records = run_records(output)
     if records and not resume and not overwrite:
         names = ", ".join(path.name for path in records)

@@ -19,11 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
 
 from graphkd.data import DATASETS, SeededSamples, WithIndex, create_dataset, dataset_info
 from graphkd.data.device_batches import DeviceBatches, channels_last, resident_images
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
-from graphkd.distill import Stage, create_method, method_arguments
+from graphkd.distill import Stage, check_method_options, create_method, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
     LAST,
@@ -145,17 +146,24 @@ def test_loader(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    progress: bool = False,
+    label: str = "test",
+) -> Tuple[float, float]:
     """Top-1 accuracy (%) and mean cross-entropy of ``model`` on ``loader``.
 
-    ``model`` may be a plain network (returns logits) or a :class:`TappedModel`.
+    ``model`` may be a plain network (returns logits) or a :class:`TappedModel`;
+    ``progress`` shows a bar titled ``label``.
     """
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
-    for images, labels in loader:
+    for images, labels in tqdm(loader, desc=label, leave=False, disable=not progress):
         images, labels = images.to(device), labels.to(device)
         out = model(images)
         logits = out.logits if not isinstance(out, Tensor) else out
@@ -171,7 +179,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> Tupl
 @dataclass
 class _Models:
     """The networks of a run: the tapped student, the frozen teachers, the method's
-    distiller (``None`` for ``"ce"``) and its stages; ``*_step`` are the modules a
+    distiller (``None`` for ``"ce"``) and its stages; ``student_step`` is the student a
     training step calls (wrapped in DDP when distributed)."""
 
     student: TappedModel
@@ -179,7 +187,6 @@ class _Models:
     distiller: Optional[nn.Module]
     stages: List[Stage]
     student_step: nn.Module
-    distiller_step: Optional[nn.Module]
 
     @property
     def stage_epochs(self) -> int:
@@ -358,8 +365,16 @@ class Trainer:
             trained state shapes).
         """
         if method is not None and method != config.method.name:
-            config = dataclasses.replace(config, method=MethodConfig(method, {}))
+            if config.method.options:
+                self.log(
+                    f"method.options {config.method.options} belong to the config's method "
+                    f"{config.method.name!r} and are not used for {method!r}"
+                )
+            switched = dataclasses.replace(config.method, name=method, options={})
+            config = dataclasses.replace(config, method=switched)
         check_method(config.method.name)
+        if config.method.name != CROSS_ENTROPY:
+            check_method_options(config.method.name, config.method.options)
         for key, value, valid in (
             ("method.graph_batch", config.method.graph_batch, GRAPH_BATCHES),
             ("method.ensemble", config.method.ensemble, ENSEMBLE_MODES),
@@ -542,7 +557,9 @@ class Trainer:
                 row["seconds"] = time.time() - began
                 run.logs.append(row, stage.name)
             else:
-                run.test_acc, test_loss = evaluate(models.student, run.data.tests, context.device)
+                run.test_acc, test_loss = evaluate(
+                    models.student, run.data.tests, context.device, self.progress, f"{label} test"
+                )
                 run.best = max(run.best, run.test_acc)
                 row["lr"] = terms.pop("lr")
                 row.update({f"train_{k}": v for k, v in terms.items()})
@@ -608,7 +625,7 @@ class Trainer:
             models.student_step,
             models.teachers,
             run.data.own_view,
-            models.distiller_step,
+            models.distiller,
             optimizers.optimizer,
             optimizers.scaler,
             run.context,
@@ -655,9 +672,8 @@ class Trainer:
         net = build_model(model, dataset)
         load_checkpoint(net, str(checkpoint))
         target = resolve_device(device)
-        accuracy, _ = evaluate(
-            net.to(target), test_loader(dataset, root, batch_size, subset), target
-        )
+        tests = test_loader(dataset, root, batch_size, subset)
+        accuracy, _ = evaluate(net.to(target), tests, target, self.progress, f"{model} test")
         return accuracy
 
 
@@ -749,16 +765,15 @@ def _build_models(
     distiller = _create_distiller(config, train_set, student, teachers, device)
     stages = method_stages(distiller)
     student_step: nn.Module = student
-    distiller_step: Optional[nn.Module] = distiller
-    if context.active:  # DDP wraps only what trains; the frozen teacher stays as it is
+    if context.active:  # DDP wraps the student; the frozen teacher stays as it is
         ids = [device] if device.type == "cuda" else None
         student_step = DistributedDataParallel(student, device_ids=ids)
-        if distiller is not None and any(p.requires_grad for p in distiller.parameters()):
-            # memory banks are synchronised by the method itself (after_step)
-            distiller_step = DistributedDataParallel(
-                distiller, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
-            )
-    return _Models(student, teachers, distiller, stages, student_step, distiller_step)
+        if distiller is not None:
+            # the distiller starts from rank 0's parameters and its gradients are averaged
+            # after each backward (train_epoch), which copes with parameters a step leaves
+            # unused; its memory banks are synchronised by the method itself (after_step)
+            context.broadcast_parameters(distiller)
+    return _Models(student, teachers, distiller, stages, student_step)
 
 
 def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:

@@ -64,11 +64,15 @@ def test_analyze_writes_the_report(tmp_path, checkpoints, capsys):
     assert gap["gap"] == pytest.approx(gap["train_acc"] - gap["val_acc"])
 
 
-def test_student_identical_to_its_teacher_is_faithful(tmp_path, checkpoints):
+def test_student_identical_to_its_teacher_is_faithful(tmp_path, checkpoints, capsys):
     report = write_report(
         [checkpoints["s"]], ["resnet8"], checkpoints["s"], "resnet8", "fashion_mnist",
         tmp_path / "same", subset=16, batch_size=16, device="cpu", cam_images=2,
+        progress=True,
     )  # fmt: skip
+    bars = capsys.readouterr().err  # a progress bar for every pass over the data
+    for title in ("outputs and CAMs", "affinity, strong, student", "training accuracy"):
+        assert title in bars
     fid = report.measures["fidelity"]["ensemble"]
     assert fid["agreement"] == 1.0 and fid["kl"] == pytest.approx(0.0, abs=1e-6)
     assert report.measures["attention_iou"]["teacher 1 (resnet8) vs student (resnet8)"] == 1.0

@@ -93,6 +93,19 @@ def test_quick_uses_tiny_settings_two_seeds_and_the_baselines(runner, tmp_path):
     assert {c[c.index("--method") + 1] for c in runner.commands[1:]} == {"ce", "kd"}
 
 
+def test_one_seed_shows_its_value_without_a_spread(runner, tmp_path):
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    table = (tmp_path / "results.md").read_text()
+    assert "| kd | 82.00 |  | 83.00 | 1 |  |  | 2.0 |" in table and "+- 0.00" not in table
+
+
+def test_every_training_is_started_with_resume(runner, tmp_path):
+    """--resume continues a cut-off run and starts a missing one afresh, so a folder left
+    by a killed run is never refused."""
+    runner.main(["--rows", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    assert all("--resume" in command for command in runner.commands)
+
+
 def test_a_given_teacher_is_reused_and_not_trained(runner, tmp_path):
     teacher = tmp_path / "base" / "teacher"
     teacher.mkdir(parents=True)

@@ -92,6 +92,26 @@ def test_download_path(tmp_path, monkeypatch) -> None:
     assert len(calls) == 1
 
 
+def test_offline_download_names_the_folder_and_the_fix(tmp_path, monkeypatch) -> None:
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("no route to host")
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", offline)
+    with pytest.raises(FileNotFoundError) as info:
+        CIFAR100(tmp_path, download=True)
+    message = str(info.value)
+    assert "downloading it there failed (URLError" in message and str(tmp_path) in message
+    assert CIFAR100.find_files(tmp_path) is None
+
+
+def test_find_files(tmp_path) -> None:
+    write_cifar100(tmp_path, {"train": 3, "test": 2})
+    split, meta = CIFAR100.find_files(tmp_path, train=False)
+    assert split.name == "test" and meta.name == "meta"
+
+
 def test_info() -> None:
     info = CIFAR100.info
     assert (info.num_classes, info.in_channels, info.image_size) == (100, 3, 32)

@@ -65,8 +65,19 @@ def test_root_before_system_dir(tmp_path, monkeypatch, fashion_writer) -> None:
     root = tmp_path / "user"
     fashion_writer(root, True, size=3, seed=2)
     assert len(FashionMNIST(root)) == 3
-    assert len(FashionMNIST(tmp_path / "empty")) == 7
-    assert FashionMNIST(tmp_path / "empty").images_file.parent == system
+    monkeypatch.setenv("GRAPHKD_DATA_DIR", str(tmp_path / "empty-default"))
+    assert FashionMNIST().images_file.parent == system  # no root: the system copy
+
+
+def test_an_explicit_root_without_data_is_an_error(tmp_path, monkeypatch, fashion_writer):
+    """A mistyped root is not silently replaced by the system copy."""
+    system = tmp_path / "system"
+    fashion_writer(system, True, size=7, seed=1)
+    monkeypatch.setattr(FashionMNIST, "system_dir", system)
+    typo = tmp_path / "fashon"
+    with pytest.raises(FileNotFoundError) as info:
+        FashionMNIST(typo)
+    assert str(typo) in str(info.value) and str(system) not in str(info.value)
 
 
 def test_plain_file_preferred_to_gzip(tmp_path, no_system_copy, fashion_writer) -> None:
@@ -137,6 +148,20 @@ def test_failed_download_message(tmp_path, no_system_copy, monkeypatch) -> None:
         FashionMNIST(tmp_path, download=True)
 
 
+def test_offline_download_names_the_folder_and_the_fix(tmp_path, no_system_copy, monkeypatch):
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("no route to host")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    with pytest.raises(FileNotFoundError) as info:
+        FashionMNIST(tmp_path, download=True)
+    message = str(info.value)
+    assert f"downloading them into {tmp_path} failed (URLError" in message
+    assert f"put the IDX files in {tmp_path}" in message
+
+
 def test_default_root_from_environment(tmp_path, no_system_copy, monkeypatch, fashion_writer):
     fashion_writer(tmp_path, False, size=2)
     monkeypatch.setenv("GRAPHKD_DATA_DIR", str(tmp_path))
@@ -147,8 +172,7 @@ def test_default_root_from_environment(tmp_path, no_system_copy, monkeypatch, fa
 def real_copy() -> dict:
     if not (SYSTEM_DIR / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
-    empty = Path("/nonexistent-graphkd-root")
-    return {train: FashionMNIST(empty, train=train) for train in (True, False)}
+    return {train: FashionMNIST(SYSTEM_DIR, train=train) for train in (True, False)}
 
 
 @pytest.mark.parametrize(("train", "size"), [(True, 60000), (False, 10000)])

@@ -107,3 +107,24 @@ def test_python_dash_m_graphkd_runs(monkeypatch, capsys):
     with pytest.raises(SystemExit) as done:
         runpy.run_module("graphkd", run_name="__main__")
     assert done.value.code == 0 and "methods:" in capsys.readouterr().out
+
+
+def test_import_registers_a_users_method_for_list_and_distill(tmp_path, monkeypatch, capsys):
+    (tmp_path / "registering.py").write_text(
+        "import graphkd\n"
+        "from graphkd.distill import METHODS\n\n"
+        "@METHODS.register('user_soft_kd')\n"
+        "def user_soft_kd(temperature: float = 2.0):\n"
+        "    return graphkd.create_method('kd', temperature=temperature)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    from graphkd.distill import METHODS
+
+    try:
+        assert main(["list", "--import", "registering"]) == 0
+        assert "user_soft_kd" in capsys.readouterr().out
+    finally:
+        METHODS._factories.pop("user_soft_kd", None)
+        sys.modules.pop("registering", None)
+    assert main(["list", "--import", "no_such_module_here"]) == 2
+    assert "graphkd: error: --import no_such_module_here" in capsys.readouterr().err

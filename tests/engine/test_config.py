@@ -36,7 +36,9 @@ def test_every_shipped_config_loads_and_names_zoo_models():
     from graphkd.models import list_models
 
     names = shipped_configs()
-    assert "fashion_mnist" in names and len(names) == 6
+    assert {"fashion_mnist", "fashion_mnist_protocol", "fashion_mnist_protocol_teacher"} <= set(
+        names
+    )
     for name in names:
         config = load_config(name)
         assert config.model.teacher in list_models() and config.model.student in list_models()
@@ -86,7 +88,7 @@ def test_unknown_yaml_key_is_an_error(tmp_path):
 
 
 def test_wrong_type_and_malformed_override_are_errors():
-    with pytest.raises(ValueError, match="optim.epochs must be a int"):
+    with pytest.raises(ValueError, match="optim.epochs must be an int like 240"):
         apply_overrides(Config(), ["optim.epochs=many"])
     with pytest.raises(ValueError, match="section.key=value"):
         apply_overrides(Config(), ["optim.lr"])
@@ -101,3 +103,30 @@ def test_saved_config_round_trips(tmp_path):
     assert values == config_to_dict(config)
     assert config_from_dict(values) == config
     assert load_config(tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize(
+    "override", ["data.subset=0", "data.test_subset=0", "data.limit_batches=0", "data.workers=-1"]
+)
+def test_sizes_below_their_minimum_are_errors(override):
+    key = override.split("=")[0]
+    with pytest.raises(ValueError, match=f"{key} must be at least"):
+        apply_overrides(Config(), [override])
+
+
+def test_malformed_yaml_and_python_tags_name_the_file(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("optim:\n  lr: [0.1\n")
+    with pytest.raises(ValueError, match=r"broken.yaml line 3, column 1 is not valid YAML"):
+        load_config(broken)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("run:\n  output: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(ValueError, match=r"tagged.yaml line 2.*python tag is never executed"):
+        load_config(tagged)
+    with pytest.raises(ValueError, match="override 'optim.lr=!!python/name:os.system'"):
+        apply_overrides(Config(), ["optim.lr=!!python/name:os.system"])
+
+
+def test_every_shipped_config_downloads_missing_data():
+    for name in shipped_configs():
+        assert load_config(name).data.download is True, name

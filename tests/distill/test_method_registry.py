@@ -1,0 +1,60 @@
+"""The method registry's checks of options, and methods named ``module:factory``."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import graphkd
+from graphkd.distill import METHODS, check_method_options, import_method
+
+
+def test_unknown_option_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="method 'kd' has no option 'alpha'; its options: "):
+        graphkd.create_method("kd", alpha=0.5)
+    message = "its options: temperature, weight, ce_weight"
+    with pytest.raises(ValueError, match=message):
+        check_method_options("kd", {"alpha": 0.5})
+
+
+def test_options_are_converted_or_refused_by_their_declared_type():
+    converted = check_method_options("vrm", {"alpha": 64, "metric": "mse", "num_classes": None})
+    assert converted == {"alpha": 64.0, "metric": "mse", "num_classes": None}
+    assert isinstance(converted["alpha"], float)
+    assert check_method_options("vrm", {"num_classes": 10}) == {"num_classes": 10}
+    for key, value, kind in [
+        ("alpha", "abc", "a float like 128.0"),
+        ("alpha", True, "a float like 128.0"),
+        ("adaptor", "yes", "a bool like True"),
+        ("num_classes", 2.5, "an int"),
+        ("metric", 3, "a str like 'mse'"),
+    ]:
+        with pytest.raises(ValueError, match=f"option '{key}' of method 'vrm' must be {kind}"):
+            check_method_options("vrm", {key: value})
+    # the preset receives the converted value
+    option = graphkd.create_method("kd", temperature=2).terms[0].options["tau"]
+    assert option == 2.0 and isinstance(option, float)
+
+
+def test_a_method_named_module_colon_factory_is_imported_and_registered(tmp_path, monkeypatch):
+    (tmp_path / "my_methods.py").write_text(
+        "import graphkd\n\n"
+        "def soft_kd(temperature: float = 2.0):\n"
+        "    return graphkd.create_method('kd', temperature=temperature)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = "my_methods:soft_kd"
+    try:
+        assert import_method(name) == name and name in graphkd.list_methods()
+        distiller = graphkd.create_method(name, temperature=3)
+        assert distiller.terms[0].options == {"tau": 3.0}
+        with pytest.raises(ValueError, match="has no option 'beta'; its options: temperature"):
+            graphkd.create_method(name, beta=1)
+    finally:
+        METHODS._factories.pop(name, None)
+        sys.modules.pop("my_methods", None)
+    with pytest.raises(ValueError, match="cannot import 'nowhere_module'"):
+        import_method("nowhere_module:f")
+    with pytest.raises(ValueError, match="has no function 'missing'"):
+        import_method("graphkd.distill.methods:missing")

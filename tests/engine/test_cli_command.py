@@ -1,0 +1,208 @@
+"""The `graphkd` command, run as a user runs it (a subprocess): one-line errors with
+the fix and exit status 2, fast help, and the commands that need no training."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from .conftest import REPO
+
+
+def graphkd(*args: str, cwd: str = REPO, env: dict = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "graphkd", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graphkd: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def _bad_yaml(tmp_path) -> str:
+    path = tmp_path / "broken.yaml"
+    path.write_text("data:\n  batch_size: [1\n")
+    return str(path)
+
+
+def _python_tag(tmp_path) -> str:
+    path = tmp_path / "tagged.yaml"
+    path.write_text("data:\n  root: !!python/object/apply:os.getcwd []\n")
+    return str(path)
+
+
+CASES = {
+    "unknown option": (
+        lambda t: (
+            ["distill", "--config", "fashion_mnist", "--method", "kd"]
+            + ["--set", "method.options.alpha=abc"]
+        ),
+        ["method 'kd' has no option 'alpha'; its options: temperature, weight, ce_weight"],
+    ),
+    "wrongly typed option": (
+        lambda t: (
+            ["distill", "--config", "fashion_mnist", "--method", "vrm"]
+            + ["--set", "method.options.alpha=abc"]
+        ),
+        ["option 'alpha' of method 'vrm' must be a float like 128.0, got 'abc'"],
+    ),
+    "malformed yaml": (
+        lambda t: ["train-teacher", "--config", _bad_yaml(t)],
+        ["broken.yaml line 3", "is not valid YAML"],
+    ),
+    "python tag": (
+        lambda t: ["train-teacher", "--config", _python_tag(t)],
+        ["tagged.yaml line 2", "python tag is never executed"],
+    ),
+    "device gpu": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "run.device=gpu"],
+        ["device 'gpu' is not a device", "--set run.device="],
+    ),
+    "limit_batches 0": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--limit-batches", "0"],
+        ["data.limit_batches must be at least 1"],
+    ),
+    "subset 0": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "data.subset=0"],
+        ["data.subset must be at least 1"],
+    ),
+    "batch of one for rkd": (
+        lambda t: (
+            ["distill", "--config", "fashion_mnist", "--method", "rkd"]
+            + ["--set", "data.batch_size=1", "--set", f"model.teacher_checkpoint={t}/none.pt"]
+        ),
+        ["needs at least 2 samples per process", "--set data.batch_size="],
+    ),
+    "method module missing": (
+        lambda t: ["distill", "--config", "fashion_mnist", "--method", "no_such_module:f"],
+        ["cannot import 'no_such_module'"],
+    ),
+    "evaluate a missing file": (
+        lambda t: ["evaluate", "--checkpoint", f"{t}/missing.pt"],
+        ["no checkpoint at"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_user_errors_are_one_line_with_the_fix(case, tmp_path):
+    argv, fragments = CASES[case]
+    args = argv(tmp_path)
+    if args[0] in ("train-teacher", "distill"):
+        args += ["--set", f"run.output={tmp_path}/runs"]
+    assert_one_line_error(graphkd(*args), *fragments)
+    assert not (tmp_path / "runs").exists()  # refused before touching a file
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")
+def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    result = graphkd(
+        "train-teacher", "--config", "fashion_mnist", "--device", "cuda",
+        "--set", f"run.output={tmp_path}",
+    )  # fmt: skip
+    assert_one_line_error(result, "asks for a CUDA GPU, but PyTorch sees 0", "run.device=auto")
+
+
+def test_help_and_version_import_no_part_of_the_library():
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['graphkd', 'quickstart', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('graphkd', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('graphkd.engine', 'graphkd.distill', 'torchvision') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": REPO}, timeout=300,
+    )  # fmt: skip
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+    assert "(default: runs/quickstart)" in result.stdout  # help texts show the defaults
+    version = graphkd("--version")
+    from graphkd import __version__
+
+    assert version.returncode == 0 and version.stdout.strip() == f"graphkd {__version__}"
+
+
+def test_config_show_prints_every_key_resolved(tmp_path):
+    result = graphkd("config", "show", "fashion_mnist", "--set", "optim.lr=0.125")
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    from graphkd.engine import Config, config_to_dict
+
+    every = config_to_dict(Config())
+    assert {s: set(v) for s, v in shown.items()} == {s: set(v) for s, v in every.items()}
+    assert shown["optim"]["lr"] == 0.125 and shown["data"]["download"] is True
+
+
+def test_offline_download_failure_names_the_folder_and_the_fix(tmp_path):
+    """No network needed: the proxy is a closed local port, so the download fails."""
+    closed = "http://127.0.0.1:9"
+    env = {"http_proxy": closed, "https_proxy": closed, "HTTP_PROXY": closed, "HTTPS_PROXY": closed}
+    root = tmp_path / "data"
+    common = ["train-teacher", "--config", "fashion_mnist", "--set", f"data.root={root}"]
+    common += ["--set", f"run.output={tmp_path}/runs"]
+    result = graphkd(*common, env=env)
+    line = assert_one_line_error(result, "downloading them into", str(root), "failed")
+    assert "put the IDX files in" in line
+    assert "downloading it into" in result.stdout  # the log said it would download
+    # without downloads the fix is the command-line setting, not a Python argument
+    result = graphkd(*common, "--set", "data.download=false", env=env)
+    line = assert_one_line_error(result, "--set data.download=true", str(root))
+    assert "download=True" not in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_shortcuts_a_users_method_and_evaluate_from_model_pt(tmp_path):
+    """train-teacher with --epochs/--subset, distill --method module:factory, evaluate
+    without --model/--dataset, and a rerun refused without --resume/--overwrite."""
+    (tmp_path / "my_methods.py").write_text(
+        "import graphkd\n\n"
+        "def soft_kd(temperature: float = 2.0):\n"
+        "    return graphkd.create_method('kd', temperature=temperature)\n"
+    )
+    tiny = ["--config", "fashion_mnist", "--epochs", "2", "--subset", "64", "--test-subset"]
+    tiny += ["64", "--limit-batches", "1", "--device", "cpu"]
+    tiny += ["--set", "model.teacher=resnet8", "--set", "data.batch_size=32"]
+    tiny += ["--set", f"run.output={tmp_path}/runs"]
+    cwd = str(tmp_path)
+    teacher = graphkd("train-teacher", *tiny, cwd=cwd)
+    assert teacher.returncode == 0, teacher.stderr
+    saved = yaml.safe_load((tmp_path / "runs" / "teacher" / "config.yaml").read_text())
+    assert (saved["optim"]["epochs"], saved["optim"]["milestones"]) == (2, [2])
+    assert (saved["data"]["subset"], saved["data"]["limit_batches"]) == (64, 1)
+    assert "[teacher] train epoch 2/2" in teacher.stdout
+
+    again = graphkd("train-teacher", *tiny, cwd=cwd)
+    assert_one_line_error(again, "already holds a run", "--resume", "--overwrite")
+
+    method = ["--method", "my_methods:soft_kd", "--set", "method.options.temperature=3"]
+    student = graphkd("distill", *tiny, *method, cwd=cwd)
+    assert student.returncode == 0, student.stderr
+    run = tmp_path / "runs" / "soft_kd"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["method"] == {**saved["method"], "name": "my_methods:soft_kd"}
+    assert saved["method"]["options"] == {"temperature": 3.0}
+    assert (run / "curves.png").is_file()
+
+    evaluated = graphkd("evaluate", "--checkpoint", str(run / "model.pt"), "--subset", "64")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.startswith("resnet8 on fashion_mnist: ")
