@@ -3,6 +3,7 @@
 #   make test                  run the whole test suite
 #   make test STACK=dgl-native the same on torch 2.2.1, the newest torch DGL 2.1.0 ships add-ons for
 #   make docs / make lint      build the Sphinx site (warnings are errors) / run ruff
+#   make bench-quick           smoke run of the distillation benchmark (tiny data, ce and kd)
 PYTHON ?= python3
 STACK ?= current
 VENV ?= .venv-$(STACK)
@@ -17,7 +18,7 @@ else
 $(error unknown STACK=$(STACK); use current or dgl-native)
 endif
 
-.PHONY: quickstart test docs lint setup
+.PHONY: quickstart test docs lint setup bench-quick
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +40,6 @@ docs: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check graphkd tests benchmarks docs
+
+bench-quick: $(VENV)/.installed
+	$(PY) benchmarks/run.py --quick --output runs/protocol_quick
