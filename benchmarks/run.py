@@ -238,11 +238,26 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--seeds", type=int, nargs="+", help="default: 0 1 2 3 4 (0 1 with --quick)"
     )
     parser.add_argument(
-        "--output", type=Path, default=Path("benchmarks/results/fashion_mnist_protocol")
+        "--output",
+        type=Path,
+        default=Path("benchmarks/results/fashion_mnist_protocol"),
+        help="folder of the runs, results.md and the plots",
     )
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument(
-        "--teacher-set", dest="teacher_overrides", action="append", default=[], metavar="KEY=VALUE"
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override of every student run (repeatable)",
+    )
+    parser.add_argument(
+        "--teacher-set",
+        dest="teacher_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override of the teacher runs (repeatable)",
     )
     parser.add_argument(
         "--teacher",
