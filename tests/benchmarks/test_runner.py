@@ -64,7 +64,7 @@ def test_every_row_has_its_folder_and_options(runner, tmp_path):
     teachers = [c for c in runner.commands if c[0] == "train-teacher"]
     assert len(teachers) == 2 and f"--set=run.output={tmp_path}/ensemble_teacher" in teachers[1]
     ensemble, ablation = [c for c in runner.commands if c[0] == "distill"]
-    assert "--set=model.teachers=[resnet14,resnet14]" in ensemble
+    assert "--set=model.teachers=[resnet20,resnet20]" in ensemble
     assert (
         f"--set=model.teacher_checkpoints=[{tmp_path}/teacher/model.pt,"
         f"{tmp_path}/ensemble_teacher/teacher/model.pt]" in ensemble
