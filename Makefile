@@ -4,6 +4,7 @@
 #   make test STACK=dgl-native the same on torch 2.2.1, the newest torch DGL 2.1.0 ships add-ons for
 #   make docs / make lint      build the Sphinx site (warnings are errors, MathJax from npm,
 #                              checked to render offline) / run ruff
+#   make bench-quick           smoke run of the distillation benchmark (tiny data, ce and kd)
 PYTHON ?= python3
 STACK ?= current
 VENV ?= .venv-$(STACK)
@@ -21,7 +22,7 @@ endif
 # MathJax ships with the docs (rendered formulas offline); npm installs it at build time
 MATHJAX := mathjax@3.2.2
 
-.PHONY: quickstart test docs docs-mathjax lint setup
+.PHONY: quickstart test docs docs-mathjax lint setup bench-quick
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +48,6 @@ docs: $(VENV)/.installed docs-mathjax
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check graphkd tests benchmarks docs
+
+bench-quick: $(VENV)/.installed
+	$(PY) benchmarks/run.py --quick --output runs/protocol_quick

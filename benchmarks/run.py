@@ -1,23 +1,35 @@
-"""Run a protocol over methods x seeds and collect a results table and plots.
+"""Run a protocol over rows x seeds and report paired statistics, a table and a plot.
 
-Each training run is its own ``python -m graphkd`` subprocess. The teacher is trained
-once (seed 0) and shared; every (method, seed) student then distils from it. Finished
-runs (their ``model.pt`` exists) are skipped and interrupted ones resume from their last
-checkpoint, so rerunning the same command continues where it stopped.
+A row is a method with its options: ``ce`` (the student alone), every registered method
+with its defaults, ``kd_ensemble`` (KD from two teachers of the same architecture,
+trained with seeds 0 and 1) and VRM with one switch off (``vrm_no_<switch>``). Each
+training run is its own ``python -m graphkd`` subprocess. The teacher is trained once
+(seed 0, with the teacher config) and shared; every (row, seed) student then distils
+from it. For one seed every row starts from the same student weights and sees the same
+batches and augmentations (the trainer's paired design), so rows are compared through
+per-seed differences (:mod:`stats`). Finished runs (their ``model.pt`` exists) are
+skipped and interrupted ones resume from their last checkpoint, so rerunning the same
+command continues where it stopped.
 
-Outputs in ``--output``: ``results.md`` (final top-1 mean +- std over seeds, gain over
-the cross-entropy student, seconds per epoch), ``curves.png`` (test accuracy per epoch,
-mean over seeds) and ``bars.png``.
+Outputs in ``--output``: ``results.md`` (the command, teacher accuracy, per row the
+last-epoch top-1 mean +- std with its 95% t CI, the best-epoch top-1, the number of seeds,
+the paired difference to CE and to KD with 95% CIs, ``*`` where the CI excludes 0, and
+minutes per run), ``ci.png`` (mean and 95% CI per row) and ``curves.png``.
 
-Example::
+The Fashion-MNIST protocol (configs ``fashion_mnist_protocol`` and
+``fashion_mnist_protocol_teacher``), every row, five seeds::
 
-    python benchmarks/run.py --config fashion_mnist --methods ce kd rkd dist --seeds 0 1 2 \
-        --output benchmarks/results/fashion_mnist
+    python benchmarks/run.py --output benchmarks/results/fashion_mnist_protocol
+
+A smoke run in seconds (tiny data, one epoch, rows ce and kd, two seeds)::
+
+    python benchmarks/run.py --quick --output /tmp/protocol_quick
 
 An ablation reuses a trained teacher (``--teacher``: the folder holding its ``model.pt``
 and ``metrics.csv``) and changes method options with ``--set``::
 
-    python benchmarks/run.py --methods vrm --teacher benchmarks/results/fashion_mnist/teacher \
+    python benchmarks/run.py --config fashion_mnist --rows vrm \\
+        --teacher benchmarks/results/fashion_mnist/teacher \\
         --set method.options.prune=false --output benchmarks/results/fashion_mnist_vrm_prune
 """
 
@@ -25,13 +37,56 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import stats
 
 CROSS_ENTROPY = "ce"
+KD = "kd"
+ENSEMBLE = "kd_ensemble"
+#: VRM's ablation switches; row ``vrm_no_<switch>`` turns one off.
+VRM_SWITCHES = ("virtual", "icv", "prune", "adaptor", "zscore")
+#: Settings of ``--quick``, applied to the teacher and to every student.
+QUICK = (
+    "data.subset=128",
+    "data.test_subset=128",
+    "data.batch_size=32",
+    "data.limit_batches=2",
+    "optim.epochs=1",
+    "optim.milestones=[]",
+)
+Runs = Dict[str, Dict[int, List[Dict[str, float]]]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: ``method`` with config ``overrides``, or from two teachers."""
+
+    name: str
+    method: str
+    overrides: Tuple[str, ...] = ()
+    ensemble: bool = False
+
+    @property
+    def plain(self) -> bool:
+        """A method with its defaults and one teacher (its runs sit in ``seed<s>/<method>``)."""
+        return self.name == self.method and not self.overrides and not self.ensemble
+
+
+def all_rows(methods: Sequence[str]) -> List[Row]:
+    """CE, ``methods`` with their defaults, the teacher ensemble and VRM's ablations."""
+    rows = [Row(CROSS_ENTROPY, CROSS_ENTROPY)] + [Row(m, m) for m in methods]
+    if KD in methods:
+        rows.append(Row(ENSEMBLE, KD, ensemble=True))
+    if "vrm" in methods:
+        rows += [Row(f"vrm_no_{s}", "vrm", (f"method.options.{s}=false",)) for s in VRM_SWITCHES]
+    return rows
 
 
 def run(command: List[str]) -> None:
@@ -56,109 +111,215 @@ def read_metrics(folder: Path) -> List[Dict[str, float]]:
         ]
 
 
-def summarise(
-    runs: Dict[str, Dict[int, List[Dict[str, float]]]], teacher: List[Dict[str, float]]
-) -> str:
-    final = {m: [rows[-1]["test_acc"] for rows in seeds.values()] for m, seeds in runs.items()}
-    baseline = statistics.mean(final[CROSS_ENTROPY]) if CROSS_ENTROPY in final else None
+def run_output(output: Path, seed: int, row: Row) -> Path:
+    """The ``run.output`` of a (row, seed); the run itself is ``<that>/<row.method>``."""
+    return output / f"seed{seed}" if row.plain else output / f"seed{seed}" / row.name
+
+
+def _cell(interval: stats.Interval) -> str:
+    mark = "*" if interval.significant else ""
+    return f"{interval.mean:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]{mark}"
+
+
+def _spread(interval: stats.Interval) -> str:
+    """``mean +- std``; one seed has no spread to show ("+- 0.00" would claim a measured 0)."""
+    if interval.n < 2:
+        return f"{interval.mean:.2f}"
+    return f"{interval.mean:.2f} +- {interval.std:.2f}"
+
+
+def _interval(interval: stats.Interval) -> str:
+    return "" if interval.n < 2 else f"[{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
+    """The results table (markdown) of ``runs[row][seed]`` metrics rows."""
+    last = {r: [rows[-1]["test_acc"] for rows in seeds.values()] for r, seeds in runs.items()}
+    best = {r: [max(x["test_acc"] for x in rows) for rows in s.values()] for r, s in runs.items()}
+    seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
     lines = [
-        f"Teacher: {teacher[-1]['test_acc']:.2f}% top-1.",
+        f"Command: `{command}`",
         "",
-        "| method | top-1 (%) mean +- std | seeds | gain over CE | s / epoch |",
-        "| --- | --- | --- | --- | --- |",
+        "Teacher: " + ", ".join(f"{k} {v:.2f}% top-1" for k, v in teachers.items()) + ".",
+        f"Seeds: {', '.join(map(str, seeds))}. Top-1 (%) on the test set after the last "
+        "epoch; 'best epoch' is the maximum over epochs, chosen on the test set (optimistic, "
+        "for reference only). Differences are paired over seeds, with 95% t confidence "
+        "intervals; * marks an interval that excludes 0.",
+        "",
+        "| row | last epoch, mean +- std | 95% CI | best epoch, mean +- std | seeds "
+        "| vs CE | vs KD | min / run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for method, accuracies in final.items():
-        mean = f"{statistics.mean(accuracies):.2f}"
-        # one seed has no spread to show: "+- 0.00" would claim a measured zero
-        if len(accuracies) > 1:
-            mean += f" +- {statistics.stdev(accuracies):.2f}"
-        gain = "" if baseline is None else f"{statistics.mean(accuracies) - baseline:+.2f}"
-        seconds = statistics.mean(row["seconds"] for rows in runs[method].values() for row in rows)
-        lines.append(f"| {method} | {mean} | {len(accuracies)} | {gain} | {seconds:.1f} |")
+    for name, values in last.items():
+        own = stats.mean_interval(values)
+        peak = stats.mean_interval(best[name])
+        versus = []
+        for reference in (CROSS_ENTROPY, KD):
+            paired = reference in last and reference != name and len(last[reference]) > 1
+            versus.append(_cell(stats.paired_difference(values, last[reference])) if paired else "")
+        minutes = statistics.fmean(
+            sum(x.get("seconds", 0.0) for x in rows) / 60 for rows in runs[name].values()
+        )
+        lines.append(
+            f"| {name} | {_spread(own)} | {_interval(own)} | {_spread(peak)} | {own.n} "
+            f"| {versus[0]} | {versus[1]} | {minutes:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def plot(runs: Dict[str, Dict[int, List[Dict[str, float]]]], output: Path) -> None:
+def plot(runs: Runs, output: Path) -> None:
+    """``ci.png``: last-epoch mean and 95% CI per row; ``curves.png``: accuracy per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    names = list(runs)
+    intervals = [stats.mean_interval([r[-1]["test_acc"] for r in runs[n].values()]) for n in names]
+    figure, axis = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
+    axis.errorbar(
+        [i.mean for i in intervals],
+        range(len(names)),
+        xerr=[0 if i.n < 2 else i.half_width for i in intervals],
+        fmt="o",
+        capsize=3,
+    )
+    if CROSS_ENTROPY in runs:
+        axis.axvline(intervals[names.index(CROSS_ENTROPY)].mean, color="grey", ls="--", lw=1)
+    axis.set_yticks(range(len(names)), names)
+    axis.invert_yaxis()
+    axis.set_xlabel("test top-1 (%), last epoch: mean and 95% CI over seeds")
+    figure.tight_layout()
+    figure.savefig(output / "ci.png", dpi=120)
     figure, axis = plt.subplots(figsize=(6, 4))
-    for method, seeds in runs.items():
+    for name, seeds in runs.items():
         epochs = min(len(rows) for rows in seeds.values())
-        mean = [
-            statistics.mean(rows[e]["test_acc"] for rows in seeds.values()) for e in range(epochs)
-        ]
-        axis.plot(range(1, epochs + 1), mean, marker="o", label=method)
+        mean = [statistics.fmean(r[e]["test_acc"] for r in seeds.values()) for e in range(epochs)]
+        axis.plot(range(1, epochs + 1), mean, marker=".", label=name)
     axis.set_xlabel("epoch")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
-    axis.set_ylabel("test top-1 (%)")
-    axis.legend()
+    axis.set_ylabel("test top-1 (%), mean over seeds")
+    axis.legend(fontsize=6, ncol=2)
     figure.tight_layout()
     figure.savefig(output / "curves.png", dpi=120)
-    figure, axis = plt.subplots(figsize=(6, 4))
-    names = list(runs)
-    finals = [[rows[-1]["test_acc"] for rows in runs[m].values()] for m in names]
-    axis.bar(
-        names,
-        [statistics.mean(f) for f in finals],
-        yerr=[statistics.stdev(f) if len(f) > 1 else 0 for f in finals],
-        capsize=4,
+
+
+def teacher_config(config: str) -> str:
+    """``<config>_teacher`` when it is a shipped config, else ``config`` itself."""
+    from graphkd.engine import shipped_configs
+
+    return f"{config}_teacher" if f"{config}_teacher" in shipped_configs() else config
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from graphkd import list_methods
+    from graphkd.engine import load_config
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    low = max(0, min(min(f) for f in finals) - 5)
-    axis.set_ylim(low, None)  # zoomed in: the bars start at `low`, not at 0, as labelled
-    axis.set_ylabel(f"final test top-1 (%), axis from {low:.0f}")
-    figure.tight_layout()
-    figure.savefig(output / "bars.png", dpi=120)
-
-
-def main(argv: List[str] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--config", default="fashion_mnist", help="shipped config name or YAML path"
+        "--config", default="fashion_mnist_protocol", help="shipped config name or YAML path"
     )
-    parser.add_argument("--methods", nargs="+", default=[CROSS_ENTROPY, "kd", "rkd", "dist"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/fashion_mnist"))
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--teacher-config",
+        help="config of the teacher (default: <config>_teacher when shipped, else --config)",
+    )
+    rows = {row.name: row for row in all_rows(list_methods())}
+    parser.add_argument(
+        "--rows",
+        "--methods",
+        dest="rows",
+        nargs="+",
+        choices=list(rows),
+        metavar="ROW",
+        help=f"rows to run (default: all): {', '.join(rows)}",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="default: 0 1 2 3 4 (0 1 with --quick)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("benchmarks/results/fashion_mnist_protocol"),
+        help="folder of the runs, results.md and the plots",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override of every student run (repeatable)",
+    )
+    parser.add_argument(
+        "--teacher-set",
+        dest="teacher_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override of the teacher runs (repeatable)",
+    )
     parser.add_argument(
         "--teacher",
         type=Path,
         help="folder of a trained teacher (model.pt, metrics.csv) to reuse instead of training",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: tiny data, 1 epoch, rows ce kd, 2 seeds"
+    )
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    chosen = [rows[name] for name in args.rows or ([CROSS_ENTROPY, KD] if args.quick else rows)]
+    seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2, 3, 4])
+    quick = list(QUICK) if args.quick else []
     output = args.output.resolve()
-    common = [*args.overrides]
+    common = [*quick, *args.overrides]
+    teacher_kind = ["train-teacher", "--config", args.teacher_config or teacher_config(args.config)]
+    teacher_common = [*quick, *args.teacher_overrides]
     if args.teacher is None:
         teacher_dir = output / "teacher"
-        train(
-            ["train-teacher", "--config", args.config],
-            teacher_dir,
-            [*common, f"run.output={output}", "run.seed=0"],
-        )
+        train(teacher_kind, teacher_dir, [*teacher_common, f"run.output={output}", "run.seed=0"])
     else:
         teacher_dir = args.teacher.resolve()
         if not (teacher_dir / "model.pt").exists():
             parser.error(f"--teacher {teacher_dir} holds no model.pt; train the teacher first")
-    teacher_model = teacher_dir / "model.pt"
-    runs: Dict[str, Dict[int, List[Dict[str, float]]]] = {}
-    for method in args.methods:
-        for seed in args.seeds:
-            seed_dir = output / f"seed{seed}"
+    teachers = {"teacher": read_metrics(teacher_dir)[-1]["test_acc"]}
+    ensemble_args: List[str] = []
+    if any(row.ensemble for row in chosen):
+        second = output / "ensemble_teacher"
+        train(
+            teacher_kind,
+            second / "teacher",
+            [*teacher_common, f"run.output={second}", "run.seed=1"],
+        )
+        teachers["second teacher (seed 1, ensemble)"] = read_metrics(second / "teacher")[-1][
+            "test_acc"
+        ]
+        arch = load_config(args.config, common).model.teacher
+        ensemble_args = [
+            f"model.teachers=[{arch},{arch}]",
+            f"model.teacher_checkpoints=[{teacher_dir / 'model.pt'},{second / 'teacher/model.pt'}]",
+        ]
+    runs: Runs = {}
+    for row in chosen:
+        for seed in seeds:
+            folder = run_output(output, seed, row)
             train(
-                ["distill", "--config", args.config, "--method", method],
-                seed_dir / method,
+                ["distill", "--config", args.config, "--method", row.method],
+                folder / row.method,
                 [
                     *common,
-                    f"run.output={seed_dir}",
+                    *row.overrides,
+                    *(ensemble_args if row.ensemble else []),
+                    f"run.output={folder}",
                     f"run.seed={seed}",
-                    f"model.teacher_checkpoint={teacher_model}",
+                    f"model.teacher_checkpoint={teacher_dir / 'model.pt'}",
                 ],
             )
-            runs.setdefault(method, {})[seed] = read_metrics(seed_dir / method)
-    table = summarise(runs, read_metrics(teacher_dir))
+            runs.setdefault(row.name, {})[seed] = read_metrics(folder / row.method)
+    table = summarise(runs, teachers, command)
     (output / "results.md").write_text(table)
     plot(runs, output)
     print(table)

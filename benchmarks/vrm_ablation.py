@@ -7,9 +7,14 @@ teacher; the table sets them beside the full method and the baselines of the pro
 ``results.md`` run (``<results>/<protocol>``, which must hold ``ce`` and ``vrm``).
 Finished runs are skipped, so a rerun only rebuilds the table.
 
+The distillation protocol of ``benchmarks/run.py`` has these ablations as rows of its own
+(``vrm_no_<switch>``, paired with the other rows); this script rebuilds the table of the
+earlier ``fashion_mnist`` runs.
+
 Example::
 
-    python benchmarks/run.py --methods ce kd rkd dist vrm
+    python benchmarks/run.py --config fashion_mnist --output benchmarks/results/fashion_mnist \
+        --seeds 0 1 2 --rows ce kd rkd dist vrm
     python benchmarks/vrm_ablation.py --out benchmarks/results/fashion_mnist_vrm_ablation.md
 """
 

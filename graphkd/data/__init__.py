@@ -14,6 +14,7 @@ from graphkd.data.cifar100 import CIFAR100
 from graphkd.data.cutout import Cutout
 from graphkd.data.dataset_info import DatasetInfo
 from graphkd.data.datasets import DATASETS, create_dataset, dataset_info, list_datasets
+from graphkd.data.device_batches import DeviceBatches
 from graphkd.data.ensemble_augmentation import (
     AUGMENTATIONS,
     STRENGTHS,
@@ -26,6 +27,7 @@ from graphkd.data.idx import read_idx, read_idx_images, read_idx_labels
 from graphkd.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
 from graphkd.data.negative_sampler import NegativeSampler
 from graphkd.data.paths import default_data_dir
+from graphkd.data.seeded_samples import SeededSamples
 from graphkd.data.views import (
     TwoViewDataset,
     TwoViews,
@@ -42,6 +44,7 @@ __all__ = [
     "STRENGTHS",
     "Cutout",
     "DatasetInfo",
+    "DeviceBatches",
     "EnsembleSample",
     "EnsembleViews",
     "FashionMNIST",
@@ -49,6 +52,7 @@ __all__ = [
     "IMAGENET_STD",
     "ImageFolder",
     "NegativeSampler",
+    "SeededSamples",
     "TwoViewDataset",
     "TwoViews",
     "WithIndex",

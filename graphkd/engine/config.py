@@ -69,6 +69,10 @@ class DataConfig:
     image_size : int, optional
         Crop side of an ``image_folder`` dataset (default 224, ImageNet's); small values
         make CPU smoke runs of the ImageNet recipes fast. Other datasets have a fixed size.
+    on_device : bool
+        Keep the training images on the run's device and batch and augment them there
+        (:mod:`graphkd.data.device_batches`; ``channels_last`` models and images on
+        CUDA); the standard augmentation and the virtual view only, one process.
     """
 
     dataset: str = "fashion_mnist"
@@ -82,6 +86,7 @@ class DataConfig:
     download: bool = True
     augmentation: str = "standard"
     image_size: Optional[int] = None
+    on_device: bool = False
 
 
 @dataclass

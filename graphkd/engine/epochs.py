@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import contextmanager, nullcontext
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from graphkd.data.device_batches import DeviceBatches
+from graphkd.data.seeded_samples import SeededSamples
 from graphkd.engine.config import Config, RunConfig
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
@@ -44,7 +46,7 @@ DIVERGED_FIX = (
 def train_epoch(
     config: Config,
     epoch: int,
-    loader: DataLoader,
+    train_set: Dataset,
     student: nn.Module,
     teachers: List[TappedModel],
     own_view: List[Optional[int]],
@@ -55,7 +57,7 @@ def train_epoch(
     progress: bool = False,
     label: str = "",
 ) -> Dict[str, float]:
-    """One epoch of the student over ``loader`` (see :func:`train_loader`); teacher ``k``
+    """One epoch of the student over ``train_set`` (see :func:`train_loader`); teacher ``k``
     sees its own view ``own_view[k]`` of each batch (see
     :func:`~graphkd.engine.training_views.training_transform`). With
     ``optim.accumulate = a`` the gradients of ``a`` consecutive batches, each loss
@@ -63,7 +65,7 @@ def train_epoch(
     the processes at the last of them only). ``progress``: a bar titled ``label``
     (default ``epoch <epoch + 1>``) with the running mean loss."""
     device = context.device
-    loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+    loader = train_loader(config, epoch, train_set, context)
     total = _batches(config, loader)
     accumulate = config.optim.accumulate
     student.train()
@@ -163,7 +165,7 @@ def train_distiller_epoch(
     config: Config,
     epoch: int,
     stage: str,
-    loader: DataLoader,
+    train_set: Dataset,
     teachers: List[TappedModel],
     own_view: List[Optional[int]],
     distiller: nn.Module,
@@ -177,7 +179,7 @@ def train_distiller_epoch(
     if not teachers:
         raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
     device = context.device
-    loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+    loader = train_loader(config, epoch, train_set, context)
     total = _batches(config, loader)
     distiller.train()
     sums: Dict[str, Tensor] = {}
@@ -213,15 +215,34 @@ def train_distiller_epoch(
     return {"loss": means.pop("loss"), **means}
 
 
-def train_loader(config: Config, train_set: Dataset, context: DistributedContext) -> DataLoader:
-    """This process's training batches, built once per run.
+def train_loader(
+    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
+) -> Iterable:
+    """This process's training batches of ``epoch``: a :class:`DataLoader` over its share
+    (see :func:`shuffled_batches`), or for a
+    :class:`~graphkd.data.device_batches.DeviceBatches` set the batches of the same
+    indices, made on its device. A :class:`~graphkd.data.SeededSamples` set is switched
+    to the epoch's per-sample seeds first."""
+    if isinstance(train_set, DeviceBatches):
+        in_process = dataclasses.replace(config, data=dataclasses.replace(config.data, workers=0))
+        indices = shuffled_batches(in_process, epoch, range(len(train_set)), context)  # type: ignore[arg-type]
+        return train_set.batches(indices, seed=config.run.seed * 100003 + epoch)
+    if isinstance(train_set, SeededSamples):
+        train_set.set_epoch(epoch)
+    return shuffled_batches(config, epoch, train_set, context)
+
+
+def shuffled_batches(
+    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
+) -> DataLoader:
+    """This process's shuffled training batches of ``epoch``.
 
     A :class:`~torch.utils.data.DistributedSampler` (one replica for a single process)
-    deals each process its share; ``loader.sampler.set_epoch(epoch)`` reshuffles it from
-    ``run.seed`` and the epoch before each epoch, the same on every process. A batch
-    holds ``data.batch_size / (processes * optim.accumulate)`` samples. With
-    ``data.workers`` the worker processes persist between epochs; on CUDA the batches
-    come in pinned memory.
+    deals each process its share, reshuffled from ``run.seed`` and the epoch, the same on
+    every process and for every method. A batch holds
+    ``data.batch_size / (processes * optim.accumulate)`` samples. Worker processes
+    (``data.workers``) start anew each epoch, so that they see the epoch's per-sample
+    seeds; on CUDA the batches come in pinned memory.
 
     Raises
     ------
@@ -245,6 +266,7 @@ def train_loader(config: Config, train_set: Dataset, context: DistributedContext
         seed=config.run.seed,
         drop_last=context.active,
     )
+    sampler.set_epoch(epoch)
     return DataLoader(
         train_set,
         batch_size=batch,
@@ -252,7 +274,6 @@ def train_loader(config: Config, train_set: Dataset, context: DistributedContext
         drop_last=context.active or len(train_set) > batch,  # type: ignore[arg-type]
         num_workers=data.workers,
         pin_memory=context.device.type == "cuda",
-        persistent_workers=data.workers > 0,
     )
 
 
@@ -264,7 +285,7 @@ def autocast_dtype(run: RunConfig, device: torch.device) -> torch.dtype:
     return getattr(torch, run.amp_dtype)
 
 
-def _batches(config: Config, loader: DataLoader) -> int:
+def _batches(config: Config, loader: Any) -> int:
     """Batches of one epoch: the loader's, or ``data.limit_batches`` if fewer."""
     limit = config.data.limit_batches
     return len(loader) if limit is None else min(len(loader), limit)

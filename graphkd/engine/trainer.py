@@ -21,7 +21,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from graphkd.data import DATASETS, DatasetInfo, WithIndex, create_dataset, dataset_info
+from graphkd.data import (
+    DATASETS,
+    DatasetInfo,
+    SeededSamples,
+    WithIndex,
+    create_dataset,
+    dataset_info,
+)
+from graphkd.data.device_batches import DeviceBatches, channels_last, resident_images
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
 from graphkd.distill import Stage, check_method_options, create_method, method_arguments
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
@@ -34,7 +42,7 @@ from graphkd.engine.checkpoint import (
 from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
 from graphkd.engine.curves import plot_curves
 from graphkd.engine.distributed import DistributedContext, setup_distributed
-from graphkd.engine.epochs import autocast_dtype, train_distiller_epoch, train_epoch, train_loader
+from graphkd.engine.epochs import autocast_dtype, train_distiller_epoch, train_epoch
 from graphkd.engine.global_batch import GRAPH_BATCHES
 from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
 from graphkd.engine.metrics_log import MetricsLog
@@ -207,11 +215,11 @@ class _Models:
 
 @dataclass
 class _Data:
-    """The training batches of the indexed training set (each model's views, see
+    """The indexed training set (each model's views; batched per epoch by
     :func:`~graphkd.engine.epochs.train_loader`), which view each teacher sees, and the
     test batches."""
 
-    loader: DataLoader
+    train_set: Dataset
     own_view: List[Optional[int]]
     tests: DataLoader
 
@@ -447,7 +455,7 @@ class Trainer:
         with _data_errors_in_config_terms():
             base_set = _training_set(config)
         models = _build_models(config, request.arch, request.with_teacher, base_set, context)
-        data = _prepare_data(config, base_set, models, context)
+        data = _prepare_data(config, base_set, models)
         optimizers = _build_optimizers(config, models, context.device)
         logs = _open_logs(request.output, models.stages, config.run.tensorboard)
         run = _Run(config, request, context, data, models, optimizers, logs)
@@ -622,7 +630,7 @@ class Trainer:
             run.config,
             epoch,
             stage.name,
-            run.data.loader,
+            run.data.train_set,
             models.teachers,
             run.data.own_view,
             models.distiller,
@@ -639,7 +647,7 @@ class Trainer:
         terms = train_epoch(
             run.config,
             epoch,
-            run.data.loader,
+            run.data.train_set,
             models.student_step,
             models.teachers,
             run.data.own_view,
@@ -791,7 +799,9 @@ def _build_models(
     device = context.device
     teacher_specs = _teacher_specs(config) if with_teacher else []
     check_augmentations(config, len(teacher_specs))
-    student = tap(_network(config, arch)).to(device)
+    with torch.random.fork_rng(devices=[]):  # the same initial student for every method
+        torch.manual_seed(config.run.seed)
+        student = tap(_network(config, arch)).to(device)
     teachers = [
         _frozen_teacher(config, arch_, weights, None if not config.model.teachers else k, device)
         for k, (arch_, weights) in enumerate(teacher_specs)
@@ -810,9 +820,7 @@ def _build_models(
     return _Models(student, teachers, distiller, stages, student_step)
 
 
-def _prepare_data(
-    config: Config, base_set: Dataset, models: _Models, context: DistributedContext
-) -> _Data:
+def _prepare_data(config: Config, base_set: Dataset, models: _Models) -> _Data:
     """The training set with the views the models need (a virtual view for methods that
     ask for one, a view per teacher under ``data.augmentation``), indexed and batched,
     and the test batches; ``base_set`` (the standard transform) is reused when that is
@@ -834,7 +842,43 @@ def _prepare_data(
             data.download,
             data.image_size,
         )
-    return _Data(train_loader(config, WithIndex(base_set), context), own_view, tests)
+    if data.on_device:
+        train_set: Dataset = on_device_training_set(config, base_set, models, own_view, virtual)
+    else:
+        train_set = SeededSamples(WithIndex(base_set), config.run.seed)
+    return _Data(train_set, own_view, tests)
+
+
+def on_device_training_set(
+    config: Config,
+    base_set: Dataset,
+    models: _Models,
+    own_view: List[Optional[int]],
+    virtual: bool,
+) -> DeviceBatches:
+    """``data.on_device``: the training set resident on the run's device (and the models in
+    ``channels_last`` on CUDA), after checking that the run asks only for what it does."""
+    data, device = config.data, next(models.student.parameters()).device
+    unsupported = [
+        text
+        for text, used in (
+            (f"data.augmentation={data.augmentation}", data.augmentation != "standard"),
+            ("model.teacher_augmentations", any(i is not None for i in own_view)),
+            ("several processes (DDP)", models.student_step is not models.student),
+        )
+        if used
+    ]
+    if unsupported:
+        raise ValueError(
+            f"data.on_device supports the standard augmentation and the virtual view in one "
+            f"process, not {', '.join(unsupported)}; set data.on_device=false"
+        )
+    fast = device.type == "cuda"
+    if fast:
+        channels_last([models.student, *models.teachers])
+    images, labels = resident_images(base_set)
+    info = _dataset_info(config)
+    return DeviceBatches(images, labels, info, device, virtual, channels_last=fast)
 
 
 def _build_optimizers(config: Config, models: _Models, device: torch.device) -> _Optimizers:

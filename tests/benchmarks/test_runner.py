@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+#: Final accuracy of a fake run: a per-row offset plus a per-seed term shared by all rows.
+OFFSET = {"teacher": 10.0, "ce": 0.0, "kd": 2.0, "kd_ensemble": 2.5}
 
 
 @pytest.fixture
-def runner(monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def runner(monkeypatch, load_benchmark):
+    module = load_benchmark("run")
     commands = []
 
     def fake_training(command):
@@ -26,8 +24,12 @@ def runner(monkeypatch):
         )
         folder = Path(options["run.output"]) / name
         folder.mkdir(parents=True, exist_ok=True)
-        accuracy = 80.0 + int(options["run.seed"])
-        (folder / "metrics.csv").write_text(f"epoch,test_acc,seconds\n1,{accuracy},2.0\n")
+        row = "kd_ensemble" if "model.teachers" in options else name
+        seed = int(options["run.seed"])
+        accuracy = 80.0 + OFFSET.get(row, 1.0) + seed + 0.1 * seed**2 * (row == "kd")
+        (folder / "metrics.csv").write_text(
+            f"epoch,test_acc,seconds\n1,{accuracy + 1},60.0\n2,{accuracy},60.0\n"
+        )
         (folder / "model.pt").write_text("weights")
 
     monkeypatch.setattr(module, "run", fake_training)
@@ -36,31 +38,71 @@ def runner(monkeypatch):
     return module
 
 
-def test_trains_the_teacher_once_then_every_method_and_seed(runner, tmp_path):
-    runner.main(["--methods", "ce", "kd", "--seeds", "0", "1", "--output", str(tmp_path)])
-    kinds = [c[0] for c in runner.commands]
-    assert kinds == ["train-teacher"] + ["distill"] * 4
+def test_trains_the_teacher_once_then_every_row_and_seed(runner, tmp_path):
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)])
+    assert [c[0] for c in runner.commands] == ["train-teacher"] + ["distill"] * 6
+    assert runner.commands[0][2] == "fashion_mnist_protocol_teacher"
     assert all(
         f"--set=model.teacher_checkpoint={tmp_path}/teacher/model.pt" in c
         for c in runner.commands[1:]
     )
     table = (tmp_path / "results.md").read_text()
-    assert "| kd | 80.50 +- 0.71 | 2 | +0.00 | 2.0 |" in table
+    assert "Command: `python benchmarks/run.py --rows ce kd --seeds 0 1 2" in table
+    assert "Teacher: teacher 90.00% top-1." in table
+    # kd: 82.0, 83.1, 84.4 -> mean 83.167, sd 1.2014, t(0.975, 2) = 4.3027, half 2.984;
+    # kd - ce per seed: 2.0, 2.1, 2.4 -> mean 2.1667, sd 0.2082, half 0.517
+    kd = "| kd | 83.17 +- 1.20 | [80.18, 86.15] | 84.17 +- 1.20 | 3 | +2.17 [+1.65, +2.68]* |"
+    assert kd in table
+    assert "| ce | 81.00 +- 1.00 |" in table and "| 2.0 |" in table
     runner.commands.clear()
-    runner.main(["--methods", "ce", "kd", "--seeds", "0", "1", "--output", str(tmp_path)])
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)])
     assert runner.commands == []  # every run finished: nothing is trained again
 
 
+def test_every_row_has_its_folder_and_options(runner, tmp_path):
+    runner.main(["--rows", "kd_ensemble", "vrm_no_icv", "--seeds", "0", "--output", str(tmp_path)])
+    teachers = [c for c in runner.commands if c[0] == "train-teacher"]
+    assert len(teachers) == 2 and f"--set=run.output={tmp_path}/ensemble_teacher" in teachers[1]
+    ensemble, ablation = [c for c in runner.commands if c[0] == "distill"]
+    assert "--set=model.teachers=[resnet20,resnet20]" in ensemble
+    assert (
+        f"--set=model.teacher_checkpoints=[{tmp_path}/teacher/model.pt,"
+        f"{tmp_path}/ensemble_teacher/teacher/model.pt]" in ensemble
+    )
+    assert f"--set=run.output={tmp_path}/seed0/kd_ensemble" in ensemble
+    assert "--set=method.options.icv=false" in ablation
+    assert f"--set=run.output={tmp_path}/seed0/vrm_no_icv" in ablation
+    assert "second teacher (seed 1, ensemble) 91.00%" in (tmp_path / "results.md").read_text()
+
+
+def test_all_rows_cover_every_registered_method(load_benchmark):
+    from graphkd import list_methods
+
+    module = load_benchmark("run")
+    names = [row.name for row in module.all_rows(list_methods())]
+    assert names[0] == "ce" and set(list_methods()) <= set(names)
+    assert "kd_ensemble" in names and "vrm_no_virtual" in names
+
+
+def test_quick_uses_tiny_settings_two_seeds_and_the_baselines(runner, tmp_path):
+    runner.main(["--quick", "--output", str(tmp_path)])
+    assert [c[0] for c in runner.commands] == ["train-teacher"] + ["distill"] * 4
+    assert all(
+        "--set=optim.epochs=1" in c and "--set=data.subset=128" in c for c in runner.commands
+    )
+    assert {c[c.index("--method") + 1] for c in runner.commands[1:]} == {"ce", "kd"}
+
+
 def test_one_seed_shows_its_value_without_a_spread(runner, tmp_path):
-    runner.main(["--methods", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
     table = (tmp_path / "results.md").read_text()
-    assert "| kd | 80.00 | 1 | +0.00 | 2.0 |" in table and "0.00 +-" not in table
+    assert "| kd | 82.00 |  | 83.00 | 1 |  |  | 2.0 |" in table and "+- 0.00" not in table
 
 
 def test_every_training_is_started_with_resume(runner, tmp_path):
     """--resume continues a cut-off run and starts a missing one afresh, so a folder left
     by a killed run is never refused."""
-    runner.main(["--methods", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    runner.main(["--rows", "kd", "--seeds", "0", "--output", str(tmp_path)])
     assert all("--resume" in command for command in runner.commands)
 
 
@@ -77,7 +119,7 @@ def test_a_given_teacher_is_reused_and_not_trained(runner, tmp_path):
     assert [c[0] for c in runner.commands] == ["distill"]
     assert f"--set=model.teacher_checkpoint={teacher}/model.pt" in runner.commands[0]
     assert "--set=method.options.prune=false" in runner.commands[0]
-    assert (output / "results.md").read_text().startswith("Teacher: 90.00% top-1.")
+    assert "Teacher: teacher 90.00% top-1." in (output / "results.md").read_text()
 
 
 def test_a_teacher_folder_without_weights_is_an_error(runner, tmp_path):
@@ -86,13 +128,15 @@ def test_a_teacher_folder_without_weights_is_an_error(runner, tmp_path):
     assert runner.commands == []
 
 
-def test_the_ablation_table_compares_every_switch_with_the_full_method(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "vrm_ablation", REPO / "benchmarks" / "vrm_ablation.py"
-    )
-    ablation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablation)
+def test_the_plot_draws_one_interval_per_row(tmp_path, load_benchmark):
+    module = load_benchmark("run")
+    rows = {s: [{"test_acc": 80.0 + s, "seconds": 1.0}] for s in range(3)}
+    module.plot({"ce": rows, "kd": rows}, tmp_path)
+    assert (tmp_path / "ci.png").stat().st_size > 0 and (tmp_path / "curves.png").is_file()
+
+
+def test_the_ablation_table_compares_every_switch_with_the_full_method(tmp_path, load_benchmark):
+    ablation = load_benchmark("vrm_ablation")
     for seed, accuracy in enumerate([78.0, 80.0]):
         folder = tmp_path / f"seed{seed}" / "vrm"
         folder.mkdir(parents=True)
@@ -107,23 +151,20 @@ def test_the_ablation_table_compares_every_switch_with_the_full_method(tmp_path,
         ablation.final_accuracies(tmp_path, "vrm", [0, 2])
 
 
-def test_plots_mark_whole_epochs_and_say_where_the_bars_start(tmp_path):
+def test_curves_mark_whole_epochs(tmp_path, load_benchmark):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    spec = importlib.util.spec_from_file_location("bench_plot", REPO / "benchmarks" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("run")
     plt.close("all")
     curve = [{"test_acc": value} for value in (70.0, 75.0, 78.0)]
     module.plot({"ce": {0: curve, 1: curve}, "kd": {0: curve, 1: curve}}, tmp_path)
-    curves, bars = (plt.figure(number) for number in plt.get_fignums())
+    _, curves = (plt.figure(number) for number in plt.get_fignums())
     axis = curves.axes[0]
     low, high = axis.get_xlim()
     shown = [tick for tick in axis.get_xticks() if low <= tick <= high]
     assert shown and all(float(tick).is_integer() for tick in shown)
-    bottom = bars.axes[0].get_ylim()[0]
-    assert bottom == 73.0 and "axis from 73" in bars.axes[0].get_ylabel()
+    assert (tmp_path / "ci.png").is_file() and (tmp_path / "curves.png").is_file()
     plt.close("all")

@@ -38,7 +38,12 @@ def test_every_shipped_config_loads_and_names_valid_networks_and_options():
     from graphkd.models import parse_network
 
     names = shipped_configs()
-    assert {"fashion_mnist", "cifar100_resnet32x4_resnet8x4_mhgd"} <= set(names)
+    assert {
+        "fashion_mnist",
+        "fashion_mnist_protocol",
+        "fashion_mnist_protocol_teacher",
+        "cifar100_resnet32x4_resnet8x4_mhgd",
+    } <= set(names)
     for name in names:
         config = load_config(name)
         parse_network(config.model.teacher), parse_network(config.model.student)
