@@ -329,7 +329,7 @@ _LOSS_EVERY = 10
 def _show_running_loss(bar: Any, loss_sum: Tensor, step: int) -> None:
     """Show this rank's mean loss so far on the progress bar, every few steps."""
     if step % _LOSS_EVERY == 0:
-        bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}", refresh=False)
+        bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}")
 
 
 def _float32(responses: Responses, labels: Tensor, index: Tensor) -> Responses:

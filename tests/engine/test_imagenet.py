@@ -104,8 +104,7 @@ context = DistributedContext(rank, world, torch.device("cpu"))
 config = load_config("imagenet_resnet34_resnet18_kd", [f"data.root={root}", "data.batch_size=6", "data.workers=0"])
 info = ImageFolder.describe(root, 8)
 data = WithIndex(ImageFolder(root, transform=info.test_transform(), image_size=8))
-loader = train_loader(config, data, context)
-loader.sampler.set_epoch(3)
+loader = train_loader(config, 3, data, context)
 images, labels, index = next(iter(loader))
 torch.manual_seed(0)
 teacher = tap(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 3))).eval()
@@ -177,11 +176,8 @@ def _one_step(tree, accumulate: int) -> list:
     distiller = create_method("kd", **config.method.options)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.5)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    loader = train_loader(config, data, context)
-    assert loader.batch_size == 12 // accumulate
-    train_epoch(
-        config, 0, loader, student, [teacher], [None], distiller, optimizer, scaler, context
-    )
+    assert train_loader(config, 0, data, context).batch_size == 12 // accumulate
+    train_epoch(config, 0, data, student, [teacher], [None], distiller, optimizer, scaler, context)
     return [p.detach().clone() for p in student.parameters()]
 
 
@@ -197,6 +193,7 @@ def test_bad_accumulation_and_amp_type_are_refused():
     with pytest.raises(ValueError, match=r"divisible by 1 process\(es\) x optim.accumulate 3"):
         train_loader(
             load_config("imagenet_resnet34_resnet18_kd", ["optim.accumulate=3"]),
+            0,
             list(range(10)),
             DistributedContext(0, 1, torch.device("cpu")),
         )
