@@ -15,6 +15,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE / "_ext"))
 
 import graphkd  # noqa: E402
+from graphkd._dgl import dgl as _dgl  # noqa: E402
+
+# load DGL through graphkd, which stands in for the graphbolt add-on where it cannot load
+# (DGL is otherwise imported on first use), before the inventories below import it
+_dgl.graph  # noqa: B018
 
 project = "graphkd"
 author = "graphkd developers"
