@@ -115,6 +115,12 @@ def _read_release_checkpoint(raw: bytes) -> Dict[str, torch.Tensor]:
     """The ``"model"`` state dict of a released checkpoint, read with ``weights_only``."""
     scalar = np.float64(0).__reduce__()[0]  # numpy's scalar constructor, pickled by name
     allowed = [argparse.Namespace, scalar, np.dtype, type(np.dtype("float64"))]
+    if not hasattr(torch.serialization, "safe_globals"):
+        raise RuntimeError(
+            f"reading the released checkpoints safely (weights_only with their numpy and "
+            f"argparse entries allowed) needs torch >= 2.4, found {torch.__version__}; "
+            "upgrade torch to run the reproduction suite"
+        )
     with torch.serialization.safe_globals(allowed):
         checkpoint = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     state = checkpoint.get("model") if isinstance(checkpoint, dict) else None

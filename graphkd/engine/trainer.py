@@ -811,7 +811,11 @@ def _build_models(
     student_step: nn.Module = student
     if context.active:  # DDP wraps the student; the frozen teacher stays as it is
         ids = [device] if device.type == "cuda" else None
-        student_step = DistributedDataParallel(student, device_ids=ids)
+        # a method with a virtual view runs the student twice per step; broadcasting
+        # rank 0's BatchNorm buffers at the second forward would overwrite statistics the
+        # first one saved for backward, so each rank keeps its own (rank 0's are saved)
+        buffers = not needs_virtual_view(distiller)
+        student_step = DistributedDataParallel(student, device_ids=ids, broadcast_buffers=buffers)
         if distiller is not None:
             # the distiller starts from rank 0's parameters and its gradients are averaged
             # after each backward (train_epoch), which copes with parameters a step leaves

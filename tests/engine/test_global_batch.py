@@ -51,7 +51,7 @@ context.average_gradients(student)
 if rank == 0:
     torch.save({"loss": out["loss"].detach(), "grads": [p.grad for p in student.parameters()]},
                sys.argv[2])
-dist.destroy_process_group()
+dist.barrier()
 """
 )
 

@@ -17,6 +17,7 @@ from graphkd.data import ImageFolder, WithIndex
 from graphkd.engine import load_config, read_training_checkpoint
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.epochs import autocast_dtype, train_epoch, train_loader
+from graphkd.engine.trainer import _grad_scaler
 from graphkd.models import tap
 
 from .conftest import run_torchrun
@@ -175,7 +176,7 @@ def _one_step(tree, accumulate: int) -> list:
     student = tap(nn.Sequential(nn.Flatten(), nn.Linear(192, 3)))
     distiller = create_method("kd", **config.method.options)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.5)
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    scaler = _grad_scaler(torch.device("cpu"), enabled=False)
     assert train_loader(config, 0, data, context).batch_size == 12 // accumulate
     train_epoch(config, 0, data, student, [teacher], [None], distiller, optimizer, scaler, context)
     return [p.detach().clone() for p in student.parameters()]
