@@ -6,6 +6,7 @@ import collections
 import contextlib
 import copy
 import dataclasses
+import inspect
 import math
 import os
 import sys
@@ -814,8 +815,12 @@ def _build_models(
         # a method with a virtual view runs the student twice per step; broadcasting
         # rank 0's BatchNorm buffers at the second forward would overwrite statistics the
         # first one saved for backward, so each rank keeps its own (rank 0's are saved)
-        buffers = not needs_virtual_view(distiller)
-        student_step = DistributedDataParallel(student, device_ids=ids, broadcast_buffers=buffers)
+        # (newer torch names the switch forward_sync_buffers)
+        sync = "forward_sync_buffers"
+        if sync not in inspect.signature(DistributedDataParallel).parameters:
+            sync = "broadcast_buffers"
+        options = {sync: False} if needs_virtual_view(distiller) else {}
+        student_step = DistributedDataParallel(student, device_ids=ids, **options)
         if distiller is not None:
             # the distiller starts from rank 0's parameters and its gradients are averaged
             # after each backward (train_epoch), which copes with parameters a step leaves
