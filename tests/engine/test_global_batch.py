@@ -113,7 +113,7 @@ method.after_step(t, s.detach())
 if rank == 0:
     torch.save({"loss": out["loss"].detach(), "state": method.state_dict(),
                 "grads": [p.grad for p in method.parameters()]}, sys.argv[1])
-dist.destroy_process_group()
+dist.barrier()
 """
 
 
