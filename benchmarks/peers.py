@@ -219,6 +219,8 @@ def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List
     at_embeddings = f"B={batch}, D={dim}"
     kd_peer = logit_loss(td.KDLoss, temperature=4.0, alpha=0.0)
     lskd_peer = logit_loss(td.LogitStdKDLoss, temperature=2.0, alpha=0.0)
+    # the reference CIFAR-100 setting: kd_loss_weight 2 x DIST(beta=1, gamma=1), graphkd's
+    # default beta = gamma = 2 (the 2 is applied in the case below)
     dist_peer = logit_loss(td.DISTLoss, beta=1.0, gamma=1.0, tau=4.0)
     cc_peer = td.CCKDLoss(
         "module", "module", {"type": "gaussian", "gamma": 0.4, "max_p": 2}, "batchmean"
@@ -244,7 +246,7 @@ def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List
             "dist",
             at_logits,
             ours("dist", temperature=4.0),
-            peer(dist_peer, s_logits, t_logits),
+            peer(dist_peer, s_logits, t_logits, 2.0),
             "DISTLoss",
             dense("dist"),
         ),

@@ -7,6 +7,7 @@ from graphkd.ops.edge_difference import edge_difference
 from graphkd.ops.edge_dot import edge_dot
 from graphkd.ops.edge_softmax import edge_softmax
 from graphkd.ops.neighbour_sum import incoming_edge_sum, neighbour_sum
+from graphkd.ops.normalize_incoming import normalize_incoming
 
 __all__ = [
     "current_backend",
@@ -18,6 +19,7 @@ __all__ = [
     "edge_softmax",
     "incoming_edge_sum",
     "neighbour_sum",
+    "normalize_incoming",
     "set_backend",
     "use_backend",
 ]

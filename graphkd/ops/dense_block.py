@@ -93,6 +93,33 @@ def block_divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tens
     return (grid / _rows(feat, dst).unsqueeze(0)).reshape(efeat.shape)
 
 
+class _NormalizeColumns(torch.autograd.Function):
+    """``G / max(||G_{:,v}||, eps)`` column by column, with the compact backward pass
+    ``(dY - Y * sum_u(dY * Y)) / n_v`` (no gradient through a norm clamped at ``eps``)."""
+
+    @staticmethod
+    def forward(ctx, grid: Tensor, eps: float) -> Tensor:  # type: ignore[override]
+        norm = torch.linalg.vector_norm(grid, dim=0, keepdim=True)
+        through = norm >= eps
+        norm = norm.clamp_min(eps)
+        unit = grid / norm
+        ctx.save_for_backward(unit, norm, through)
+        return unit
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        unit, norm, through = ctx.saved_tensors
+        along = (grad * unit).sum(0, keepdim=True) * through
+        return (grad - unit * along) / norm, None
+
+
+def block_normalize_incoming(graph: KnowledgeGraph, efeat: Tensor, eps: float) -> Tensor:
+    """``(E, *)`` ``e_uv / max(||e_{:,v}||, eps)``: column norms over the source axis."""
+    _, _, num_src, num_dst = _ranges(graph)
+    grid = efeat.reshape(num_src, num_dst, *efeat.shape[1:])
+    return _NormalizeColumns.apply(grid, eps).reshape(efeat.shape)
+
+
 def block_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     """Softmax over each destination's incoming edges: over the source axis."""
     _, _, num_src, num_dst = _ranges(graph)

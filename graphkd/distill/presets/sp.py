@@ -11,7 +11,7 @@ from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.methods import METHODS
 from graphkd.graphs import complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops import divide_by_destination, incoming_edge_sum
+from graphkd.ops import normalize_incoming
 from graphkd.responses import Responses
 
 
@@ -41,10 +41,7 @@ def similarity_graph(
         like.same_topology() if like is not None else complete_graph(x.shape[0], device=x.device)
     )
     gram = edge_features.dot(graph, x)
-    # clamping the squared norm keeps sqrt's gradient finite at an all-zero row; the
-    # values equal max(norm, 1e-12)
-    row_norm = incoming_edge_sum(graph, gram.pow(2)).clamp_min(1e-24).sqrt()
-    graph.edata["similarity"] = divide_by_destination(graph, gram, row_norm)
+    graph.edata["similarity"] = normalize_incoming(graph, gram, eps=1e-12)
     return graph
 
 
