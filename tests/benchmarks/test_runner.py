@@ -54,6 +54,7 @@ def test_trains_the_teacher_once_then_every_row_and_seed(runner, tmp_path):
     kd = "| kd | 83.17 +- 1.20 | [80.18, 86.15] | 84.17 +- 1.20 | 3 | +2.17 [+1.65, +2.68]* |"
     assert kd in table
     assert "| ce | 81.00 +- 1.00 |" in table and "| 2.0 |" in table
+    assert kd + "  | yes | 2.0 |" in table  # 83.17 >= CE's 81.00 - 1.00
     runner.commands.clear()
     runner.main(["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)])
     assert runner.commands == []  # every run finished: nothing is trained again
@@ -93,10 +94,18 @@ def test_quick_uses_tiny_settings_two_seeds_and_the_baselines(runner, tmp_path):
     assert {c[c.index("--method") + 1] for c in runner.commands[1:]} == {"ce", "kd"}
 
 
+def test_a_row_below_ce_minus_one_std_is_marked(runner, tmp_path, monkeypatch):
+    OFFSET_BELOW = {**OFFSET, "kd": -1.5}  # kd at 78.5 + seed terms, CE 80 + seed: 81 - 1
+    monkeypatch.setitem(globals(), "OFFSET", OFFSET_BELOW)
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)])
+    kd_line = next(x for x in (tmp_path / "results.md").read_text().splitlines() if "| kd |" in x)
+    assert kd_line.endswith("| no | 2.0 |")
+
+
 def test_one_seed_shows_its_value_without_a_spread(runner, tmp_path):
     runner.main(["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
     table = (tmp_path / "results.md").read_text()
-    assert "| kd | 82.00 |  | 83.00 | 1 |  |  | 2.0 |" in table and "+- 0.00" not in table
+    assert "| kd | 82.00 |  | 83.00 | 1 |  |  |  | 2.0 |" in table and "+- 0.00" not in table
 
 
 def test_every_training_is_started_with_resume(runner, tmp_path):
