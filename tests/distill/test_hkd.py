@@ -426,6 +426,9 @@ def test_presets_and_factory_values():
     assert hkd_kd.terms[-1].options == {"tau": 4.0}
     assert hkd.bank_s.num_samples == NUM_SAMPLES and hkd.bank_s.dim == 128
     assert hkd.metrics["individual"].temperature == 0.07 and hkd.k == 8
+    assert hkd.bank_s.momentum == hkd.bank_t.momentum == 0.9
+    slower = graphkd.create_method("hkd_kd", momentum=0.5, **options)
+    assert slower.bank_s.momentum == slower.bank_t.momentum == 0.5
     teacher, student = (r.map(lambda x: x.float()) for r in batch())
     assert torch.isfinite(hkd_kd(teacher, student)["loss"])
 

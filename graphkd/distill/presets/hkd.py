@@ -482,6 +482,7 @@ def hkd(
     objective: str = "reference",
     replacement: bool = False,
     bank_dtype: str = "float32",
+    momentum: float = 0.9,
 ) -> HKDDistiller:
     r"""HKD alone (Zhou et al., ICCV 2021): CE + :math:`\beta\, \mathcal{L}_{hkd}`.
 
@@ -510,6 +511,10 @@ def hkd(
         Draw negatives with replacement (default ``False``, as the reference).
     bank_dtype : str
         Bank storage, ``"float32"`` or ``"float16"``.
+    momentum : float
+        Bank momentum :math:`\mu` (0.9, the reference's): each epoch leaves
+        :math:`\mu^{e}` of a row's initial random content, so the contrastive targets
+        need tens of epochs to become the networks' embeddings.
     """
     return hkd_kd(
         teacher_dim,
@@ -524,6 +529,7 @@ def hkd(
         objective=objective,
         replacement=replacement,
         bank_dtype=bank_dtype,
+        momentum=momentum,
     )
 
 
@@ -542,6 +548,7 @@ def hkd_kd(
     objective: str = "reference",
     replacement: bool = False,
     bank_dtype: str = "float32",
+    momentum: float = 0.9,
 ) -> HKDDistiller:
     r"""HKD + KD (Zhou et al., ICCV 2021): CE + :math:`\alpha` KD + :math:`\beta\, \mathcal{L}_{hkd}`.
 
@@ -554,7 +561,7 @@ def hkd_kd(
     ----------
     alpha, kd_temperature : float
         KD weight (1) and temperature :math:`\tau` (4).
-    teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, objective, replacement, bank_dtype
+    teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, objective, replacement, bank_dtype, momentum
         As for :func:`hkd`.
     """
     teacher_dim, student_dim, labels = _given(teacher_dim, student_dim, labels)
@@ -572,6 +579,7 @@ def hkd_kd(
         objective=objective,
         replacement=replacement,
         bank_dtype=bank_dtype,
+        momentum=momentum,
     )
 
 
