@@ -55,11 +55,13 @@ def parse_row(text: str) -> Row:
 
 
 def last_accuracies(row: Row, seeds: Sequence[int]) -> List[float]:
-    """Last-epoch top-1 (%) of ``row``'s finished runs, one per seed."""
+    """Last-epoch top-1 (%) of ``row``'s finished runs (``model.pt`` written), one per seed."""
     runs = [row.folder / f"seed{seed}" / row.method for seed in seeds]
-    missing = [str(r) for r in runs if not (r / "metrics.csv").is_file()]
+    missing = [str(r) for r in runs if not (r / "model.pt").is_file()]
     if missing:
-        raise FileNotFoundError(f"runs without metrics.csv: {', '.join(missing)}; run them first")
+        raise FileNotFoundError(
+            f"unfinished or missing runs: {', '.join(missing)}; finish them first"
+        )
     return [run.read_metrics(r)[-1]["test_acc"] for r in runs]
 
 

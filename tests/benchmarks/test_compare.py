@@ -11,6 +11,7 @@ def finished(folder, method, accuracies):
         run = folder / f"seed{seed}" / method
         run.mkdir(parents=True)
         (run / "metrics.csv").write_text(f"epoch,test_acc\n1,50.0\n2,{accuracy}\n")
+        (run / "model.pt").write_text("weights")
 
 
 def test_rows_are_paired_with_their_own_reference(tmp_path, load_benchmark):
@@ -56,12 +57,15 @@ def test_rows_are_paired_with_their_own_reference(tmp_path, load_benchmark):
         ("hkd=folder", "is not NAME=FOLDER:METHOD"),
         ("hkd=folder:hkd,against=ce", "is not NAME=FOLDER:METHOD"),
         ("hkd={base}:hkd,vs=nothing", "compared with 'nothing', which is no row"),
-        ("hkd={base}:kd", "runs without metrics.csv"),
+        ("hkd={base}:kd", "unfinished or missing runs"),
     ],
 )
 def test_bad_rows_are_named(tmp_path, load_benchmark, capsys, row, message):
     compare = load_benchmark("compare")
     finished(tmp_path / "base", "hkd", [77.0, 79.0, 79.5])
+    started = tmp_path / "base" / "seed0" / "kd"
+    started.mkdir(parents=True)
+    (started / "metrics.csv").write_text("epoch,test_acc\n1,50.0\n")  # not finished
     with pytest.raises(SystemExit):
         compare.main([row.format(base=tmp_path / "base")])
     assert message in capsys.readouterr().err
