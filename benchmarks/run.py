@@ -22,6 +22,11 @@ The Fashion-MNIST protocol (configs ``fashion_mnist_protocol`` and
 
     python benchmarks/run.py --output benchmarks/results/fashion_mnist_protocol
 
+On a CPU, ``--jobs 2`` trains two students at a time with one core each (small models
+gain little from a second thread; the teachers still train one at a time)::
+
+    python benchmarks/run.py --jobs 2 --output benchmarks/results/fashion_mnist_protocol
+
 A smoke run in seconds (tiny data, one epoch, rows ce and kd, two seeds)::
 
     python benchmarks/run.py --quick --output /tmp/protocol_quick
@@ -38,10 +43,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shlex
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -90,18 +97,32 @@ def all_rows(methods: Sequence[str]) -> List[Row]:
     return rows
 
 
-def run(command: List[str]) -> None:
+def run(command: List[str], threads: Optional[int] = None) -> None:
+    """``python -m graphkd <command>``; ``threads`` caps its CPU threads (OMP/MKL)."""
     print("+ " + " ".join(command), flush=True)
-    subprocess.run([sys.executable, "-m", "graphkd", *command], check=True)
+    env = None
+    if threads is not None:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    subprocess.run([sys.executable, "-m", "graphkd", *command], check=True, env=env)
 
 
-def train(kind: List[str], folder: Path, overrides: List[str]) -> None:
+def train(
+    kind: List[str], folder: Path, overrides: List[str], threads: Optional[int] = None
+) -> None:
     """Run one training unless ``folder`` holds a finished model; resume a started one."""
     if (folder / "model.pt").exists():
         print(f"= {folder} is finished, skipped", flush=True)
         return
     # --resume continues a started run, and starts one afresh when it has no checkpoint
-    run([*kind, "--resume", *(f"--set={o}" for o in overrides)])
+    run([*kind, "--resume", *(f"--set={o}" for o in overrides)], threads)
+
+
+def threads_per_job(jobs: int) -> Optional[int]:
+    """CPU threads of each of ``jobs`` parallel runs: the cores shared out, unless the
+    caller set ``OMP_NUM_THREADS`` (then each run inherits it); ``None`` for one job."""
+    if jobs == 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 def read_metrics(folder: Path) -> List[Dict[str, float]]:
@@ -279,7 +300,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: tiny data, 1 epoch, rows ce kd, 2 seeds"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="student runs at a time (default 1); each gets cores / jobs CPU threads unless "
+        "OMP_NUM_THREADS is set (small CPU runs go faster as parallel 1-thread jobs)",
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give at least 1")
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     chosen = [rows[name] for name in args.rows or ([CROSS_ENTROPY, KD] if args.quick else rows)]
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2, 3, 4])
@@ -312,23 +342,32 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"model.teachers=[{arch},{arch}]",
             f"model.teacher_checkpoints=[{teacher_dir / 'model.pt'},{second / 'teacher/model.pt'}]",
         ]
+    threads = threads_per_job(args.jobs)
+
+    def student(row: Row, seed: int) -> None:
+        folder = run_output(output, seed, row)
+        train(
+            ["distill", "--config", args.config, "--method", row.method],
+            folder / row.method,
+            [
+                *common,
+                *row.overrides,
+                *(ensemble_args if row.ensemble else []),
+                f"run.output={folder}",
+                f"run.seed={seed}",
+                f"model.teacher_checkpoint={teacher_dir / 'model.pt'}",
+            ],
+            threads,
+        )
+
+    pairs = [(row, seed) for row in chosen for seed in seeds]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # list() re-raises the first failed run's error once every run has ended
+        list(pool.map(lambda pair: student(*pair), pairs))
     runs: Runs = {}
-    for row in chosen:
-        for seed in seeds:
-            folder = run_output(output, seed, row)
-            train(
-                ["distill", "--config", args.config, "--method", row.method],
-                folder / row.method,
-                [
-                    *common,
-                    *row.overrides,
-                    *(ensemble_args if row.ensemble else []),
-                    f"run.output={folder}",
-                    f"run.seed={seed}",
-                    f"model.teacher_checkpoint={teacher_dir / 'model.pt'}",
-                ],
-            )
-            runs.setdefault(row.name, {})[seed] = read_metrics(folder / row.method)
+    for row, seed in pairs:
+        folder = run_output(output, seed, row) / row.method
+        runs.setdefault(row.name, {})[seed] = read_metrics(folder)
     table = summarise(runs, teachers, command)
     (output / "results.md").write_text(table)
     plot(runs, output)

@@ -15,9 +15,10 @@ def runner(monkeypatch, load_benchmark):
     module = load_benchmark("run")
     commands = []
 
-    def fake_training(command):
-        """Record the command and leave what a finished run leaves."""
+    def fake_training(command, threads=None):
+        """Record the command (and its thread cap) and leave what a finished run leaves."""
         commands.append(command)
+        module.threads.append(threads)
         options = dict(c.removeprefix("--set=").split("=", 1) for c in command if "=" in c)
         name = (
             "teacher" if command[0] == "train-teacher" else command[command.index("--method") + 1]
@@ -32,6 +33,7 @@ def runner(monkeypatch, load_benchmark):
         )
         (folder / "model.pt").write_text("weights")
 
+    module.threads = []
     monkeypatch.setattr(module, "run", fake_training)
     monkeypatch.setattr(module, "plot", lambda runs, output: None)
     module.commands = commands
@@ -100,6 +102,30 @@ def test_a_row_below_ce_minus_one_std_is_marked(runner, tmp_path, monkeypatch):
     runner.main(["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)])
     kd_line = next(x for x in (tmp_path / "results.md").read_text().splitlines() if "| kd |" in x)
     assert kd_line.endswith("| no | 2.0 |")
+
+
+def test_parallel_jobs_run_every_student_once_with_a_share_of_the_cores(
+    runner, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    argv = ["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)]
+    runner.main(argv)
+    sequential = (tmp_path / "results.md").read_text()
+    students = sorted(map(tuple, runner.commands[1:]))
+    for path in tmp_path.glob("seed*/*/model.pt"):
+        path.unlink()
+    runner.commands.clear()
+    runner.threads.clear()
+    runner.main([*argv, "--jobs", "2"])
+    assert sorted(map(tuple, runner.commands)) == students  # the teacher is kept
+    assert runner.threads == [4] * 6  # 8 cores shared by 2 jobs
+    table = (tmp_path / "results.md").read_text()
+    assert table.split("\n")[2:] == sequential.split("\n")[2:]  # all but the command line
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert runner.threads_per_job(2) is None and runner.threads_per_job(1) is None
+    with pytest.raises(SystemExit):
+        runner.main([*argv, "--jobs", "0"])
 
 
 def test_one_seed_shows_its_value_without_a_spread(runner, tmp_path):
