@@ -25,6 +25,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
+import compare
 import run
 
 SWITCHES = ("virtual", "icv", "prune", "adaptor", "zscore")
@@ -32,12 +33,8 @@ BASELINES = ("ce", "kd", "rkd", "dist")
 
 
 def final_accuracies(folder: Path, method: str, seeds: List[int]) -> List[float]:
-    """Final top-1 (%) of the ``seed<s>/<method>`` runs under ``folder``."""
-    runs = [folder / f"seed{seed}" / method for seed in seeds]
-    missing = [str(r) for r in runs if not (r / "model.pt").is_file()]
-    if missing:
-        raise FileNotFoundError(f"unfinished or missing runs: {', '.join(missing)}; run them first")
-    return [run.read_metrics(r)[-1]["test_acc"] for r in runs]
+    """Final top-1 (%) of the finished ``seed<s>/<method>`` runs under ``folder``."""
+    return compare.last_accuracies(compare.Row(method, folder, method), seeds)
 
 
 def table(rows: Dict[str, List[float]], reference: str) -> str:
