@@ -4,10 +4,12 @@ import csv
 
 import pytest
 import torch
+from torch.torch_version import TorchVersion
 
 from graphkd.cli import main
+from graphkd.engine import distributed as distributed_module
 from graphkd.engine import read_training_checkpoint
-from graphkd.engine.distributed import setup_distributed
+from graphkd.engine.distributed import DistributedContext, setup_distributed
 
 from .conftest import run_torchrun, tiny_overrides
 
@@ -26,6 +28,34 @@ def test_single_process_context_starts_no_group(monkeypatch):
     assert torch.equal(context.sum(value), value)
     context.close()
     assert not torch.distributed.is_initialized()
+
+
+@pytest.mark.parametrize(
+    "version, backend, expected",
+    [
+        ("2.2.1", "gloo", ["barrier", "sleep", "destroy"]),
+        ("2.7.1", "gloo", ["barrier", "sleep", "destroy"]),
+        ("2.8.0", "gloo", ["destroy"]),
+        ("2.2.1", "nccl", ["destroy"]),
+    ],
+)
+def test_close_lets_gloo_workers_release_tensors_before_ending_the_group_on_old_torch(
+    monkeypatch, version, backend, expected
+):
+    calls, sleeps = [], []
+    module = distributed_module
+    monkeypatch.setattr(torch, "__version__", TorchVersion(version))
+    monkeypatch.setattr(module.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(module.dist, "get_backend", lambda: backend)
+    monkeypatch.setattr(module.dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(module.dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.setattr(module.time, "sleep", lambda s: calls.append("sleep") or sleeps.append(s))
+    DistributedContext(0, 2, torch.device("cpu"), owns_group=True).close()
+    assert calls == expected
+    assert sleeps == ([module.GLOO_RELEASE_PAUSE_S] if "sleep" in expected else [])
+    calls.clear()
+    DistributedContext(0, 2, torch.device("cpu"), owns_group=False).close()  # not its group
+    assert calls == []
 
 
 @pytest.mark.parametrize("graph_batch", ["local", "global"])
@@ -57,7 +87,7 @@ from graphkd.engine.distributed import DistributedContext
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
-context = DistributedContext(rank, 2, torch.device("cpu"))
+context = DistributedContext(rank, 2, torch.device("cpu"), owns_group=True)
 torch.manual_seed(rank)
 module = torch.nn.ModuleDict({n: torch.nn.Linear(2, 1, bias=False) for n in "abc"})
 context.broadcast_parameters(module)
@@ -67,7 +97,7 @@ loss.backward()
 context.average_gradients(module)
 if rank == 0:
     torch.save({n: (l.weight.detach(), l.weight.grad) for n, l in module.items()}, sys.argv[1])
-dist.destroy_process_group()
+context.close()
 """
 
 
