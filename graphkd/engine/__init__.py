@@ -30,7 +30,7 @@ from graphkd.engine.config import (
     save_config,
     shipped_configs,
 )
-from graphkd.engine.distributed import DistributedContext, setup_distributed
+from graphkd.engine.distributed import DistributedContext, end_process_group, setup_distributed
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.quickstart import QuickstartResult, quickstart
 from graphkd.engine.seed import seed_everything
@@ -52,6 +52,7 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
+    "end_process_group",
     "evaluate",
     "load_config",
     "quickstart",

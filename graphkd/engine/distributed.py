@@ -118,26 +118,31 @@ class DistributedContext:
             dist.barrier()
 
     def close(self) -> None:
-        """End the process group if this context started it.
+        """End the process group if this context started it (:func:`end_process_group`)."""
+        if self.owns_group and dist.is_initialized():
+            end_process_group()
 
-        Before torch 2.8 a gloo process group joins its worker threads while holding the
-        GIL, and a worker that is still releasing a finished collective's tensors (after the
-        last barrier returned) waits for the GIL forever: the process hangs on exit
-        (fixed upstream by releasing the GIL in the group's destructor). There every rank
-        first meets at a barrier, then pauses without the GIL for
-        :data:`GLOO_RELEASE_PAUSE_S` so those workers finish, then ends the group.
-        """
-        if not (self.owns_group and dist.is_initialized()):
-            return
-        if dist.get_backend() == "gloo" and torch.__version__ < (2, 8):
-            dist.barrier()
-            time.sleep(GLOO_RELEASE_PAUSE_S)
-        dist.destroy_process_group()
+
+def end_process_group() -> None:
+    """End the default process group, on every rank at once.
+
+    Before torch 2.8 a gloo process group joins its worker threads while holding the
+    GIL, and a worker that is still releasing a finished collective's tensors (after the
+    last barrier returned) waits for the GIL forever: the process hangs on exit (fixed
+    upstream by releasing the GIL in the group's destructor). There every rank first
+    meets at a barrier, then pauses without the GIL for :data:`GLOO_RELEASE_PAUSE_S` so
+    those workers finish, then ends the group. Scripts that start a group of their own
+    end it with this function.
+    """
+    if dist.get_backend() == "gloo" and torch.__version__ < (2, 8):
+        dist.barrier()
+        time.sleep(GLOO_RELEASE_PAUSE_S)
+    dist.destroy_process_group()
 
 
 GLOO_RELEASE_PAUSE_S = 0.25
-"""Seconds :meth:`DistributedContext.close` waits, GIL released, before ending a gloo
-group on torch < 2.8 (see there)."""
+"""Seconds :func:`end_process_group` waits, GIL released, before ending a gloo group on
+torch < 2.8."""
 
 
 def setup_distributed(device: torch.device) -> DistributedContext:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from graphkd.distill import memory_bank
 from graphkd.distill.memory_bank import MemoryBank
+from graphkd.engine.distributed import end_process_group
 
 
 def test_initial_rows_are_uniform_in_the_bound():
@@ -145,7 +146,7 @@ def test_update_across_ranks_in_a_one_process_group(tmp_path):
         second.update_across_ranks(index, embedding)
         assert torch.equal(first.memory, second.memory)
     finally:
-        dist.destroy_process_group()
+        end_process_group()
 
 
 def test_update_across_ranks_applies_every_ranks_rows(monkeypatch):

@@ -36,7 +36,7 @@ WORKER = (
 import os, sys
 import torch.distributed as dist
 from graphkd import create_method
-from graphkd.engine.distributed import DistributedContext
+from graphkd.engine.distributed import DistributedContext, end_process_group
 from graphkd.engine.global_batch import gather_responses
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
@@ -51,7 +51,7 @@ context.average_gradients(student)
 if rank == 0:
     torch.save({"loss": out["loss"].detach(), "grads": [p.grad for p in student.parameters()]},
                sys.argv[2])
-dist.barrier()
+end_process_group()
 """
 )
 
@@ -93,7 +93,7 @@ import torch
 import torch.distributed as dist
 from graphkd import Responses
 from graphkd.distill.presets.hkd import HKDDistiller
-from graphkd.engine.distributed import DistributedContext
+from graphkd.engine.distributed import DistributedContext, end_process_group
 from graphkd.engine.global_batch import gather_responses
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
@@ -113,7 +113,7 @@ method.after_step(t, s.detach())
 if rank == 0:
     torch.save({"loss": out["loss"].detach(), "state": method.state_dict(),
                 "grads": [p.grad for p in method.parameters()]}, sys.argv[1])
-dist.barrier()
+end_process_group()
 """
 
 
@@ -150,6 +150,7 @@ DISTIL_WORKER = """
 import json, sys, traceback
 import torch.distributed as dist
 from graphkd.engine import Trainer, load_config
+from graphkd.engine.distributed import end_process_group
 dist.init_process_group("gloo")  # one group for all runs; each Trainer joins it
 output, plan = sys.argv[1], json.loads(sys.argv[2])
 results = {}
@@ -168,7 +169,7 @@ for method, overrides in plan.items():
 if dist.get_rank() == 0:
     with open(f"{output}/results.json", "w") as handle:
         json.dump(results, handle)
-dist.destroy_process_group()
+end_process_group()
 """
 
 #: Options that keep each method tiny on 64 images.

@@ -94,7 +94,7 @@ from torch.nn.parallel import DistributedDataParallel
 from graphkd import create_method
 from graphkd.data import ImageFolder, WithIndex
 from graphkd.engine import load_config
-from graphkd.engine.distributed import DistributedContext
+from graphkd.engine.distributed import DistributedContext, end_process_group
 from graphkd.engine.epochs import train_loader
 from graphkd.models import tap
 
@@ -123,7 +123,7 @@ dist.all_gather_object(indices, index.tolist())
 if rank == 0:
     grads = [p.grad for p in student_net.parameters()]
     torch.save({"losses": losses, "indices": indices, "grads": grads}, out)
-dist.destroy_process_group()
+end_process_group()
 """
 
 
