@@ -7,7 +7,7 @@ import torch
 from torch.torch_version import TorchVersion
 
 from graphkd.cli import main
-from graphkd.engine import distributed as distributed_module
+from graphkd.engine import distributed as module
 from graphkd.engine import read_training_checkpoint
 from graphkd.engine.distributed import DistributedContext, setup_distributed
 
@@ -43,7 +43,6 @@ def test_ending_the_group_lets_gloo_workers_release_tensors_first_on_old_torch(
     monkeypatch, version, backend, expected
 ):
     calls, sleeps = [], []
-    module = distributed_module
     monkeypatch.setattr(torch, "__version__", TorchVersion(version))
     monkeypatch.setattr(module.dist, "is_initialized", lambda: True)
     monkeypatch.setattr(module.dist, "get_backend", lambda: backend)
