@@ -7,9 +7,10 @@ training run is its own ``python -m graphkd`` subprocess. The teacher is trained
 (seed 0, with the teacher config) and shared; every (row, seed) student then distils
 from it. For one seed every row starts from the same student weights and sees the same
 batches and augmentations (the trainer's paired design), so rows are compared through
-per-seed differences (:mod:`stats`). Finished runs (their ``model.pt`` exists) are
-skipped and interrupted ones resume from their last checkpoint, so rerunning the same
-command continues where it stopped.
+per-seed differences (:mod:`stats`). Finished runs are skipped (their ``model.pt``
+exists, or their ``metrics.csv`` holds the last epoch: checkpoints are not committed, so
+a fresh checkout keeps the committed rows) and interrupted ones resume from their last
+checkpoint, so rerunning the same command continues where it stopped.
 
 Outputs in ``--output``: ``results.md`` (the command, teacher accuracy, per row the
 last-epoch top-1 mean +- std with its 95% t CI, the best-epoch top-1, the number of seeds,
@@ -106,11 +107,28 @@ def run(command: List[str], threads: Optional[int] = None) -> None:
     subprocess.run([sys.executable, "-m", "graphkd", *command], check=True, env=env)
 
 
-def train(
-    kind: List[str], folder: Path, overrides: List[str], threads: Optional[int] = None
-) -> None:
-    """Run one training unless ``folder`` holds a finished model; resume a started one."""
+def finished(folder: Path, epochs: int) -> bool:
+    """Whether the run in ``folder`` ended: its ``model.pt`` exists, or its
+    ``metrics.csv`` holds epoch ``epochs`` (the committed record of a run whose
+    checkpoints stayed on another machine)."""
     if (folder / "model.pt").exists():
+        return True
+    if not (folder / "metrics.csv").exists():
+        return False
+    logged = read_metrics(folder)
+    return bool(logged) and logged[-1].get("epoch", 0) >= epochs
+
+
+def train(
+    kind: List[str],
+    folder: Path,
+    overrides: List[str],
+    epochs: int,
+    threads: Optional[int] = None,
+) -> None:
+    """Run one training of ``epochs`` epochs unless ``folder`` holds it finished; resume a
+    started one."""
+    if finished(folder, epochs):
         print(f"= {folder} is finished, skipped", flush=True)
         return
     # --resume continues a started run, and starts one afresh when it has no checkpoint
@@ -318,9 +336,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     common = [*quick, *args.overrides]
     teacher_kind = ["train-teacher", "--config", args.teacher_config or teacher_config(args.config)]
     teacher_common = [*quick, *args.teacher_overrides]
+    teacher_epochs = load_config(teacher_kind[-1], teacher_common).optim.epochs
     if args.teacher is None:
         teacher_dir = output / "teacher"
-        train(teacher_kind, teacher_dir, [*teacher_common, f"run.output={output}", "run.seed=0"])
+        train(
+            teacher_kind,
+            teacher_dir,
+            [*teacher_common, f"run.output={output}", "run.seed=0"],
+            teacher_epochs,
+        )
     else:
         teacher_dir = args.teacher.resolve()
         if not (teacher_dir / "model.pt").exists():
@@ -333,6 +357,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             teacher_kind,
             second / "teacher",
             [*teacher_common, f"run.output={second}", "run.seed=1"],
+            teacher_epochs,
         )
         teachers["second teacher (seed 1, ensemble)"] = read_metrics(second / "teacher")[-1][
             "test_acc"
@@ -346,6 +371,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     def student(row: Row, seed: int) -> None:
         folder = run_output(output, seed, row)
+        epochs = load_config(args.config, [*common, *row.overrides]).optim.epochs
         train(
             ["distill", "--config", args.config, "--method", row.method],
             folder / row.method,
@@ -357,6 +383,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                 f"run.seed={seed}",
                 f"model.teacher_checkpoint={teacher_dir / 'model.pt'}",
             ],
+            epochs,
             threads,
         )
 

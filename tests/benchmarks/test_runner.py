@@ -141,6 +141,26 @@ def test_every_training_is_started_with_resume(runner, tmp_path):
     assert all("--resume" in command for command in runner.commands)
 
 
+def test_a_run_whose_log_holds_the_last_epoch_is_finished_without_its_weights(
+    runner, tmp_path
+):
+    """Checkpoints are not committed: a fresh checkout has only metrics.csv, and a row
+    whose log reaches optim.epochs must not be trained again; a shorter log is resumed."""
+    argv = ["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)]
+    argv += ["--set", "optim.epochs=2", "--teacher-set", "optim.epochs=2"]
+    runner.main(argv)
+    for path in tmp_path.glob("**/model.pt"):
+        path.unlink()
+    cut = tmp_path / "seed0" / "kd" / "metrics.csv"
+    cut.write_text(cut.read_text().splitlines()[0] + "\n1,81.0,60.0\n")
+    runner.commands.clear()
+    runner.main(argv)
+    assert [c[c.index("--method") + 1] for c in runner.commands] == ["kd"]
+    assert runner.finished(tmp_path / "seed0" / "ce", 2)
+    assert not runner.finished(tmp_path / "seed0" / "ce", 3)
+    assert not runner.finished(tmp_path / "seed0" / "hkd", 2)
+
+
 def test_a_given_teacher_is_reused_and_not_trained(runner, tmp_path):
     teacher = tmp_path / "base" / "teacher"
     teacher.mkdir(parents=True)
