@@ -144,9 +144,17 @@ def _cosine_along(a: Tensor, b: Tensor, dim: int, eps: float) -> Tensor:
     gradient below ``eps`` and the norm's own gradient is 0 at a zero vector.
     """
     dot = (a * b).sum(dim)
-    norm_a = torch.linalg.vector_norm(a, dim=dim).clamp_min(eps)
-    norm_b = torch.linalg.vector_norm(b, dim=dim).clamp_min(eps)
-    return dot / (norm_a * norm_b)
+    return dot / (clamped_norm(a, dim, eps) * clamped_norm(b, dim, eps))
+
+
+def clamped_norm(x: Tensor, dim: int, eps: float, keepdim: bool = False) -> Tensor:
+    """``max(||x||_2, eps)`` along ``dim``, as ``sqrt(max(sum x^2, eps^2))``.
+
+    Equal to ``torch.linalg.vector_norm(x, dim=dim).clamp_min(eps)`` in value and
+    gradient (none below ``eps``), and several times faster along a non-last dim on the
+    CPU, where the norm kernel reduces a strided axis slowly.
+    """
+    return (x * x).sum(dim, keepdim=keepdim).clamp_min(eps * eps).sqrt()
 
 
 def cosine_distance(student: Tensor, teacher: Tensor, eps: float = 1e-8) -> Tensor:

@@ -50,3 +50,23 @@ def test_edge_mode_on_the_graph_device_only(function) -> None:
 def test_kl_without_a_last_dim_is_rejected() -> None:
     with pytest.raises(ValueError, match="no distribution"):
         functional.kl_divergence(torch.zeros(3, 0), torch.zeros(3, 0))
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_clamped_norm_equals_the_clamped_vector_norm_in_value_and_gradient(dim):
+    """The sum-of-squares form is the norm kernel's twin: same values, and no gradient
+    through rows whose norm sits below eps (a zero row and a tiny one included)."""
+    x = torch.randn(6, 5, dtype=torch.float64)
+    x.select(1 - dim, 0).zero_()
+    x.select(1 - dim, 1).mul_(1e-10)
+    eps = 1e-8
+    weights = torch.randn(x.shape[1 - dim], dtype=torch.float64)
+    ours = x.clone().requires_grad_()
+    reference = x.clone().requires_grad_()
+    value = functional.clamped_norm(ours, dim, eps)
+    expected = torch.linalg.vector_norm(reference, dim=dim).clamp_min(eps)
+    torch.testing.assert_close(value, expected)
+    (value * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(ours.grad, reference.grad)
+    assert ours.grad.select(1 - dim, 1).abs().max() == 0
