@@ -118,14 +118,13 @@ def check_finite(tensors: Dict[str, Tensor], fix: str = UPSTREAM_FIX) -> None:
     """
     if not tensors:
         return
-    with torch.no_grad():
-        total = None
-        for tensor in tensors.values():
-            part = tensor.sum(dtype=torch.float32)
-            total = part if total is None else total + part
-        if math.isfinite(float(total)):  # type: ignore[arg-type]
-            return
-        bad_entries = {name: int((~torch.isfinite(t)).sum()) for name, t in tensors.items()}
+    total = None
+    for tensor in tensors.values():
+        part = tensor.detach().sum(dtype=torch.float32)
+        total = part if total is None else total + part
+    if math.isfinite(float(total)):  # type: ignore[arg-type]
+        return
+    bad_entries = {name: int((~torch.isfinite(t.detach())).sum()) for name, t in tensors.items()}
     culprits = [name for name, bad in bad_entries.items() if bad]
     if not culprits:  # the sums overflowed, every entry is finite
         return
