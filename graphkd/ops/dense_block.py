@@ -110,7 +110,7 @@ class _NormalizeColumns(torch.autograd.Function):
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         unit, norm, through = ctx.saved_tensors
         along = (grad * unit).sum(0, keepdim=True) * through
-        return (grad - unit * along) / norm, None
+        return torch.addcmul(grad, unit, along, value=-1.0).div_(norm), None
 
 
 def block_normalize_incoming(graph: KnowledgeGraph, efeat: Tensor, eps: float) -> Tensor:
