@@ -55,9 +55,9 @@ def parse_row(text: str) -> Row:
 
 
 def last_accuracies(row: Row, seeds: Sequence[int]) -> List[float]:
-    """Last-epoch top-1 (%) of ``row``'s finished runs (``model.pt`` written), one per seed."""
+    """Last-epoch top-1 (%) of ``row``'s finished runs (:func:`run.finished`), one per seed."""
     runs = [row.folder / f"seed{seed}" / row.method for seed in seeds]
-    missing = [str(r) for r in runs if not (r / "model.pt").is_file()]
+    missing = [str(r) for r in runs if not run.finished(r)]
     if missing:
         raise FileNotFoundError(
             f"unfinished or missing runs: {', '.join(missing)}; finish them first"

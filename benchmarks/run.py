@@ -107,14 +107,21 @@ def run(command: List[str], threads: Optional[int] = None) -> None:
     subprocess.run([sys.executable, "-m", "graphkd", *command], check=True, env=env)
 
 
-def finished(folder: Path, epochs: int) -> bool:
+def finished(folder: Path, epochs: Optional[int] = None) -> bool:
     """Whether the run in ``folder`` ended: its ``model.pt`` exists, or its
-    ``metrics.csv`` holds epoch ``epochs`` (the committed record of a run whose
-    checkpoints stayed on another machine)."""
+    ``metrics.csv`` holds epoch ``epochs`` (default: the ``optim.epochs`` of the run's own
+    ``config.yaml``), the committed record of a run whose checkpoints stayed on another
+    machine."""
     if (folder / "model.pt").exists():
         return True
     if not (folder / "metrics.csv").exists():
         return False
+    if epochs is None:
+        if not (folder / "config.yaml").exists():
+            return False
+        from graphkd.engine import load_config
+
+        epochs = load_config(folder / "config.yaml").optim.epochs
     logged = read_metrics(folder)
     return bool(logged) and logged[-1].get("epoch", 0) >= epochs
 

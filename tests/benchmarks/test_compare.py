@@ -69,3 +69,22 @@ def test_bad_rows_are_named(tmp_path, load_benchmark, capsys, row, message):
     with pytest.raises(SystemExit):
         compare.main([row.format(base=tmp_path / "base")])
     assert message in capsys.readouterr().err
+
+
+def test_committed_runs_without_weights_count_when_their_log_reaches_the_last_epoch(
+    tmp_path, load_benchmark
+):
+    """A fresh checkout has metrics.csv and config.yaml but no model.pt: the run counts
+    as finished when its log reaches the optim.epochs of its own config."""
+    compare = load_benchmark("compare")
+    for method, last in (("ce", 2), ("kd", 2), ("hkd", 1)):
+        run = tmp_path / "seed0" / method
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text("optim:\n  epochs: 2\n")
+        rows = "".join(f"{epoch},{80.0 + epoch}\n" for epoch in range(1, last + 1))
+        (run / "metrics.csv").write_text("epoch,test_acc\n" + rows)
+    out = tmp_path / "table.md"
+    compare.main([f"ce={tmp_path}:ce", f"kd={tmp_path}:kd", "--seeds", "0", "--out", str(out)])
+    assert "| kd | 82.00 +- 0.00 |" in out.read_text()
+    with pytest.raises(SystemExit):
+        compare.main([f"hkd={tmp_path}:hkd", "--seeds", "0", "--out", str(out)])

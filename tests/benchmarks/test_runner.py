@@ -141,9 +141,7 @@ def test_every_training_is_started_with_resume(runner, tmp_path):
     assert all("--resume" in command for command in runner.commands)
 
 
-def test_a_run_whose_log_holds_the_last_epoch_is_finished_without_its_weights(
-    runner, tmp_path
-):
+def test_a_run_whose_log_holds_the_last_epoch_is_finished_without_its_weights(runner, tmp_path):
     """Checkpoints are not committed: a fresh checkout has only metrics.csv, and a row
     whose log reaches optim.epochs must not be trained again; a shorter log is resumed."""
     argv = ["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)]
