@@ -63,8 +63,8 @@ class KnowledgeGraph:
             )
         if src.device != dst.device:
             raise ValueError(f"src is on {src.device} but dst on {dst.device}; move both")
-        self.src = src if src.dtype == torch.long else src.long()
-        self.dst = dst if dst.dtype == torch.long else dst.long()
+        self.src = src.long()
+        self.dst = dst.long()
         self.num_nodes = int(num_nodes)
         self.ndata: Dict[str, Tensor] = dict(ndata or {})
         self.edata: Dict[str, Tensor] = dict(edata or {})

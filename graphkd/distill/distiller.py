@@ -203,21 +203,11 @@ def _validate(teacher: Responses, student: Responses) -> None:
             f"{student.batch_size}; feed both networks the same batch"
         )
     tensors: Dict[str, Tensor] = {}
-    for names, responses in ((_TEACHER_NAMES, teacher), (_STUDENT_NAMES, student)):
-        for (logits, embedding), r in zip(names, (responses, responses.virtual)):
+    for who, responses in (("teacher", teacher), ("student", student)):
+        for view, r in (("", responses), ("virtual-view ", responses.virtual)):
             if r is None:
                 continue
-            tensors[logits] = r.logits
+            tensors[f"{who} {view}logits"] = r.logits
             if r.embedding is not None:
-                tensors[embedding] = r.embedding
+                tensors[f"{who} {view}embedding"] = r.embedding
     check_finite(tensors)
-
-
-def _names(who: str) -> tuple:
-    """How errors name ``who``'s logits and embedding, real view then virtual view."""
-    return tuple(
-        (f"{who} {view}logits", f"{who} {view}embedding") for view in ("", "virtual-view ")
-    )
-
-
-_TEACHER_NAMES, _STUDENT_NAMES = _names("teacher"), _names("student")

@@ -147,14 +147,14 @@ def _cosine_along(a: Tensor, b: Tensor, dim: int, eps: float) -> Tensor:
     return dot / (clamped_norm(a, dim, eps) * clamped_norm(b, dim, eps))
 
 
-def clamped_norm(x: Tensor, dim: int, eps: float, keepdim: bool = False) -> Tensor:
+def clamped_norm(x: Tensor, dim: int, eps: float) -> Tensor:
     """``max(||x||_2, eps)`` along ``dim``, as ``sqrt(max(sum x^2, eps^2))``.
 
     Equal to ``torch.linalg.vector_norm(x, dim=dim).clamp_min(eps)`` in value and
     gradient (none below ``eps``), and several times faster along a non-last dim on the
     CPU, where the norm kernel reduces a strided axis slowly.
     """
-    return (x * x).sum(dim, keepdim=keepdim).clamp_min(eps * eps).sqrt()
+    return (x * x).sum(dim).clamp_min(eps * eps).sqrt()
 
 
 def cosine_distance(student: Tensor, teacher: Tensor, eps: float = 1e-8) -> Tensor:
