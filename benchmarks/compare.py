@@ -81,13 +81,10 @@ def table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
         if other not in values:
             raise ValueError(f"row {row.name!r} is compared with {other!r}, which is no row")
         cell = ""
-        if other != row.name:
-            d = stats.paired_difference(values[row.name], values[other])
-            mark = "*" if d.significant else ""
-            cell = f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]{mark}"
+        if other != row.name and len(seeds) > 1:  # one seed has no interval
+            cell = run.difference_cell(stats.paired_difference(values[row.name], values[other]))
         lines.append(
-            f"| {row.name} | {own.mean:.2f} +- {own.std:.2f} "
-            f"| {'' if other == row.name else other} | {cell} |"
+            f"| {row.name} | {run.spread(own)} | {'' if other == row.name else other} | {cell} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -163,12 +163,13 @@ def run_output(output: Path, seed: int, row: Row) -> Path:
     return output / f"seed{seed}" if row.plain else output / f"seed{seed}" / row.name
 
 
-def _cell(interval: stats.Interval) -> str:
+def difference_cell(interval: stats.Interval) -> str:
+    """``+d [low, high]`` with ``*`` when the interval excludes 0."""
     mark = "*" if interval.significant else ""
     return f"{interval.mean:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]{mark}"
 
 
-def _spread(interval: stats.Interval) -> str:
+def spread(interval: stats.Interval) -> str:
     """``mean +- std``; one seed has no spread to show ("+- 0.00" would claim a measured 0)."""
     if interval.n < 2:
         return f"{interval.mean:.2f}"
@@ -209,7 +210,9 @@ def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
         versus = []
         for reference in (CROSS_ENTROPY, KD):
             paired = reference in last and reference != name and len(last[reference]) > 1
-            versus.append(_cell(stats.paired_difference(values, last[reference])) if paired else "")
+            versus.append(
+                difference_cell(stats.paired_difference(values, last[reference])) if paired else ""
+            )
         minutes = statistics.fmean(
             sum(x.get("seconds", 0.0) for x in rows) / 60 for rows in runs[name].values()
         )
@@ -217,7 +220,7 @@ def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
             "" if floor is None or name == CROSS_ENTROPY else "yes" if own.mean >= floor else "no"
         )
         lines.append(
-            f"| {name} | {_spread(own)} | {_interval(own)} | {_spread(peak)} | {own.n} "
+            f"| {name} | {spread(own)} | {_interval(own)} | {spread(peak)} | {own.n} "
             f"| {versus[0]} | {versus[1]} | {clears} | {minutes:.1f} |"
         )
     return "\n".join(lines) + "\n"
