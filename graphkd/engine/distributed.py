@@ -133,6 +133,12 @@ def end_process_group() -> None:
     meets at a barrier, then pauses without the GIL for :data:`GLOO_RELEASE_PAUSE_S` so
     those workers finish, then ends the group. Scripts that start a group of their own
     end it with this function.
+
+    Release every ``DistributedDataParallel`` module (and the outputs and losses that
+    reference it) first: one that outlives its group is destroyed at interpreter exit,
+    after the group, and on gloo that aborts the process now and then ("terminate called
+    without an active exception", seen on torch 2.14). The trainer's wrapped student is
+    gone by the time it ends the group.
     """
     if dist.get_backend() == "gloo" and torch.__version__ < (2, 8):
         dist.barrier()

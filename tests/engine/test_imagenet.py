@@ -123,6 +123,7 @@ dist.all_gather_object(indices, index.tolist())
 if rank == 0:
     grads = [p.grad for p in student_net.parameters()]
     torch.save({"losses": losses, "indices": indices, "grads": grads}, out)
+del student, s, loss  # a DDP module outliving its group aborts the process at exit
 end_process_group()
 """
 
