@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shlex
 import statistics
@@ -52,9 +53,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import stats
+
+if TYPE_CHECKING:
+    from graphkd.engine.config import OptimConfig
 
 CROSS_ENTROPY = "ce"
 KD = "kd"
@@ -71,6 +75,10 @@ QUICK = (
     "optim.milestones=[]",
 )
 Runs = Dict[str, Dict[int, List[Dict[str, float]]]]
+#: The repository root (benchmarks/..): paths inside it are recorded relative to it.
+REPOSITORY = Path(__file__).resolve().parent.parent
+#: The file in each run folder naming the code version that trained it.
+PROVENANCE = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,8 @@ def run(command: List[str], threads: Optional[int] = None) -> None:
     env = None
     if threads is not None:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    subprocess.run([sys.executable, "-m", "graphkd", *command], check=True, env=env)
+    # from the repository root, where the recorded relative paths (:func:`relative`) point
+    subprocess.run([sys.executable, "-m", "graphkd", *command], check=True, env=env, cwd=REPOSITORY)
 
 
 def finished(folder: Path, epochs: Optional[int] = None) -> bool:
@@ -126,6 +135,36 @@ def finished(folder: Path, epochs: Optional[int] = None) -> bool:
     return bool(logged) and logged[-1].get("epoch", 0) >= epochs
 
 
+def code_version() -> Dict[str, str]:
+    """The graphkd version and the repository's commit (``+dirty`` with uncommitted
+    changes to tracked files), as :func:`train` records them in ``provenance.json``."""
+    from graphkd import __version__
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPOSITORY)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no", "graphkd"):
+        commit += "+dirty"
+    return {"graphkd": __version__, "commit": commit}
+
+
+def recorded_version(folder: Path) -> Optional[Dict[str, str]]:
+    """What ``provenance.json`` in a run folder says made it (``None``: not recorded)."""
+    path = folder / PROVENANCE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def relative(path: Path) -> Path:
+    """``path`` relative to the repository when it lies inside it (run folders that get
+    committed then name no machine's absolute paths), else as given."""
+    try:
+        return path.resolve().relative_to(REPOSITORY)
+    except ValueError:
+        return path
+
+
 def train(
     kind: List[str],
     folder: Path,
@@ -134,12 +173,34 @@ def train(
     threads: Optional[int] = None,
 ) -> None:
     """Run one training of ``epochs`` epochs unless ``folder`` holds it finished; resume a
-    started one."""
+    started one. A run started here records the code that made it (``provenance.json``,
+    :func:`code_version`); resuming it with other code says so."""
     if finished(folder, epochs):
         print(f"= {folder} is finished, skipped", flush=True)
         return
+    version = code_version()
+    recorded = recorded_version(folder)
+    if recorded is not None and recorded != version:
+        print(f"! {folder} was started by {recorded}, resumed by {version}", flush=True)
+    if recorded is None or not (folder / "metrics.csv").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / PROVENANCE).write_text(json.dumps(version) + "\n")
     # --resume continues a started run, and starts one afresh when it has no checkpoint
     run([*kind, "--resume", *(f"--set={o}" for o in overrides)], threads)
+
+
+def scaled_schedule(optim: OptimConfig, epochs: int) -> List[str]:
+    """Overrides that train ``epochs`` epochs with ``optim``'s milestones at the same
+    fractions of the schedule (rounded to whole epochs).
+
+    Example
+    -------
+    >>> from graphkd.engine.config import OptimConfig
+    >>> scaled_schedule(OptimConfig(epochs=15, milestones=[10, 13]), 60)
+    ['optim.epochs=60', 'optim.milestones=[40,52]']
+    """
+    milestones = [round(m * epochs / optim.epochs) for m in optim.milestones]
+    return [f"optim.epochs={epochs}", f"optim.milestones=[{','.join(map(str, milestones))}]"]
 
 
 def threads_per_job(jobs: int) -> Optional[int]:
@@ -326,6 +387,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="folder of a trained teacher (model.pt, metrics.csv) to reuse instead of training",
     )
     parser.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="students train N epochs, the config's milestones scaled by N / its epochs (the "
+        "schedule axis; the teacher is unchanged)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: tiny data, 1 epoch, rows ce kd, 2 seeds"
     )
     parser.add_argument(
@@ -338,12 +406,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give at least 1")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs {args.epochs}: give at least 1")
+    if Path(args.config).is_file():  # the runs start from the repository root
+        args.config = str(Path(args.config).resolve())
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     chosen = [rows[name] for name in args.rows or ([CROSS_ENTROPY, KD] if args.quick else rows)]
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2, 3, 4])
     quick = list(QUICK) if args.quick else []
     output = args.output.resolve()
     common = [*quick, *args.overrides]
+    if args.epochs is not None:
+        common += scaled_schedule(load_config(args.config, common).optim, args.epochs)
     teacher_kind = ["train-teacher", "--config", args.teacher_config or teacher_config(args.config)]
     teacher_common = [*quick, *args.teacher_overrides]
     teacher_epochs = load_config(teacher_kind[-1], teacher_common).optim.epochs
@@ -352,7 +426,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         train(
             teacher_kind,
             teacher_dir,
-            [*teacher_common, f"run.output={output}", "run.seed=0"],
+            [*teacher_common, f"run.output={relative(output)}", "run.seed=0"],
             teacher_epochs,
         )
     else:
@@ -366,7 +440,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         train(
             teacher_kind,
             second / "teacher",
-            [*teacher_common, f"run.output={second}", "run.seed=1"],
+            [*teacher_common, f"run.output={relative(second)}", "run.seed=1"],
             teacher_epochs,
         )
         teachers["second teacher (seed 1, ensemble)"] = read_metrics(second / "teacher")[-1][
@@ -375,7 +449,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         arch = load_config(args.config, common).model.teacher
         ensemble_args = [
             f"model.teachers=[{arch},{arch}]",
-            f"model.teacher_checkpoints=[{teacher_dir / 'model.pt'},{second / 'teacher/model.pt'}]",
+            "model.teacher_checkpoints=[{},{}]".format(
+                relative(teacher_dir / "model.pt"), relative(second / "teacher/model.pt")
+            ),
         ]
     threads = threads_per_job(args.jobs)
 
@@ -389,9 +465,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                 *common,
                 *row.overrides,
                 *(ensemble_args if row.ensemble else []),
-                f"run.output={folder}",
+                f"run.output={relative(folder)}",
                 f"run.seed={seed}",
-                f"model.teacher_checkpoint={teacher_dir / 'model.pt'}",
+                f"model.teacher_checkpoint={relative(teacher_dir / 'model.pt')}",
             ],
             epochs,
             threads,
