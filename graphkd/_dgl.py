@@ -30,7 +30,7 @@ import os
 import sys
 import types
 from importlib import metadata
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -139,5 +139,19 @@ class _LazyDGL(types.ModuleType):
 
 _dgl_package_dir()  # a missing DGL is reported at import time
 dgl = _LazyDGL("dgl")
+_dgl_devices: Dict[str, bool] = {"cpu": True}
 
-__all__ = ["dgl", "graphbolt_problem", "torch_release"]
+
+def dgl_supports(device: torch.device) -> bool:
+    """Whether the installed DGL can hold a graph on ``device`` (probed once per device)."""
+    key = str(torch.device(device))
+    if key not in _dgl_devices:
+        try:
+            dgl.graph(([0], [0]), num_nodes=1, device=torch.device(device))
+            _dgl_devices[key] = True
+        except Exception:  # DGL raises its own error types for unsupported devices
+            _dgl_devices[key] = False
+    return _dgl_devices[key]
+
+
+__all__ = ["dgl", "dgl_supports", "graphbolt_problem", "torch_release"]

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from graphkd._dgl import dgl
+from graphkd._dgl import dgl, dgl_supports
 
 
 class KnowledgeGraph:
@@ -109,8 +109,6 @@ class KnowledgeGraph:
     def topology(self) -> dgl.DGLGraph:
         """The DGL graph of the edges, on ``device`` when DGL can hold it there, else CPU."""
         if self._topology is None:
-            from graphkd.ops.backend import dgl_supports
-
             device = self.device if dgl_supports(self.device) else torch.device("cpu")
             graph = dgl.graph((self.src.to(device), self.dst.to(device)), num_nodes=self.num_nodes)
             graph.set_batch_num_nodes(torch.tensor(self.batch_num_nodes, device=device))

@@ -1,5 +1,6 @@
-"""The graph-matching distiller, match terms and the method presets."""
+"""The distiller contract, the graph-matching distiller, match terms and the method presets."""
 
+from graphkd.distill.base import Distiller
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.ensemble import EnsembleDistiller, average_responses, ensemble_kd
 from graphkd.distill.match_term import MatchTerm
@@ -12,15 +13,19 @@ from graphkd.distill.methods import (
     list_methods,
     method_arguments,
 )
+from graphkd.distill.module_distiller import ModuleDistiller, as_distiller
 from graphkd.distill.stage import Stage
 
 __all__ = [
     "METHODS",
+    "Distiller",
     "EnsembleDistiller",
     "GraphMatchingDistiller",
     "MatchTerm",
     "MemoryBank",
+    "ModuleDistiller",
     "Stage",
+    "as_distiller",
     "average_responses",
     "check_method_options",
     "create_method",

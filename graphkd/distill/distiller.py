@@ -8,6 +8,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from graphkd.distill.base import Distiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric, create_metric
@@ -26,7 +27,7 @@ def _is_trainable(builder: GraphBuilder) -> bool:
     return isinstance(builder, nn.Module) and any(p.requires_grad for p in builder.parameters())
 
 
-class GraphMatchingDistiller(nn.Module):
+class GraphMatchingDistiller(Distiller):
     r"""Distil by matching a teacher knowledge graph with a student knowledge graph.
 
     Each step builds :math:`G_t = \beta_t(R_t)` from the teacher's

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
+from graphkd.distill.base import Distiller
 from graphkd.distill.methods import create_method
+from graphkd.distill.module_distiller import as_distiller
 from graphkd.distill.stage import Stage
 from graphkd.responses import Responses
 
@@ -65,7 +67,7 @@ def average_responses(teachers: Sequence[Responses]) -> Responses:
     )
 
 
-class EnsembleDistiller(nn.Module):
+class EnsembleDistiller(Distiller):
     r"""Distil several teachers into one student with any distiller.
 
     ``mode="per_teacher"`` (the reference protocol) applies the distiller to every
@@ -79,12 +81,16 @@ class EnsembleDistiller(nn.Module):
 
     Every entry of the wrapped distiller's dict is averaged the same way; per-teacher
     mode adds ``"teacher<k>"``, teacher :math:`k`'s loss. The trainer adds
-    ``ce_weight * CE(z_s, y)`` once, as for a single teacher.
+    ``ce_weight * CE(z_s, y)`` once, as for a single teacher. Every hook of the
+    :class:`~graphkd.distill.Distiller` contract is the wrapped distillers': stages,
+    post-step updates and resets reach each of them, and a method that combines its own
+    gradients (MHGD's clipping) combines the ensemble's averaged loss the same way.
 
     Parameters
     ----------
-    distiller : nn.Module or sequence of nn.Module
-        A distiller ``distiller(teacher, student) -> {"loss": ..., ...}`` (e.g. from
+    distiller : Distiller or sequence of Distiller
+        A distiller (a plain ``nn.Module`` is adapted, see
+        :func:`~graphkd.distill.module_distiller.as_distiller}) ``distiller(teacher, student) -> {"loss": ..., ...}`` (e.g. from
         :func:`~graphkd.create_method`) shared by all teachers, or one per teacher
         (needed when the distiller holds per-teacher state, such as a memory bank or a
         projector to the teacher's width).
@@ -114,7 +120,8 @@ class EnsembleDistiller(nn.Module):
         super().__init__()
         if mode not in ENSEMBLE_MODES:
             raise ValueError(f"unknown ensemble mode {mode!r}; choose one of {ENSEMBLE_MODES}")
-        distillers = [distiller] if isinstance(distiller, nn.Module) else list(distiller)
+        members = [distiller] if isinstance(distiller, nn.Module) else list(distiller)
+        distillers = [as_distiller(d, "EnsembleDistiller member") for d in members]
         if not distillers:
             raise ValueError("no distiller given; pass one, or one per teacher")
         if mode == "average_logits" and len(distillers) != 1:
@@ -123,70 +130,94 @@ class EnsembleDistiller(nn.Module):
                 f"one distiller, got {len(distillers)}"
             )
         if ce_weight is None:
-            weights = {float(getattr(d, "ce_weight", 1.0)) for d in distillers}
+            weights = {float(d.ce_weight) for d in distillers}
             if len(weights) != 1:
                 raise ValueError(
                     f"the distillers have different ce_weight values {sorted(weights)}; pass "
                     "ce_weight=... to the EnsembleDistiller"
                 )
             ce_weight = weights.pop()
+        if len({d.combines_gradients for d in distillers}) != 1:
+            raise ValueError(
+                "some wrapped distillers combine their gradients themselves and some do not; "
+                "use one method for every teacher"
+            )
         self.distillers = nn.ModuleList(distillers)
         self.mode = mode
         self.ce_weight = ce_weight
+        self.check_inputs = any(d.check_inputs for d in distillers)
+        self.combines_gradients = distillers[0].combines_gradients
 
-    # What the trainer reads on a method, forwarded to the wrapped distillers.
+    # The contract's hooks, answered by the wrapped distillers.
     @property
-    def needs_index(self) -> bool:
+    def needs_index(self) -> bool:  # type: ignore[override]
         """Whether any wrapped distiller needs dataset indices."""
-        return any(getattr(d, "needs_index", False) for d in self.distillers)
+        return any(d.needs_index for d in self._members())
 
     @property
-    def needs_virtual_view(self) -> bool:
+    def needs_virtual_view(self) -> bool:  # type: ignore[override]
         """Whether any wrapped distiller needs a virtual view of every image."""
-        return any(getattr(d, "needs_virtual_view", False) for d in self.distillers)
+        return any(d.needs_virtual_view for d in self._members())
 
     @property
-    def ce_on_virtual_view(self) -> bool:
+    def ce_on_virtual_view(self) -> bool:  # type: ignore[override]
         """Whether the student's cross-entropy also covers the virtual view."""
-        return any(getattr(d, "ce_on_virtual_view", False) for d in self.distillers)
+        return any(d.ce_on_virtual_view for d in self._members())
 
     def stages(self) -> List[Stage]:
         """The wrapped distillers' stages (they must agree)."""
-        schedules = [list(d.stages()) if hasattr(d, "stages") else None for d in self.distillers]
+        schedules = [list(d.stages()) for d in self._members()]
         if any(schedule != schedules[0] for schedule in schedules):
             raise ValueError("the wrapped distillers declare different stages; use one method")
-        return schedules[0] if schedules[0] is not None else [Stage("distill", None, "student")]
+        return schedules[0]
 
     def set_stage(self, name: str) -> None:
-        """Enter stage ``name`` in every wrapped distiller that has stages."""
-        for distiller in self.distillers:
-            if hasattr(distiller, "set_stage"):
-                distiller.set_stage(name)
+        """Enter stage ``name`` in every wrapped distiller."""
+        for distiller in self._members():
+            distiller.set_stage(name)
 
-    def stage_loss(self, name: str, teachers: Sequence[Responses]) -> Dict[str, Tensor]:
+    def stage_loss(self, name: str, teachers: Sequence[Responses]) -> Dict[str, Tensor]:  # type: ignore[override]
         """A distiller-only stage's loss, averaged over the teachers."""
         outputs = [self._for(k).stage_loss(name, teacher) for k, teacher in enumerate(teachers)]
         return {key: torch.stack([out[key] for out in outputs]).mean(0) for key in outputs[0]}
 
-    def after_step(self, teachers: Sequence[Responses], student: Responses) -> None:
+    def combine_gradients(
+        self,
+        student_params: Iterable[Tensor],
+        ce_loss: Tensor,
+        transfer_loss: Tensor,
+        epoch: int,
+        distiller_params: Optional[Iterable[Tensor]] = None,
+    ) -> None:
+        """The wrapped method's gradient rule applied to the ensemble's loss (the mean
+        over teachers), with every member's parameters as the distiller's."""
+        self._members()[0].combine_gradients(
+            student_params,
+            ce_loss,
+            transfer_loss,
+            epoch,
+            self.parameters() if distiller_params is None else distiller_params,
+        )
+
+    def after_step(self, teachers: Sequence[Responses], student: Responses) -> None:  # type: ignore[override]
         """Forward the post-step update (e.g. memory banks) teacher by teacher."""
         if self.mode == "average_logits":
-            pairs = [(average_responses(teachers), self.distillers[0])]
+            pairs = [(average_responses(teachers), self._members()[0])]
         else:
             pairs = [(teacher, self._for(k)) for k, teacher in enumerate(teachers)]
         for teacher, distiller in pairs:
-            if hasattr(distiller, "after_step"):
-                distiller.after_step(teacher, student)
-
-    def _for(self, k: int) -> nn.Module:
-        return self.distillers[k if len(self.distillers) > 1 else 0]
+            distiller.after_step(teacher, student)
 
     def reset_parameters(self) -> None:
-        """Reset every wrapped distiller that defines ``reset_parameters()``."""
-        for distiller in self.distillers:
-            reset = getattr(distiller, "reset_parameters", None)
-            if callable(reset):
-                reset()
+        """Reset every wrapped distiller."""
+        for distiller in self._members():
+            distiller.reset_parameters()
+
+    def _members(self) -> List[Distiller]:
+        return list(self.distillers)  # type: ignore[arg-type]
+
+    def _for(self, k: int) -> Distiller:
+        return self._members()[k if len(self.distillers) > 1 else 0]
 
     def _check(self, teachers: Sequence[Responses], student: Responses) -> None:
         if not teachers:

@@ -1,13 +1,13 @@
 """The registry of distillation methods (presets) by name.
 
-A method is a factory returning a distiller (an ``nn.Module`` whose forward takes the
-teacher's and the student's :class:`~graphkd.Responses` and returns ``{"loss": ...}``),
-registered by name with :data:`METHODS`::
+A method is a factory returning a :class:`~graphkd.distill.Distiller` (whose forward
+takes the teacher's and the student's :class:`~graphkd.Responses` and returns
+``{"loss": ...}``), registered by name with :data:`METHODS`::
 
     from graphkd.distill import METHODS
 
     @METHODS.register("my_method")
-    def my_method(weight: float = 1.0) -> nn.Module:
+    def my_method(weight: float = 1.0) -> Distiller:
         ...
 
 It is then one of :func:`list_methods`, built by :func:`create_method` and trained by
@@ -27,14 +27,13 @@ import sys
 import typing
 from typing import Any, Callable, Dict, List
 
-from torch import nn
+import graphkd.distill.presets  # noqa: F401  (registers the shipped methods)
+from graphkd.distill.base import Distiller
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.module_distiller import as_distiller
 
-from graphkd.registry import Registry
 
-METHODS = Registry("method")
-
-
-def create_method(name: str, **options: Any) -> nn.Module:
+def create_method(name: str, **options: Any) -> Distiller:
     """A ready distiller for the method ``name`` with its papers' defaults.
 
     Parameters
@@ -62,7 +61,7 @@ def create_method(name: str, **options: Any) -> nn.Module:
     ValueError: method 'kd' has no option 'alpha'; its options: temperature, weight, ce_weight
     """
     factory = _factory(name)
-    return factory(**check_method_options(name, options))
+    return as_distiller(factory(**check_method_options(name, options)), name)
 
 
 def check_method_options(name: str, options: Dict[str, Any]) -> Dict[str, Any]:
@@ -150,14 +149,10 @@ def method_arguments(name: str, available: Dict[str, Any]) -> Dict[str, Any]:
 
 def list_methods() -> List[str]:
     """The registered method names, sorted."""
-    import graphkd.distill.presets  # noqa: F401  (registers the presets)
-
     return METHODS.names()
 
 
 def _factory(name: str) -> Callable[..., Any]:
-    import graphkd.distill.presets  # noqa: F401  (registers the presets)
-
     return METHODS.get(import_method(name))
 
 

@@ -30,3 +30,7 @@ class Stage:
     name: str
     epochs: Optional[int]
     trains: str
+
+
+#: The one stage of methods that declare no other: distil the student.
+STUDENT_STAGE = Stage("distill", None, "student")

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from graphkd.data.device_batches import DeviceBatches
 from graphkd.data.seeded_samples import SeededSamples
+from graphkd.distill import Distiller
 from graphkd.engine.config import Config, RunConfig
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
@@ -50,7 +51,7 @@ def train_epoch(
     student: nn.Module,
     teachers: List[TappedModel],
     own_view: List[Optional[int]],
-    distiller: Optional[nn.Module],
+    distiller: Optional[Distiller],
     optimizer: torch.optim.Optimizer,
     scaler: Any,
     context: DistributedContext,
@@ -81,8 +82,8 @@ def train_epoch(
         loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
     )
     method = distiller
-    ce_on_virtual = bool(getattr(method, "ce_on_virtual_view", False))
-    if accumulate > 1 and hasattr(method, "combine_gradients"):
+    ce_on_virtual = method is not None and method.ce_on_virtual_view
+    if accumulate > 1 and method is not None and method.combines_gradients:
         raise ValueError(
             f"method {config.method.name!r} combines its gradients itself and cannot "
             "accumulate them; set optim.accumulate=1"
@@ -125,23 +126,21 @@ def train_epoch(
                         out = distiller(t32, s32)
                     weighted_ce = method.ce_weight * ce.float()
                     loss = weighted_ce + out["loss"]
-                    if getattr(method, "check_inputs", True):
+                    if method.check_inputs:
                         _check_losses({**out, "ce": ce, "loss": loss})
                 values.update({k: v.detach() for k, v in out.items() if k != "loss"})
-                if hasattr(method, "combine_gradients"):
-                    method.combine_gradients(
-                        student.parameters(),
-                        scaler.scale(weighted_ce),
-                        scaler.scale(out["loss"]),
-                        epoch,
-                    )
-                    if context.active:  # autograd.grad bypasses DDP's gradient hooks
-                        context.average_gradients(student)
-                        context.average_gradients(method)
-                else:
-                    scaler.scale(loss / accumulate).backward()
-                    if context.active and steps_now:  # the student's DDP averages its own
-                        context.average_gradients(method)
+                method.combine_gradients(
+                    student.parameters(),
+                    scaler.scale(weighted_ce / accumulate),
+                    scaler.scale(out["loss"] / accumulate),
+                    epoch,
+                )
+                if context.active and method.combines_gradients:
+                    # autograd.grad bypasses DDP's gradient hooks
+                    context.average_gradients(student)
+                    context.average_gradients(method)
+                elif context.active and steps_now:  # the student's DDP averages its own
+                    context.average_gradients(method)
             else:
                 loss = ce
                 scaler.scale(loss / accumulate).backward()
@@ -149,7 +148,7 @@ def train_epoch(
         if steps_now:
             scaler.step(optimizer)
             scaler.update()
-        if hasattr(method, "after_step"):
+        if method is not None:
             with torch.no_grad():
                 method.after_step(t32, s32.detach())
         for key, value in values.items():
@@ -168,7 +167,7 @@ def train_distiller_epoch(
     train_set: Dataset,
     teachers: List[TappedModel],
     own_view: List[Optional[int]],
-    distiller: nn.Module,
+    distiller: Distiller,
     optimizer: torch.optim.Optimizer,
     context: DistributedContext,
     progress: bool = False,
@@ -198,7 +197,7 @@ def train_distiller_epoch(
             )
         with _at_step(epoch, step):
             out = distiller.stage_loss(stage, t32)
-            if getattr(distiller, "check_inputs", True):
+            if distiller.check_inputs:
                 _check_losses(out)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()

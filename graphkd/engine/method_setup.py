@@ -3,10 +3,11 @@
 A preset's factory may name any of the values :func:`known_values` gathers
 (``num_samples``, ``num_classes``, ``labels``, ``teacher_dim``, ``student_dim``,
 ``teacher_channels``, ``student_channels``); the trainer passes exactly those it names.
-Back from the distiller it reads ``needs_virtual_view`` / ``ce_on_virtual_view`` (a
-second, RandAugment view of every image), ``stages()`` (distiller-only stages before
-the student's), ``after_step`` (updates after each optimiser step) and
-``combine_gradients`` (a method's own way of adding its gradient to the student's).
+Back from the distiller it reads the :class:`~graphkd.distill.Distiller` contract:
+``needs_virtual_view`` / ``ce_on_virtual_view`` (a second, RandAugment view of every
+image), ``stages()`` (distiller-only stages before the student's), ``after_step``
+(updates after each optimiser step) and ``combine_gradients`` (a method's own way of
+adding its gradient to the student's).
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms
 
 from graphkd.data import DatasetInfo, TwoViews, rand_augment
-from graphkd.distill.stage import Stage
+from graphkd.distill import Distiller
+from graphkd.distill.stage import STUDENT_STAGE, Stage
 from graphkd.models import TappedModel
-
-#: The stage of methods that do not declare stages: distil the student.
-STUDENT_STAGE = Stage("distill", None, "student")
 
 
 def dataset_labels(dataset: Dataset) -> Tensor:
@@ -75,9 +74,9 @@ def known_values(
     return values
 
 
-def needs_virtual_view(distiller: Optional[nn.Module]) -> bool:
+def needs_virtual_view(distiller: Optional[Distiller]) -> bool:
     """Whether the method sees a second, virtual view of every image."""
-    return bool(getattr(distiller, "needs_virtual_view", False))
+    return distiller is not None and distiller.needs_virtual_view
 
 
 def two_view_transform(info: DatasetInfo, real: Optional[Callable] = None) -> TwoViews:
@@ -88,9 +87,9 @@ def two_view_transform(info: DatasetInfo, real: Optional[Callable] = None) -> Tw
     return TwoViews(info.train_transform() if real is None else real, virtual)
 
 
-def method_stages(distiller: Optional[nn.Module]) -> List[Stage]:
+def method_stages(distiller: Optional[Distiller]) -> List[Stage]:
     """The method's stages; the student's stage last (its epochs come from the config)."""
-    stages = list(distiller.stages()) if hasattr(distiller, "stages") else [STUDENT_STAGE]
+    stages = [STUDENT_STAGE] if distiller is None else list(distiller.stages())
     if not stages or stages[-1].trains != "student":
         raise ValueError("a method's stages() must end with the stage that trains the student")
     for stage in stages[:-1]:

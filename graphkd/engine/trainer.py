@@ -32,7 +32,13 @@ from graphkd.data import (
 )
 from graphkd.data.device_batches import DeviceBatches, channels_last, resident_images
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
-from graphkd.distill import Stage, check_method_options, create_method, method_arguments
+from graphkd.distill import (
+    Distiller,
+    Stage,
+    check_method_options,
+    create_method,
+    method_arguments,
+)
 from graphkd.distill.ensemble import ENSEMBLE_MODES, EnsembleDistiller
 from graphkd.engine.checkpoint import (
     LAST,
@@ -204,7 +210,7 @@ class _Models:
 
     student: TappedModel
     teachers: List[TappedModel]
-    distiller: Optional[nn.Module]
+    distiller: Optional[Distiller]
     stages: List[Stage]
     student_step: nn.Module
 
@@ -567,8 +573,8 @@ class Trainer:
             began = time.time()
             stage = _stage_at(models.stages, epoch)
             label = _epoch_label(run, stage, epoch)
-            if hasattr(models.distiller, "set_stage"):
-                models.distiller.set_stage(stage.name)  # type: ignore[union-attr,operator]
+            if models.distiller is not None:
+                models.distiller.set_stage(stage.name)
             if stage.trains == "distiller":
                 terms = self._distiller_epoch(run, epoch, stage, label)
             else:
@@ -1080,7 +1086,7 @@ def _create_distiller(
     student: TappedModel,
     teachers: List[TappedModel],
     device: torch.device,
-) -> Optional[nn.Module]:
+) -> Optional[Distiller]:
     """The configured method (``None`` for ``"ce"``), told what it asks to know; one per
     teacher in an :class:`EnsembleDistiller` for several teachers."""
     name = config.method.name

@@ -16,15 +16,14 @@ Example
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator
+from typing import Iterator
 
 import torch
 
-from graphkd._dgl import dgl
+from graphkd._dgl import dgl_supports
 
 BACKENDS = ("auto", "dgl", "torch")
 _state = {"backend": "auto"}
-_dgl_devices: Dict[str, bool] = {"cpu": True}
 
 
 def current_backend() -> str:
@@ -56,18 +55,6 @@ def use_backend(name: str) -> Iterator[None]:
         yield
     finally:
         set_backend(previous)
-
-
-def dgl_supports(device: torch.device) -> bool:
-    """Whether the installed DGL can hold a graph on ``device`` (probed once per device)."""
-    key = str(torch.device(device))
-    if key not in _dgl_devices:
-        try:
-            dgl.graph(([0], [0]), num_nodes=1, device=torch.device(device))
-            _dgl_devices[key] = True
-        except Exception:  # DGL raises its own error types for unsupported devices
-            _dgl_devices[key] = False
-    return _dgl_devices[key]
 
 
 def use_dgl_kernels(device: torch.device) -> bool:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import check_relational_batch, complete_graph, edge_features
 from graphkd.graphs.projector import Projector
 from graphkd.knowledge_graph import KnowledgeGraph

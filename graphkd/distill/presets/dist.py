@@ -8,7 +8,7 @@ import torch
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import check_relational_batch
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses

@@ -15,7 +15,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs.knn import knn_graph
 from graphkd.graphs.projector import Projector
 from graphkd.graphs.tagconv_encoder import TAGConvEncoder

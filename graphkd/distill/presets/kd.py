@@ -6,7 +6,7 @@ import torch
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
 

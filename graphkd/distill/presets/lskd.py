@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.distill.presets.kd import sample_nodes
 
 

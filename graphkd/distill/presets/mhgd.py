@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.distill.stage import Stage
 from graphkd.graphs.attention_graph import MultiHeadAttentionGraph
 from graphkd.graphs.checks import check_relational_batch
@@ -357,8 +357,19 @@ class MHGDDistiller(GraphMatchingDistiller):
             teacher_graph = self.attention_graph(reference)
         return teacher_graph, self.student_graph(student, reference, teacher_graph)
 
+    @property
+    def combines_gradients(self) -> bool:  # type: ignore[override]
+        """``True`` with ``gradient_clipping`` (the trainer then calls
+        :meth:`combine_gradients` and cannot accumulate gradients)."""
+        return self.gradient_clipping
+
     def combine_gradients(
-        self, student_params: Iterable[Tensor], ce_loss: Tensor, transfer_loss: Tensor, epoch: int
+        self,
+        student_params: Iterable[Tensor],
+        ce_loss: Tensor,
+        transfer_loss: Tensor,
+        epoch: int,
+        distiller_params: Optional[Iterable[Tensor]] = None,
     ) -> None:
         r"""Backpropagate ``ce_loss + transfer_loss`` as this method's weighting says.
 
@@ -367,7 +378,9 @@ class MHGDDistiller(GraphMatchingDistiller):
         otherwise the plain sum is backpropagated. ``epoch`` is the 0-based epoch counted
         from the start of stage 1, as the reference counts it, so the first transfer
         epoch is ``stage1_epochs`` and gets :math:`\sigma(0) = 1/2`. The trainer calls
-        this instead of ``loss.backward()``.
+        this instead of ``loss.backward()``. ``distiller_params`` (default: this
+        distiller's) receive the transfer gradient unclipped; an ensemble passes all of
+        its members'.
         """
         if not self.gradient_clipping:
             (ce_loss + transfer_loss).backward()
@@ -378,7 +391,7 @@ class MHGDDistiller(GraphMatchingDistiller):
             transfer_loss,
             epoch,
             self.stage1_epochs,
-            extra_params=[p for p in self.parameters() if p.requires_grad],
+            extra_params=self.parameters() if distiller_params is None else distiller_params,
         )
 
     def stage_loss(self, name: str, teacher: Responses) -> Dict[str, Tensor]:

@@ -11,7 +11,7 @@ from torch import Tensor
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import complete_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric

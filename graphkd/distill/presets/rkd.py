@@ -19,7 +19,7 @@ from torch import Tensor
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import check_relational_batch, complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.dense_block import self_gram

@@ -8,7 +8,7 @@ from typing import Optional
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import LAST_STAGE, embedding_of
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops import normalize_incoming

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.methods import METHODS
+from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import (
     check_relational_batch,
     class_graph,

@@ -1,0 +1,164 @@
+"""The distiller contract: every hook the engine may call on a method, with its default."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+from torch import Tensor, nn
+
+from graphkd.distill.stage import STUDENT_STAGE, Stage
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.responses import Responses
+
+#: What :meth:`Distiller.build_graphs` returns: the teacher's and the student's graph, or,
+#: for a method with several named graphs (VRM's ``"isv"`` and ``"icv"``), one dict of
+#: them per side.
+GraphPair = Union[
+    Tuple[KnowledgeGraph, KnowledgeGraph],
+    Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]],
+]
+
+
+class Distiller(nn.Module):
+    r"""What a distillation method is to the engine: a loss and a few hooks.
+
+    A method's ``forward(teacher, student)`` takes the teacher's and the student's
+    :class:`~graphkd.Responses` of one batch and returns ``{"loss": total, "<term>": ...}``;
+    the trainer minimises
+
+    .. math::
+        \mathcal{L} = w_{ce}\,\mathrm{CE}(z_s, y) + \mathcal{L}_{\text{method}}
+
+    Everything else the engine, the ensemble wrapper and the command ask of a method is
+    below, each with a default that suits a single-stage method whose gradient is the
+    plain sum. A method overrides what it changes (as an attribute, a property or a
+    method) and nothing is probed: the engine calls these directly.
+
+    =======================  =======================================  ============================
+    hook                     default                                  called by
+    =======================  =======================================  ============================
+    ``ce_weight``            ``1.0``                                  training step
+    ``check_inputs``         ``True``: NaN/Inf terms stop the run     training and stage steps
+    ``needs_index``          ``False``                                documents the batch it reads
+    ``needs_virtual_view``   ``False``                                data setup (a second view)
+    ``ce_on_virtual_view``   ``False``                                training step
+    ``stages()``             ``[Stage("distill", None, "student")]``  trainer's epoch plan
+    ``set_stage(name)``      checks ``name`` is a stage               trainer, each epoch
+    ``stage_loss(name, t)``  ``ValueError`` (no such stage)           distiller-only stage step
+    ``combines_gradients``   ``False``                                training step (accumulation)
+    ``combine_gradients``    ``(ce + loss).backward()``               training step
+    ``after_step(t, s)``     nothing                                  after each optimiser step
+    ``build_graphs(t, s)``   ``ValueError`` (no graph)                pictures, inspection
+    ``reset_parameters()``   resets every child that can              ensemble, users
+    =======================  =======================================  ============================
+
+    The batch always carries dataset indices (``Responses.index``); ``needs_index``
+    documents that a method reads them (HKD's memory banks).
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> class MeanSquared(Distiller):
+    ...     ce_weight = 0.5
+    ...     def forward(self, teacher, student):
+    ...         loss = (teacher.logits - student.logits).square().mean()
+    ...         return {"loss": loss, "mse": loss}
+    >>> method = MeanSquared()
+    >>> [stage.name for stage in method.stages()], method.combines_gradients
+    (['distill'], False)
+    >>> sorted(method(Responses(torch.zeros(2, 3)), Responses(torch.ones(2, 3))))
+    ['loss', 'mse']
+    """
+
+    #: Weight of the student's cross-entropy beside this method's loss.
+    ce_weight: float = 1.0
+    #: Whether a NaN or Inf loss term stops the run (one host synchronisation per step).
+    check_inputs: bool = True
+    #: Whether the method reads the samples' dataset indices (``Responses.index``).
+    needs_index: bool = False
+    #: Whether every image also passes through a second, RandAugment view
+    #: (``Responses.virtual``).
+    needs_virtual_view: bool = False
+    #: Whether the student's cross-entropy also covers the virtual view.
+    ce_on_virtual_view: bool = False
+    #: Whether :meth:`combine_gradients` computes gradients itself (``autograd.grad``)
+    #: instead of one ``backward()``: such a method cannot accumulate gradients over
+    #: batches, and under DDP the trainer averages the student's gradients itself.
+    combines_gradients: bool = False
+
+    def stages(self) -> List[Stage]:
+        """The training stages in order; the last trains the student (its length is
+        ``optim.epochs``), earlier ones train only the distiller (:meth:`stage_loss`)."""
+        return [STUDENT_STAGE]
+
+    def set_stage(self, name: str) -> None:
+        """Enter stage ``name`` (the trainer calls it at the start of every epoch; it must
+        be idempotent, as resuming calls it again)."""
+        names = [stage.name for stage in self.stages()]
+        if name not in names:
+            raise ValueError(
+                f"{type(self).__name__} has the stages {names}, got {name!r}; call set_stage "
+                "with the name of one of distiller.stages()"
+            )
+
+    def stage_loss(self, name: str, teacher: Responses) -> Dict[str, Tensor]:
+        """The loss of distiller-only stage ``name`` on a teacher batch,
+        ``{"loss": ..., ...}``; only the distiller's parameters train on it."""
+        raise ValueError(
+            f"{type(self).__name__} has no distiller-only stage {name!r}; its stages are "
+            f"{[stage.name for stage in self.stages()]}"
+        )
+
+    def combine_gradients(
+        self,
+        student_params: Iterable[Tensor],
+        ce_loss: Tensor,
+        transfer_loss: Tensor,
+        epoch: int,
+        distiller_params: Optional[Iterable[Tensor]] = None,
+    ) -> None:
+        """Add the step's gradients to ``.grad``: by default ``(ce_loss +
+        transfer_loss).backward()``.
+
+        Parameters
+        ----------
+        student_params : iterable of Tensor
+            The student's parameters.
+        ce_loss, transfer_loss : Tensor
+            The weighted cross-entropy and this method's ``"loss"``, scalars (already
+            scaled for mixed precision and divided for accumulation).
+        epoch : int
+            The 0-based epoch, counted from the first stage.
+        distiller_params : iterable of Tensor, optional
+            The trainable parameters of the distiller that owns the step (default: this
+            one's; an ensemble passes all of its members').
+        """
+        (ce_loss + transfer_loss).backward()
+
+    def after_step(self, teacher: Responses, student: Responses) -> None:
+        """Update state after the optimiser step (e.g. memory banks), without gradients;
+        ``teacher`` is one :class:`~graphkd.Responses` or, for an ensemble, a list."""
+
+    def build_graphs(self, teacher: Responses, student: Responses) -> GraphPair:
+        """The teacher's and the student's knowledge graphs of one batch (see
+        :data:`GraphPair`)."""
+        raise ValueError(
+            f"{type(self).__name__} compares no knowledge graphs; build_graphs belongs to "
+            "graph-matching methods (graphkd.GraphMatchingDistiller)"
+        )
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every learnable part: each child's ``reset_parameters()``, looked
+        for depth-first."""
+        for child in self.children():
+            _reset(child)
+
+
+def _reset(module: nn.Module) -> None:
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset):
+        reset()
+        return
+    for child in module.children():
+        _reset(child)
