@@ -2,7 +2,8 @@
 
 A preset's factory may name any of the values :func:`known_values` gathers
 (``num_samples``, ``num_classes``, ``labels``, ``teacher_dim``, ``student_dim``,
-``teacher_channels``, ``student_channels``); the trainer passes exactly those it names.
+``teacher_channels``, ``student_channels``, ``teacher_shapes``, ``student_shapes``); the
+trainer passes exactly those it names.
 Back from the distiller it reads the :class:`~graphkd.distill.Distiller` contract:
 ``needs_virtual_view`` / ``ce_on_virtual_view`` (a second, RandAugment view of every
 image), ``stages()`` (distiller-only stages before the student's), ``after_step``
@@ -41,14 +42,16 @@ def dataset_labels(dataset: Dataset) -> Tensor:
 def probe_widths(
     model: TappedModel, info: DatasetInfo, device: torch.device, role: str
 ) -> Dict[str, Any]:
-    """``{role}_dim`` (embedding width) and ``{role}_channels`` (tapped feature channels)."""
+    """``{role}_dim`` (embedding width), ``{role}_channels`` (tapped feature channels) and
+    ``{role}_shapes`` (each tapped feature's ``(C, H, W)`` at the dataset's image size)."""
     was_training = model.training
     model.eval()
     sample = torch.zeros(2, info.in_channels, info.image_size, info.image_size, device=device)
     responses = model(sample)
     model.train(was_training)
     widths: Dict[str, Any] = {
-        f"{role}_channels": {k: v.shape[1] for k, v in responses.features.items()}
+        f"{role}_channels": {k: v.shape[1] for k, v in responses.features.items()},
+        f"{role}_shapes": {k: tuple(v.shape[1:]) for k, v in responses.features.items()},
     }
     if responses.embedding is not None:
         widths[f"{role}_dim"] = responses.embedding.shape[1]
