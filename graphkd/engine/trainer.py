@@ -575,6 +575,7 @@ class Trainer:
             label = _epoch_label(run, stage, epoch)
             if models.distiller is not None:
                 models.distiller.set_stage(stage.name)
+                models.distiller.set_epoch(epoch)
             if stage.trains == "distiller":
                 terms = self._distiller_epoch(run, epoch, stage, label)
             else:
@@ -687,7 +688,7 @@ class Trainer:
         if model is not None:
             check_model(model)
         if dataset is not None:
-            dataset_info(dataset)  # raises for an unknown name, listing the valid ones
+            DATASETS.get(dataset)  # raises for an unknown name, listing the valid ones
         saved_model, saved_dataset = recorded_model(checkpoint)
         if model is not None and saved_model is not None and model != saved_model:
             raise ValueError(
@@ -702,6 +703,14 @@ class Trainer:
                     "see `graphkd list`)"
                 )
         assert model is not None and dataset is not None
+        if root is None and getattr(DATASETS.get(dataset), "describe", None) is not None:
+            try:
+                dataset_info(dataset)
+            except FileNotFoundError:
+                raise ValueError(
+                    f"{checkpoint} was trained on an {dataset} dataset, which is read from "
+                    f"its folder: give the folder holding train/ and val/ (CLI: --root FOLDER)"
+                ) from None
         net = build_model(model, dataset, root)
         load_checkpoint(net, str(checkpoint))
         target = resolve_device(device)

@@ -206,3 +206,27 @@ def test_shortcuts_a_users_method_and_evaluate_from_model_pt(tmp_path):
     evaluated = graphkd("evaluate", "--checkpoint", str(run / "model.pt"), "--subset", "64")
     assert evaluated.returncode == 0, evaluated.stderr
     assert evaluated.stdout.startswith("resnet8 on fashion_mnist: ")
+
+
+def _image_folder_model(tmp_path, image_tree_writer):
+    """A tree of 3 classes and a graphkd model.pt of a resnet8 for it (no training)."""
+    from graphkd.engine.trainer import _save_model, build_model
+
+    tree = image_tree_writer(tmp_path / "tree", per_class=(2, 2), size=(40, 36))
+    run = tmp_path / "runs" / "teacher"
+    run.mkdir(parents=True)
+    model = build_model("resnet8", "image_folder", str(tree), 32)
+    _save_model(run / "model.pt", model, "resnet8", "image_folder", 0.0)
+    return tree, run / "model.pt"
+
+
+def test_evaluate_reads_an_image_folder_from_root(tmp_path, image_tree_writer):
+    tree, model = _image_folder_model(tmp_path, image_tree_writer)
+    result = graphkd("evaluate", "--checkpoint", str(model), "--root", str(tree), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("resnet8 on image_folder: ")
+    # without --root, the one-line error names the option
+    result = graphkd(
+        "evaluate", "--checkpoint", str(model), env={"GRAPHKD_DATA_DIR": str(tmp_path / "none")}
+    )
+    assert_one_line_error(result, "image_folder", "--root FOLDER")
