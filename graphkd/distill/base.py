@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
+import torch
 from torch import Tensor, nn
 
 from graphkd.distill.stage import STUDENT_STAGE, Stage
@@ -44,11 +45,13 @@ class Distiller(nn.Module):
     ``ce_on_virtual_view``   ``False``                                training step
     ``stages()``             ``[Stage("distill", None, "student")]``  trainer's epoch plan
     ``set_stage(name)``      checks ``name`` is a stage               trainer, each epoch
+    ``set_epoch(epoch)``     remembers it in ``self.epoch``           trainer, each epoch
     ``stage_loss(name, t)``  ``ValueError`` (no such stage)           distiller-only stage step
     ``combines_gradients``   ``False``                                training step (accumulation)
     ``combine_gradients``    ``(ce + loss).backward()``               training step
     ``after_step(t, s)``     nothing                                  after each optimiser step
     ``build_graphs(t, s)``   ``ValueError`` (no graph)                pictures, inspection
+    ``check_dtype(r)``       parameters' dtype must be the inputs'    methods with parameters
     ``reset_parameters()``   resets every child that can              ensemble, users
     =======================  =======================================  ============================
 
@@ -86,6 +89,9 @@ class Distiller(nn.Module):
     #: instead of one ``backward()``: such a method cannot accumulate gradients over
     #: batches, and under DDP the trainer averages the student's gradients itself.
     combines_gradients: bool = False
+    #: The 0-based epoch the trainer last announced through :meth:`set_epoch` (0 until
+    #: then), for losses scheduled by epoch (warm-ups, curricula).
+    epoch: int = 0
 
     def stages(self) -> List[Stage]:
         """The training stages in order; the last trains the student (its length is
@@ -101,6 +107,13 @@ class Distiller(nn.Module):
                 f"{type(self).__name__} has the stages {names}, got {name!r}; call set_stage "
                 "with the name of one of distiller.stages()"
             )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Remember the 0-based epoch about to train, counted from the first stage (the
+        trainer calls it at the start of every epoch, after :meth:`set_stage`, resumed
+        runs included). A loss scheduled by epoch reads ``self.epoch`` in ``forward``;
+        outside the trainer, call it yourself once per epoch."""
+        self.epoch = int(epoch)
 
     def stage_loss(self, name: str, teacher: Responses) -> Dict[str, Tensor]:
         """The loss of distiller-only stage ``name`` on a teacher batch,
@@ -146,6 +159,37 @@ class Distiller(nn.Module):
         raise ValueError(
             f"{type(self).__name__} compares no knowledge graphs; build_graphs belongs to "
             "graph-matching methods (graphkd.GraphMatchingDistiller)"
+        )
+
+    def check_dtype(self, responses: Responses) -> None:
+        """Raise a ``ValueError`` naming the fix when ``responses`` are of another floating
+        dtype than this distiller's parameters (a method without parameters takes any).
+
+        Example
+        -------
+        >>> import torch
+        >>> from graphkd import Responses
+        >>> method = Distiller()
+        >>> method.head = torch.nn.Linear(3, 3)
+        >>> method.check_dtype(Responses(torch.zeros(2, 3, dtype=torch.float64)))
+        Traceback (most recent call last):
+            ...
+        ValueError: Distiller holds torch.float32 parameters but got torch.float64 responses; convert the distiller with distiller.to(torch.float64) or pass torch.float32 responses
+        """
+        parameter = next(self.parameters(), None)
+        dtype = responses.logits.dtype
+        if parameter is None or parameter.dtype == dtype:
+            return
+        if dtype in (torch.float16, torch.bfloat16):
+            fix = (
+                "graph losses are computed in float32: cast the responses to float32 first, "
+                "as the trainer does under autocast"
+            )
+        else:
+            fix = f"convert the distiller with distiller.to({dtype}) or pass {parameter.dtype} responses"
+        raise ValueError(
+            f"{type(self).__name__} holds {parameter.dtype} parameters but got {dtype} "
+            f"responses; {fix}"
         )
 
     def reset_parameters(self) -> None:

@@ -124,6 +124,7 @@ class GraphMatchingDistiller(Distiller):
         """The teacher and student knowledge graphs of one batch."""
         if self.check_inputs:
             _validate(teacher, student)
+            self.check_dtype(student)
         if _is_trainable(self.teacher_builder):
             teacher_graph = self.teacher_builder(teacher)
         else:

@@ -3,6 +3,7 @@ modules are adapted once, and the engine asks methods without probing them."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import subprocess
@@ -37,6 +38,8 @@ KNOWN = {
     "student_dim": 16,
     "teacher_channels": CHANNELS,
     "student_channels": CHANNELS,
+    "teacher_shapes": {"stage1": (8, 4, 4), "stage2": (16, 2, 2)},
+    "student_shapes": {"stage1": (8, 4, 4), "stage2": (16, 2, 2)},
 }
 HOOKS = ("set_stage", "after_step", "reset_parameters", "combine_gradients")
 
@@ -235,3 +238,44 @@ def test_presets_register_on_import_without_the_registry_functions():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "True", done.stderr
+
+
+def dtype_responses(dtype, virtual, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+
+    def one(width):
+        randn = lambda *shape: torch.randn(8, *shape, generator=generator).to(dtype)  # noqa: E731
+        return Responses(
+            randn(10),
+            embedding=randn(width),
+            features={
+                name: randn(c, 4 // k, 4 // k) for k, (name, c) in enumerate(CHANNELS.items(), 1)
+            },
+            index=torch.arange(8),
+            labels=torch.arange(8) % 10,
+        )
+
+    teacher, student = one(24), one(16)
+    if virtual:
+        teacher = dataclasses.replace(teacher, virtual=one(24))
+        student = dataclasses.replace(student, virtual=one(16))
+    return teacher, student
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", list_methods())
+def test_every_method_takes_other_dtypes_or_names_the_fix(name, dtype):
+    method = make(name)
+    for stage in method.stages():
+        method.set_stage(stage.name)  # into the student's stage
+    teacher, student = dtype_responses(dtype, method.needs_virtual_view)
+    try:
+        loss = method(teacher, student)["loss"]
+    except ValueError as error:
+        assert "parameters but got" in str(error) and "float32" in str(error)
+        assert next(method.parameters(), None) is not None  # only methods with parameters
+    else:
+        assert torch.isfinite(loss)
+    if dtype == torch.float64:  # converted, every method computes in float64
+        loss = method.double()(teacher, student)["loss"]
+        assert loss.dtype == torch.float64 and torch.isfinite(loss)

@@ -352,6 +352,7 @@ class MHGDDistiller(GraphMatchingDistiller):
             )
         if self.check_inputs:
             _validate(teacher, student)
+            self.check_dtype(student)
         with torch.no_grad():
             reference = self.teacher_embeddings(teacher.detach())
             teacher_graph = self.attention_graph(reference)
@@ -413,6 +414,8 @@ class MHGDDistiller(GraphMatchingDistiller):
                 "the attention networks are frozen in stage 'transfer'; call "
                 "set_stage('attention') before stage_loss('attention', ...)"
             )
+        if self.check_inputs:
+            self.check_dtype(teacher)
         with torch.no_grad():
             vectors = self.teacher_embeddings(teacher.detach())
         batch = vectors[0].shape[0]

@@ -539,6 +539,8 @@ class VRMDistiller(GraphMatchingDistiller):
             )
         check_relational_batch(student.batch_size)
         check_relational_batch(student.num_classes, what="classes")
+        if self.check_inputs:
+            self.check_dtype(student)
         teacher_builder, student_builder = self.graph_builders()
         teacher_builder.views(teacher)
         student_builder.views(student)
