@@ -1,13 +1,15 @@
 """graphkd: graph-based knowledge distillation on DGL and PyTorch.
 
-Importing ``graphkd`` loads PyTorch and DGL (and says clearly when DGL is missing or does
-not fit the installed PyTorch); the names below are imported on first use, so that the
+Importing ``graphkd`` loads PyTorch, checks that DGL is installed (DGL itself loads on
+first use: ``graphkd.dgl``, or a plain ``import dgl``, which works after ``import graphkd``
+on every supported torch); the names below are imported on first use, so that the
 ``graphkd`` command answers ``--help`` without loading the whole library.
 """
 
 from typing import TYPE_CHECKING, Any, List
 
 import graphkd._dgl  # noqa: F401  (DGL usable on the running torch, or a clear error)
+from graphkd._dgl import dgl
 from graphkd._version import __version__
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ __all__ = [
     "Responses",
     "__version__",
     "create_method",
+    "dgl",
     "list_methods",
     "seed_everything",
 ]

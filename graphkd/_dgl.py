@@ -14,6 +14,13 @@ Every other graphkd module imports DGL from here::
 
     from graphkd._dgl import dgl
 
+and a user's own code may write ``from graphkd import dgl`` (the same object, the public
+name) or simply ``import dgl`` after ``import graphkd``: importing graphkd installs an
+import hook (:class:`DGLImportHook`, on :data:`sys.meta_path`) that puts the graphbolt
+placeholder in place just before DGL's own import runs, whoever asks for it. A plain
+``import dgl`` *before* ``import graphkd`` gets DGL's own behaviour (on a torch without a
+graphbolt library: its error).
+
 ``dgl`` is a stand-in that imports DGL on first use (the first attribute read, such as
 ``dgl.graph`` when a graph's topology or a DGL kernel is first needed) and then serves
 DGL's attributes. ``import graphkd`` therefore stays light: DGL, its dependencies (pandas
@@ -25,12 +32,13 @@ checked at ``import graphkd``, without importing it.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import os
 import sys
 import types
 from importlib import metadata
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -107,13 +115,44 @@ class _UnavailableModule(types.ModuleType):
         )
 
 
+def _place_graphbolt() -> None:
+    """Put the graphbolt placeholder in ``sys.modules`` when DGL's own cannot load."""
+    if "dgl.graphbolt" in sys.modules:
+        return
+    problem = graphbolt_problem(_PACKAGE_DIR)
+    if problem is not None:
+        sys.modules["dgl.graphbolt"] = _UnavailableModule("dgl.graphbolt", problem)
+
+
+class DGLImportHook(importlib.abc.MetaPathFinder):
+    """Makes any ``import dgl`` after ``import graphkd`` work on the running torch.
+
+    Installed once on :data:`sys.meta_path` by ``import graphkd``. When DGL is about to be
+    imported (by graphkd or by a user's ``import dgl``), it puts the graphbolt
+    placeholder in place if DGL's graphbolt add-on cannot load, then lets the ordinary
+    finders import DGL. It imports nothing itself and finds no module.
+    """
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]] = None,
+        target: Optional[types.ModuleType] = None,
+    ) -> None:
+        if fullname == "dgl" and "dgl" not in sys.modules:
+            _place_graphbolt()
+        return None
+
+
+def _install_import_hook() -> None:
+    if not any(isinstance(finder, DGLImportHook) for finder in sys.meta_path):
+        sys.meta_path.insert(0, DGLImportHook())
+
+
 def _import_dgl() -> types.ModuleType:
     if "dgl" in sys.modules:
         return sys.modules["dgl"]
-    package_dir = _dgl_package_dir()
-    problem = graphbolt_problem(package_dir)
-    if problem is not None:
-        sys.modules["dgl.graphbolt"] = _UnavailableModule("dgl.graphbolt", problem)
+    _place_graphbolt()
     try:
         import dgl as module
     except Exception as error:  # any failure inside DGL's import is an environment problem
@@ -127,7 +166,14 @@ def _import_dgl() -> types.ModuleType:
 
 
 class _LazyDGL(types.ModuleType):
-    """``dgl``, imported on the first attribute read; afterwards a view of DGL's namespace."""
+    """``dgl``, imported on the first attribute read; afterwards a view of DGL's namespace.
+
+    Public as ``graphkd.dgl``::
+
+        >>> from graphkd import dgl
+        >>> dgl.graph(([0, 1], [1, 2])).num_edges()
+        2
+    """
 
     def __getattr__(self, attribute: str) -> object:
         if attribute.startswith("__") and attribute.endswith("__"):
@@ -137,7 +183,9 @@ class _LazyDGL(types.ModuleType):
         return getattr(module, attribute)
 
 
-_dgl_package_dir()  # a missing DGL is reported at import time
+_PACKAGE_DIR = _dgl_package_dir()  # a missing DGL is reported at import time
+_install_import_hook()
+#: DGL, imported on first use (public as ``graphkd.dgl``).
 dgl = _LazyDGL("dgl")
 _dgl_devices: Dict[str, bool] = {"cpu": True}
 
@@ -154,4 +202,4 @@ def dgl_supports(device: torch.device) -> bool:
     return _dgl_devices[key]
 
 
-__all__ = ["dgl", "dgl_supports", "graphbolt_problem", "torch_release"]
+__all__ = ["DGLImportHook", "dgl", "dgl_supports", "graphbolt_problem", "torch_release"]

@@ -207,3 +207,23 @@ def test_dgl_loads_only_when_a_dgl_graph_is_needed():
     assert "after dense work: False" in result.stdout
     assert "topology: DGLGraph 36 True" in result.stdout
     assert "kernels agree: True" in result.stdout
+
+
+def test_plain_import_dgl_after_graphkd_works_without_eager_import():
+    """A user's own DGL code writes ``import dgl``; after ``import graphkd`` it works on
+    every supported stack, and ``graphkd.dgl`` (the public stand-in) is the same DGL."""
+    result = run_python(
+        """
+        import sys
+        import graphkd
+        from graphkd import dgl as lazy
+
+        print("after import graphkd:", "dgl" in sys.modules)
+        import dgl
+        print("edges:", dgl.graph(([0, 1], [1, 2])).num_edges())
+        print("same:", lazy.graph is dgl.graph, "dgl" in graphkd.__all__)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "after import graphkd: False" in result.stdout
+    assert "edges: 2" in result.stdout and "same: True True" in result.stdout
