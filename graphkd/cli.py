@@ -358,11 +358,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
+    """What a Ctrl-C left behind and how to continue, in one line."""
+    trainer = sys.modules.get("graphkd.engine.trainer")
+    if trainer is None or not isinstance(interrupt, trainer.RunInterrupted):
+        return "nothing was saved"
+    if interrupt.saved_epochs is None or args.command == "quickstart":
+        return f"{interrupt}; run the same command again"
+    return f"{interrupt}; continue with the same command and --resume"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the ``graphkd`` command with ``argv`` (default: ``sys.argv[1:]``).
 
     Returns the exit status: 0 on success, 2 on bad input (one line on stderr says what
-    to fix).
+    to fix), 130 after Ctrl-C (one line says what was saved and how to continue).
     """
     args = _parser().parse_args(argv)
     try:
@@ -371,3 +381,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         message = " ".join(str(error).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"{PROG}: interrupted: {_interrupted(args, interrupt)}", file=sys.stderr)
+        return 130

@@ -34,7 +34,7 @@ from graphkd.engine.distributed import DistributedContext, end_process_group, se
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.quickstart import QuickstartResult, quickstart
 from graphkd.engine.seed import seed_everything
-from graphkd.engine.trainer import CROSS_ENTROPY, RunResult, Trainer, evaluate
+from graphkd.engine.trainer import CROSS_ENTROPY, RunInterrupted, RunResult, Trainer, evaluate
 
 __all__ = [
     "CROSS_ENTROPY",
@@ -47,6 +47,7 @@ __all__ = [
     "OptimConfig",
     "QuickstartResult",
     "RunConfig",
+    "RunInterrupted",
     "RunResult",
     "Trainer",
     "apply_overrides",

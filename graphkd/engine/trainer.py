@@ -70,6 +70,7 @@ from graphkd.models import TappedModel, create_network, has_pretrained_weights, 
 
 __all__ = [
     "CROSS_ENTROPY",
+    "RunInterrupted",
     "RunResult",
     "Trainer",
     "build_model",
@@ -119,6 +120,41 @@ class RunResult:
     def metrics(self) -> Path:
         """The per-epoch CSV log."""
         return self.output / "metrics.csv"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run's epochs, saying what the run folder keeps.
+
+    Attributes
+    ----------
+    output : Path
+        The run folder.
+    saved_epochs : int or None
+        Epochs that ``output/last.pt`` holds, ``None`` when no epoch finished since the
+        run began (a resumed run's checkpoint is then unchanged).
+    start_epoch : int
+        Epochs the run had resumed after (0 for a fresh start).
+    total_epochs : int
+        Epochs of the whole run.
+    """
+
+    def __init__(
+        self, output: Path, saved_epochs: Optional[int], start_epoch: int, total_epochs: int
+    ) -> None:
+        super().__init__(output, saved_epochs, start_epoch, total_epochs)
+        self.output, self.saved_epochs = output, saved_epochs
+        self.start_epoch, self.total_epochs = start_epoch, total_epochs
+
+    def __str__(self) -> str:
+        if self.saved_epochs is not None:
+            last = self.output / "last.pt"
+            return f"{last} holds epoch {self.saved_epochs} of {self.total_epochs}"
+        if self.start_epoch > 0:
+            return (
+                f"no epoch finished after the resume from epoch {self.start_epoch}; the "
+                "checkpoint resumed from is unchanged"
+            )
+        return f"the first epoch had not finished, so nothing was saved in {self.output}"
 
 
 def _subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
@@ -290,6 +326,7 @@ class _Run:
     best: float = -math.inf
     test_acc: float = math.nan
     records_started: bool = False
+    saved_epochs: Optional[int] = None
 
     @property
     def output(self) -> Path:
@@ -471,6 +508,10 @@ class Trainer:
             self._announce(run)
         try:
             self._epoch_loop(run)
+        except KeyboardInterrupt:
+            raise RunInterrupted(
+                run.output, run.saved_epochs, run.start_epoch, run.total_epochs
+            ) from None
         finally:
             if logs.tensorboard is not None:
                 logs.tensorboard.close()
@@ -606,6 +647,7 @@ class Trainer:
                 )
                 run.logs.append(row)
             _save_checkpoint(run, epoch, rng)
+            run.saved_epochs = epoch + 1
             accuracy = f"test acc {run.test_acc:.2f}% " if stage.trains == "student" else ""
             self.log(f"{label} loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)")
             context.barrier()

@@ -230,3 +230,35 @@ def test_evaluate_reads_an_image_folder_from_root(tmp_path, image_tree_writer):
         "evaluate", "--checkpoint", str(model), env={"GRAPHKD_DATA_DIR": str(tmp_path / "none")}
     )
     assert_one_line_error(result, "image_folder", "--root FOLDER")
+
+
+def test_ctrl_c_says_in_one_line_what_was_saved_and_how_to_continue(tmp_path):
+    """SIGINT after the first epoch: exit status 130, one line naming last.pt and
+    --resume, no traceback; the run continues from there."""
+    import signal
+
+    args = ["train-teacher", "--config", "fashion_mnist", "--epochs", "50", "--subset", "64"]
+    args += ["--test-subset", "64", "--limit-batches", "1", "--device", "cpu"]
+    args += ["--set", "model.teacher=resnet8", "--set", "data.batch_size=32"]
+    args += ["--set", f"run.output={tmp_path}/runs"]
+    environment = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphkd", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=environment,
+    )  # fmt: skip
+    try:
+        for line in process.stdout:
+            if "train epoch 1/50" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graphkd: interrupted: "), err
+    assert "last.pt holds epoch" in lines[0] and "--resume" in lines[0], lines[0]
+    from graphkd.engine import read_training_checkpoint
+
+    saved = read_training_checkpoint(tmp_path / "runs" / "teacher" / "last.pt")["epoch"]
+    assert f"holds epoch {saved} of 50" in lines[0]
