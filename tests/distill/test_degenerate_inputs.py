@@ -79,6 +79,10 @@ def make_method(name: str):
         "student_dim": WIDTHS["student"][0],
         "teacher_channels": WIDTHS["teacher"][1],
         "student_channels": WIDTHS["student"][1],
+        **{
+            f"{role}_shapes": {k: (c, SPATIAL[k], SPATIAL[k]) for k, c in WIDTHS[role][1].items()}
+            for role in WIDTHS
+        },
     }
     torch.manual_seed(0)
     return graphkd.create_method(name, **method_arguments(name, known), **SMALL.get(name, {}))
