@@ -1,0 +1,359 @@
+"""VID (Ahn et al., CVPR 2019): variational information distillation between stage outputs."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphkd.distill.distiller import GraphMatchingDistiller, _validate
+from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.method_registry import METHODS
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.metrics import Metric
+from graphkd.responses import Responses, check_finite
+
+
+def paired_features(
+    method: str,
+    teacher_channels: Optional[Dict[str, int]],
+    student_channels: Optional[Dict[str, int]],
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+) -> Tuple[List[str], List[str]]:
+    """The teacher's and the student's tapped features paired by order.
+
+    By default each side's tapped features (the keys of its channel dict, shallow to
+    deep) are aligned at the deep end and the ``min(n_t, n_s)`` deepest of each are kept,
+    as mdistiller aligns stage lists; ``teacher_features`` / ``student_features`` choose
+    them explicitly (as many of each).
+
+    Example
+    -------
+    >>> paired_features("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
+    (['b', 'c'], ['x', 'y'])
+    """
+    sides = {}
+    for who, channels, chosen in (
+        ("teacher", teacher_channels, teacher_features),
+        ("student", student_channels, student_features),
+    ):
+        if channels is None:
+            raise ValueError(
+                f"{method} needs {who}_channels, the channel count of each tapped stage output "
+                "(dict feature name -> channels, shallow to deep), e.g. {'layer1': 64, "
+                "'layer2': 128}; the trainer passes it from the tapped models"
+            )
+        if isinstance(chosen, str):
+            raise ValueError(
+                f"{who}_features must be a list of feature names, got the string {chosen!r}; "
+                f"write {who}_features=[{chosen!r}]"
+            )
+        names = list(channels) if chosen is None else list(chosen)
+        missing = [name for name in names if name not in channels]
+        if missing:
+            raise ValueError(
+                f"{who}_features names {missing}, which {who}_channels does not list "
+                f"({list(channels)}); choose tapped features"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"{who}_features lists {names}; name each feature once")
+        sides[who] = names
+    teacher, student = sides["teacher"], sides["student"]
+    if teacher_features is None and student_features is None:
+        keep = min(len(teacher), len(student))
+        teacher, student = teacher[len(teacher) - keep :], student[len(student) - keep :]
+    if len(teacher) != len(student):
+        raise ValueError(
+            f"{method} pairs teacher and student features by order, but got {len(teacher)} "
+            f"teacher features {teacher} and {len(student)} student features {student}; "
+            "list as many of each with teacher_features=[...] and student_features=[...]"
+        )
+    if not teacher:
+        raise ValueError(
+            f"{method} compares tapped feature maps but none are tapped; tap stage outputs "
+            "with graphkd.models.tap(model, features=[...])"
+        )
+    return teacher, student
+
+
+def tapped_maps(
+    method: str, responses: Responses, names: Sequence[str], widths: Sequence[int], who: str
+) -> List[Tensor]:
+    """The ``(B, C, H, W)`` maps ``names`` of ``responses``, checked against ``widths``."""
+    maps = []
+    for name, width in zip(names, widths):
+        if name not in responses.features:
+            tapped = ", ".join(sorted(responses.features)) or "none"
+            raise ValueError(
+                f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); {method} "
+                "reads tapped stage outputs: tap them with graphkd.models.tap(model, "
+                f"features=[...]) and list them in {who}_channels"
+            )
+        feature = responses.features[name]
+        if feature.dim() != 4 or feature.shape[1] != width:
+            raise ValueError(
+                f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but {method} "
+                f"expects a (B, {width}, H, W) map ({who}_channels); pass the channel counts "
+                "of the tapped maps"
+            )
+        maps.append(feature)
+    return maps
+
+
+def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
+    """Average-pool the larger of two maps to the other's height and width."""
+    s_size, t_size = tuple(student.shape[-2:]), tuple(teacher.shape[-2:])
+    if s_size[0] > t_size[0]:
+        student = F.adaptive_avg_pool2d(student, t_size)
+    elif s_size[0] < t_size[0]:
+        teacher = F.adaptive_avg_pool2d(teacher, s_size)
+    if student.shape[-2:] != teacher.shape[-2:]:
+        raise ValueError(
+            f"student map {tuple(student.shape)} and teacher map {tuple(teacher.shape)} differ "
+            "in width after pooling to the smaller height; compare maps of the same aspect ratio"
+        )
+    return student, teacher
+
+
+def inverse_softplus(value: float) -> float:
+    r""":math:`x` with :math:`\log(1 + e^x) = v` (``value`` :math:`v > 0`)."""
+    return value + math.log(-math.expm1(-value))
+
+
+class GaussianNLL(Metric):
+    r"""Negative log-likelihood of the teacher's map under a Gaussian centred on the
+    student's prediction, with a learned variance per channel.
+
+    .. math::
+        \ell = \frac{1}{B C H W}\sum_{b, c, h, w} \frac{1}{2}\Big(
+            \frac{(\mu_{bchw} - t_{bchw})^2}{\sigma_c^2} + \log \sigma_c^2\Big),
+        \qquad \sigma_c^2 = \log(1 + e^{\alpha_c}) + \epsilon
+
+    Shapes: ``student`` (the predicted mean :math:`\mu`) and ``teacher`` ``(B, C, H, W)``;
+    the parameter :math:`\alpha` is ``(C,)``, initialised so that
+    :math:`\sigma_c^2` = ``init_var``.
+
+    Example
+    -------
+    >>> nll = GaussianNLL(3, init_var=1.0, eps=0.0)
+    >>> round(float(nll(torch.zeros(2, 3, 1, 1), torch.ones(2, 3, 1, 1)).detach()), 4)
+    0.5
+    """
+
+    def __init__(
+        self, channels: int, init_var: float = 5.0, eps: float = 1e-5, check_finite: bool = True
+    ) -> None:
+        super().__init__(check_finite=check_finite)
+        if not init_var > eps >= 0:
+            raise ValueError(
+                f"the initial variance must exceed eps >= 0, got init_var={init_var}, "
+                f"eps={eps}; VID's defaults are 5.0 and 1e-5"
+            )
+        self.init_var = init_var
+        self.eps = eps
+        self.log_scale = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Set every channel's variance to ``init_var``."""
+        with torch.no_grad():
+            self.log_scale.fill_(inverse_softplus(self.init_var - self.eps))
+
+    def variance(self) -> Tensor:
+        """:math:`\\sigma^2` ``(C,)``."""
+        return F.softplus(self.log_scale) + self.eps
+
+    def forward(
+        self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
+    ) -> Tensor:
+        self.check_inputs(student, teacher)
+        if student.dim() < 2 or student.shape[1] != self.log_scale.numel():
+            raise ValueError(
+                f"GaussianNLL: inputs of shape {tuple(student.shape)} need "
+                f"{self.log_scale.numel()} channels in dim 1 (one learned variance each)"
+            )
+        variance = self.variance().view(1, -1, *([1] * (student.dim() - 2)))
+        return 0.5 * ((student - teacher).square() / variance + variance.log()).mean()
+
+
+def term_name(method: str, feature: str) -> str:
+    """The output key of the term comparing ``feature``: ``"<method>_<feature>"`` with
+    dots as underscores (module names cannot hold dots), e.g. ``vid_layer1_0_merge``."""
+    return f"{method}_{feature.replace('.', '_')}"
+
+
+def regressor(in_channels: int, out_channels: int) -> nn.Sequential:
+    """VID's mean predictor: three bias-free 1x1 convolutions with ReLUs between them,
+    ``in_channels -> out_channels -> out_channels -> out_channels``."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, 1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, 1, bias=False),
+    )
+
+
+class VIDDistiller(GraphMatchingDistiller):
+    r"""Variational information distillation (Ahn et al., CVPR 2019).
+
+    Nodes are the samples of the batch. At each pair :math:`k` of tapped stage outputs
+    the teacher graph carries the teacher's map :math:`t_k` and the student graph the
+    mean the student's map predicts for it, :math:`\mu_k = r_k(s_k)` (a 1x1 convolution
+    stack, :func:`regressor`); the larger map of a pair is first average-pooled to the
+    smaller's size. Each node term is the Gaussian negative log-likelihood
+    (:class:`GaussianNLL`) with one learned variance per teacher channel:
+
+    .. math::
+        \mathcal{L} = w \sum_k \frac{1}{B C_k H_k W_k}\sum_{b, c, h, w}\frac{1}{2}\Big(
+            \frac{(\mu_{k, bchw} - t_{k, bchw})^2}{\sigma_{k, c}^2}
+            + \log\sigma_{k, c}^2\Big)
+
+    The regressors and (with ``learn_variance``) the variances train with the student
+    (the teacher is fixed).
+    See :func:`vid` for the parameters.
+    """
+
+    def __init__(
+        self,
+        teacher_channels: Optional[Dict[str, int]],
+        student_channels: Optional[Dict[str, int]],
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
+        weight: float = 1.0,
+        init_pred_var: float = 5.0,
+        eps: float = 1e-5,
+        learn_variance: bool = True,
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        t_names, s_names = paired_features(
+            "vid", teacher_channels, student_channels, teacher_features, student_features
+        )
+        assert teacher_channels is not None and student_channels is not None
+        t_widths = [int(teacher_channels[name]) for name in t_names]
+        s_widths = [int(student_channels[name]) for name in s_names]
+        terms = [
+            MatchTerm(
+                term_name("vid", name),
+                field=name,
+                on="nodes",
+                metric=GaussianNLL(width, init_pred_var, eps, check_finite=not check_inputs),
+                weight=weight,
+            )
+            for name, width in zip(t_names, t_widths)
+        ]
+        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
+        self.teacher_features, self.student_features = t_names, s_names
+        self.teacher_widths, self.student_widths = t_widths, s_widths
+        self.regressors = nn.ModuleList(regressor(s, t) for s, t in zip(s_widths, t_widths))
+        self.weight = weight
+        for metric in self.metrics.values():
+            metric.log_scale.requires_grad_(learn_variance)
+
+    @staticmethod
+    def _unused(responses: Responses) -> KnowledgeGraph:  # pragma: no cover - never called
+        raise AssertionError("VIDDistiller builds both graphs in build_graphs")
+
+    def build_graphs(
+        self, teacher: Responses, student: Responses
+    ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
+        """Sample nodes; ``ndata[<teacher feature>]``: the teacher's (pooled) map on the
+        teacher graph, the student's predicted mean on the student graph."""
+        if self.check_inputs:
+            _validate(teacher, student)
+            self.check_dtype(student)
+        t_maps = tapped_maps("vid", teacher, self.teacher_features, self.teacher_widths, "teacher")
+        s_maps = tapped_maps("vid", student, self.student_features, self.student_widths, "student")
+        if self.check_inputs:
+            check_finite(
+                {
+                    **{f"teacher feature {n!r}": m for n, m in zip(self.teacher_features, t_maps)},
+                    **{f"student feature {n!r}": m for n, m in zip(self.student_features, s_maps)},
+                }
+            )
+        t_fields, s_fields = {}, {}
+        for name, s_map, t_map, network in zip(
+            self.teacher_features, s_maps, t_maps, self.regressors
+        ):
+            s_map, t_map = pooled_pair(s_map, t_map.detach())
+            t_fields[name], s_fields[name] = t_map, network(s_map)
+        none = torch.empty(0, dtype=torch.long, device=student.logits.device)
+        batch = student.batch_size
+        return (
+            KnowledgeGraph(none, none, batch, ndata=t_fields),
+            KnowledgeGraph(none, none, batch, ndata=s_fields),
+        )
+
+
+@METHODS.register("vid")
+def vid(
+    teacher_channels: Optional[Dict[str, int]] = None,
+    student_channels: Optional[Dict[str, int]] = None,
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+    weight: float = 1.0,
+    init_pred_var: float = 5.0,
+    eps: float = 1e-5,
+    learn_variance: bool = True,
+    ce_weight: float = 1.0,
+) -> VIDDistiller:
+    r"""Variational information distillation (Ahn et al., CVPR 2019).
+
+    .. math::
+        \mathcal{L} = w \sum_k \operatorname{mean}_{b,c,h,w}\ \frac{1}{2}\Big(
+            \frac{(r_k(s_k) - t_k)^2}{\sigma_{k,c}^2} + \log \sigma_{k,c}^2\Big),
+        \qquad \sigma_{k,c}^2 = \log(1 + e^{\alpha_{k,c}}) + \epsilon
+
+    over the paired stage outputs :math:`s_k` ``(B, C^s_k, H, W)`` and :math:`t_k`
+    ``(B, C^t_k, H', W')`` (the larger pooled to the smaller), with
+    :math:`r_k` a three-layer 1x1 convolution regressor and :math:`\alpha_k` ``(C^t_k,)``
+    learned (:class:`VIDDistiller`).
+
+    Parameters
+    ----------
+    teacher_channels, student_channels : dict of str to int
+        Channels of the tapped stage outputs, shallow to deep (the trainer passes them).
+    teacher_features, student_features : sequence of str, optional
+        The paired maps (default: the ``min(n_t, n_s)`` deepest tapped maps of each side,
+        mdistiller's stages for every zoo pair except VGG to VGG, whose recipes list
+        ``relu1`` .. ``relu4``).
+    weight : float
+        :math:`w` (1, mdistiller's ``VID.LOSS.FEAT_WEIGHT``).
+    init_pred_var : float
+        Initial :math:`\sigma^2` of every channel (5.0).
+    eps : float
+        :math:`\epsilon` (``1e-5``).
+    learn_variance : bool
+        Train :math:`\alpha` with the student (``True``, as the paper and RepDistiller;
+        ``False`` holds every variance at ``init_pred_var``, as mdistiller's optimiser,
+        which never receives :math:`\alpha`, does).
+    ce_weight : float
+        Cross-entropy weight (1).
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> distiller = vid({"layer1": 8, "layer2": 16}, {"layer1": 4, "layer2": 8})
+    >>> def maps(c1, c2):
+    ...     f = {"layer1": torch.rand(2, c1, 8, 8), "layer2": torch.rand(2, c2, 4, 4)}
+    ...     return Responses(torch.randn(2, 10), features=f)
+    >>> sorted(distiller(maps(8, 16), maps(4, 8)))
+    ['loss', 'vid_layer1', 'vid_layer2']
+    """
+    return VIDDistiller(
+        teacher_channels,
+        student_channels,
+        teacher_features=teacher_features,
+        student_features=student_features,
+        weight=weight,
+        init_pred_var=init_pred_var,
+        eps=eps,
+        learn_variance=learn_variance,
+        ce_weight=ce_weight,
+    )
