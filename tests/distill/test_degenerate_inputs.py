@@ -25,7 +25,7 @@ WIDTHS = {
 }
 SPATIAL = {"s1": 4, "s2": 2, "s3": 2}
 #: Options keeping the memory-bank methods small.
-SMALL = {"hkd": {"nce_k": 16}, "hkd_kd": {"nce_k": 16}}
+SMALL = {"hkd": {"nce_k": 16}, "hkd_kd": {"nce_k": 16}, "crd": {"nce_k": 16}}
 
 
 def fill_zeros(shape) -> torch.Tensor:

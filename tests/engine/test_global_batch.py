@@ -176,6 +176,7 @@ end_process_group()
 SMALL = {
     "hkd": ["method.options.nce_k=16"],
     "hkd_kd": ["method.options.nce_k=16"],
+    "crd": ["method.options.nce_k=16"],
     "mhgd": ["method.options.stage1_epochs=1"],
 }
 

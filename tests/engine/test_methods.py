@@ -20,6 +20,7 @@ from .conftest import tiny_overrides
 SMALL = {
     "hkd": ["method.options.nce_k=16"],
     "hkd_kd": ["method.options.nce_k=16"],
+    "crd": ["method.options.nce_k=16"],
     "mhgd": ["method.options.stage1_epochs=1"],
 }
 

@@ -1,0 +1,470 @@
+"""CRD (Tian et al., ICLR 2020): contrastive representation distillation with memory banks."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from graphkd.data.negative_sampler import NegativeSampler
+from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.inputs import embedding_of
+from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.memory_bank import MemoryBank
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.presets.hkd import _own_slice
+from graphkd.graphs.projector import Projector
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.metrics import Metric
+from graphkd.metrics.metric import check_finite, check_positive
+from graphkd.responses import Responses
+
+#: The constant the reference adds to the noise term of each denominator.
+EPS = 1e-7
+
+
+class NoiseContrast(Metric):
+    r"""CRD's noise-contrastive estimation loss (Tian et al. 2020, Eq. 18 of the paper).
+
+    Each anchor :math:`a_b` has one positive :math:`p_b` and :math:`K` negatives
+    :math:`n_{bk}`, scored :math:`s = \langle a, \cdot\rangle`. With the
+    unnormalised likelihood :math:`P = \exp(s / T) / Z`, the uniform noise
+    :math:`P_n = 1/N` over the :math:`N` training samples and :math:`c = K P_n`:
+
+    .. math::
+        \ell = -\frac{1}{B}\sum_b \Big[\log\frac{P_{b0}}{P_{b0} + c + \epsilon}
+               + \sum_{k=1}^{K} \log\frac{c}{P_{bk} + c + \epsilon}\Big],
+        \qquad \epsilon = 10^{-7}.
+
+    The constant :math:`Z` is estimated once, on the first call, as
+    :math:`N` times the mean of :math:`\exp(s / T)` over the whole ``(B, K + 1)``
+    score matrix of that batch, without gradient, and kept in the buffer
+    ``normaliser`` (saved with the state dict; ``-1`` until then). The logarithms are
+    evaluated as ``logaddexp`` of log-likelihoods, so a vanishing :math:`P` gives a
+    finite loss and gradient.
+
+    Parameters
+    ----------
+    num_samples : int
+        :math:`N`, the training-set size (the noise distribution is uniform over it).
+    temperature : float
+        :math:`T` (default 0.07).
+    check_finite : bool
+        Reject NaN/Inf inputs (see :class:`~graphkd.metrics.Metric`).
+
+    Shapes: ``student`` (anchors) and ``teacher`` (positives) ``(B, D)``, ``negatives``
+    ``(B, K, D)``; or, through :meth:`from_scores`, the ``(B, K + 1)`` scores with the
+    positive in column 0.
+
+    Example
+    -------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> metric = NoiseContrast(num_samples=100)
+    >>> a = F.normalize(torch.randn(4, 8), dim=1)
+    >>> loss = metric(a, a, negatives=F.normalize(torch.randn(4, 5, 8), dim=2))
+    >>> bool(loss > 0), bool(metric.normaliser > 0)
+    (True, True)
+    """
+
+    normaliser: Tensor
+
+    def __init__(
+        self, num_samples: int, temperature: float = 0.07, check_finite: bool = True
+    ) -> None:
+        super().__init__(check_finite)
+        check_positive("noise_contrast", "temperature", temperature)
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(
+                f"noise_contrast: num_samples must be a positive int (the training-set size), "
+                f"got {num_samples!r}"
+            )
+        self.num_samples = num_samples
+        self.temperature = temperature
+        self.register_buffer("normaliser", torch.tensor(-1.0))
+
+    def reset_parameters(self) -> None:
+        """Forget :math:`Z`: the next call estimates it again."""
+        self.normaliser.fill_(-1.0)
+
+    def forward(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        graph: Optional[KnowledgeGraph] = None,
+        negatives: Optional[Tensor] = None,
+    ) -> Tensor:
+        self.check_inputs(student, teacher)
+        if negatives is None or negatives.dim() != 3 or negatives.shape[0] != student.shape[0]:
+            shape = None if negatives is None else tuple(negatives.shape)
+            raise ValueError(
+                f"noise_contrast needs negatives of shape (B, K, D) = ({student.shape[0]}, K, "
+                f"{student.shape[-1]}), got {shape}"
+            )
+        if self.check_finite:
+            check_finite("negatives", negatives)
+        positive = (student * teacher).sum(1, keepdim=True)
+        scores = torch.cat([positive, torch.einsum("bd,bkd->bk", student, negatives)], 1)
+        return self.from_scores(scores)
+
+    def from_scores(self, scores: Tensor) -> Tensor:
+        """The loss from the ``(B, K + 1)`` scores, positive first (estimates :math:`Z`
+        on the first call)."""
+        if scores.dim() != 2 or scores.shape[1] < 2:
+            raise ValueError(
+                f"noise_contrast expects (B, K + 1) scores with K >= 1, got {tuple(scores.shape)}"
+            )
+        logits = scores.to(torch.promote_types(scores.dtype, torch.float32)) / self.temperature
+        with torch.no_grad():
+            normaliser = self.normaliser.to(logits.dtype)
+            # N * mean(exp(s / T)), in log space; kept once it is set
+            estimate = torch.logsumexp(logits.flatten(), 0) - math.log(logits.numel())
+            estimate = (estimate + math.log(self.num_samples)).exp()
+            normaliser = torch.where(normaliser > 0, normaliser, estimate)
+            self.normaliser.copy_(normaliser)
+        log_p = logits - normaliser.log()
+        count = scores.shape[1] - 1
+        noise = count / self.num_samples
+        log_noise = torch.full_like(log_p, math.log(noise + EPS))
+        log_denominator = torch.logaddexp(log_p, log_noise)
+        positive = log_p[:, 0] - log_denominator[:, 0]
+        negative = math.log(noise) - log_denominator[:, 1:]
+        return -(positive.sum() + negative.sum()) / scores.shape[0]
+
+    def extra_repr(self) -> str:
+        return f"num_samples={self.num_samples}, temperature={self.temperature}"
+
+
+class EmbedNodes(torch.nn.Module):
+    r"""Samples as isolated nodes holding the L2-normalised linear embedding of a network.
+
+    .. math::
+        e_i = \frac{W f_i + b}{\|W f_i + b\|_2}
+
+    Parameters
+    ----------
+    dim : int
+        Width of the network's pooled penultimate features :math:`f`.
+    embed_dim : int
+        Width of :math:`e` (default 128).
+    detach : bool
+        Read the responses without gradient (the teacher's; default ``False``).
+
+    Returns (forward)
+    -----------------
+    KnowledgeGraph
+        ``B`` nodes, no edges, ``ndata["embed"]`` ``(B, embed_dim)`` and
+        ``ndata["logits"]`` ``(B, C)``.
+    """
+
+    def __init__(self, dim: int, embed_dim: int = 128, detach: bool = False) -> None:
+        super().__init__()
+        self.dim = dim
+        self.detach = detach
+        self.embed = Projector(dim, embed_dim, bias=True, normalise=True)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the linear embedding."""
+        self.embed.reset_parameters()
+
+    def forward(self, responses: Responses) -> KnowledgeGraph:
+        if self.detach:
+            responses = responses.detach()
+        features = embedding_of(responses)
+        if features.shape[1] != self.dim:
+            raise ValueError(
+                f"the embedding has width {features.shape[1]} but this CRD head was built for "
+                f"width {self.dim}; pass teacher_dim / student_dim = the networks' penultimate "
+                "widths"
+            )
+        none = torch.empty(0, dtype=torch.long, device=features.device)
+        ndata = {"embed": self.embed(features), "logits": responses.logits}
+        return KnowledgeGraph(none, none, responses.batch_size, ndata=ndata)
+
+
+class CRDDistiller(GraphMatchingDistiller):
+    r"""Contrastive representation distillation (Tian et al., ICLR 2020).
+
+    Each network's pooled features pass through its own linear embedding and L2
+    normalisation (:math:`e^s_i`, :math:`e^t_i`, 128 wide, both heads train with the
+    student). Two memory banks hold one row per training sample: :math:`M_s` the
+    student's embeddings, :math:`M_t` the teacher's. The knowledge graph is bipartite:
+    every sample :math:`i` of the batch receives an edge from bank row :math:`i` (its
+    positive) and from :math:`K` bank rows :math:`N_i` of samples of other classes (its
+    negatives, drawn without replacement: the reference's ``"exact"`` mode), each edge
+    scored by a dot product. With :math:`\ell_Z` the :class:`NoiseContrast` loss:
+
+    .. math::
+        \mathcal{L} = w\,\Big[\ell_{Z_s}\big(e^s_i;\ M_t[i],\ M_t[N_i]\big)
+                      + \ell_{Z_t}\big(e^t_i;\ M_s[i],\ M_s[N_i]\big)\Big]
+                      \;(+\ \alpha\,\mathcal{L}_{kd})
+
+    with its own constant :math:`Z` per direction. After the optimiser step
+    :meth:`after_step` pulls the batch's bank rows towards the embeddings,
+    :math:`M[i] \leftarrow \mathrm{normalize}(\mu M[i] + (1 - \mu) e_i)`, :math:`\mu = 0.5`.
+
+    Parameters
+    ----------
+    teacher_dim, student_dim : int
+        Widths of the teacher's and the student's pooled penultimate features.
+    labels : Tensor
+        ``(N,)`` label of every training sample in dataset order.
+    num_samples : int, optional
+        :math:`N` (default ``len(labels)``).
+    weight : float
+        :math:`w` (0.8).
+    embed_dim : int
+        Width of the embeddings and banks (128).
+    nce_k : int
+        :math:`K`, negatives per sample (16384).
+    temperature : float
+        :math:`T` (0.07).
+    momentum : float
+        Bank momentum :math:`\mu` (0.5).
+    kd_weight, kd_temperature : float
+        :math:`\alpha` (0: CRD alone) and :math:`\tau` (4) of an optional KD term.
+    replacement : bool
+        Draw negatives with replacement (default ``False``, as the reference).
+    bank_dtype : str
+        ``"float32"`` (default) or ``"float16"`` bank storage.
+    check_inputs : bool
+        Validate shapes, indices and reject NaN/Inf (host synchronisations per step).
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> labels = torch.arange(200) % 10
+    >>> distiller = CRDDistiller(32, 16, labels, nce_k=64)
+    >>> index = torch.arange(12)
+    >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
+    >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
+    >>> sorted(distiller(t, s))
+    ['loss', 'student_anchor', 'teacher_anchor']
+    >>> distiller.after_step(t, s)
+    """
+
+    needs_index = True
+
+    def __init__(
+        self,
+        teacher_dim: int,
+        student_dim: int,
+        labels: Union[Tensor, Sequence[int]],
+        num_samples: Optional[int] = None,
+        weight: float = 0.8,
+        embed_dim: int = 128,
+        nce_k: int = 16384,
+        temperature: float = 0.07,
+        momentum: float = 0.5,
+        kd_weight: float = 0.0,
+        kd_temperature: float = 4.0,
+        replacement: bool = False,
+        bank_dtype: str = "float32",
+        check_inputs: bool = True,
+    ) -> None:
+        labels = torch.as_tensor(labels)
+        if num_samples is None:
+            num_samples = int(labels.numel())
+        if labels.dim() != 1 or labels.numel() != num_samples:
+            raise ValueError(
+                f"labels must hold one label per training sample ({num_samples}), got shape "
+                f"{tuple(labels.shape)}; pass torch.as_tensor(train_set.targets)"
+            )
+        terms = [
+            MatchTerm(
+                name, "embed", "nodes", NoiseContrast(num_samples, temperature, False), weight
+            )
+            for name in ("student_anchor", "teacher_anchor")
+        ]
+        if kd_weight:
+            terms.append(
+                MatchTerm("kd", "logits", "nodes", "kd", kd_weight, options={"tau": kd_temperature})
+            )
+        super().__init__(
+            EmbedNodes(teacher_dim, embed_dim, detach=True),
+            EmbedNodes(student_dim, embed_dim),
+            terms=terms,
+            ce_weight=1.0,
+            check_inputs=check_inputs,
+        )
+        self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
+        self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
+        self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
+        self._pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
+
+    def reset_parameters(self) -> None:
+        """Re-initialise both heads, re-draw both banks and forget both constants Z."""
+        for module in (self.teacher_builder, self.student_builder, self.bank_t, self.bank_s):
+            module.reset_parameters()
+        for name in ("student_anchor", "teacher_anchor"):
+            self.metrics[name].reset_parameters()
+
+    def forward(
+        self, teacher: Responses, student: Responses, negatives: Optional[Tensor] = None
+    ) -> Dict[str, Tensor]:
+        """``{"loss", "student_anchor", "teacher_anchor"[, "kd"]}`` for one batch.
+
+        ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
+        """
+        index = self._index(teacher, student)
+        teacher_graph, student_graph = self.build_graphs(teacher, student)
+        if negatives is None:
+            if self.sampler.device != index.device:
+                self.sampler.to(index.device)
+            negatives = self.sampler(index)
+        elif negatives.dim() != 2 or negatives.shape[0] != index.shape[0]:
+            raise ValueError(
+                f"negatives must be (B, K) = ({index.shape[0]}, K) dataset indices, got shape "
+                f"{tuple(negatives.shape)}"
+            )
+        # the bipartite graph's edges into sample i: bank row i first, then its negatives
+        sources = torch.cat([index.unsqueeze(1), negatives.to(index.device)], 1)
+        embed_s, embed_t = student_graph.ndata["embed"], teacher_graph.ndata["embed"]
+        values = {
+            "student_anchor": self.metrics["student_anchor"].from_scores(
+                self.bank_t.scores(embed_s, sources)
+            ),
+            "teacher_anchor": self.metrics["teacher_anchor"].from_scores(
+                self.bank_s.scores(embed_t, sources)
+            ),
+        }
+        self._pending = (index, embed_t.detach(), embed_s.detach())
+        total: Optional[Tensor] = None
+        for term in self.terms:
+            if term.name not in values:
+                values[term.name] = self._match(term, teacher_graph, student_graph)
+            weighted = term.weight * values[term.name]
+            total = weighted if total is None else total + weighted
+        assert total is not None
+        return {"loss": total, **values}
+
+    @torch.no_grad()
+    def after_step(self, teacher: Responses, student: Responses) -> None:
+        """Write the last forward pass's embeddings into the banks (every rank's rows
+        under DDP; with a gathered global batch this rank writes its own slice)."""
+        if self._pending is None:
+            raise ValueError(
+                "after_step writes the embeddings of the last forward pass into the memory "
+                "banks, but there was none since the last update; call the distiller on the "
+                "batch before the optimiser step"
+            )
+        index, teacher_embed, student_embed = self._pending
+        given = student.index if student.index is not None else teacher.index
+        if given is not None and given.dim() == 1 and given.shape[0] != index.shape[0]:
+            own = _own_slice(index.shape[0], given.shape[0])
+            index, teacher_embed, student_embed = index[own], teacher_embed[own], student_embed[own]
+        if given is not None and given is not index and not torch.equal(given, index):
+            raise ValueError(
+                "after_step received other dataset indices than the last forward pass; call "
+                "it with the responses of the batch just trained on"
+            )
+        self._pending = None
+        self.bank_t.update_across_ranks(index, teacher_embed)
+        self.bank_s.update_across_ranks(index, student_embed)
+
+    def _index(self, teacher: Responses, student: Responses) -> Tensor:
+        index = student.index if student.index is not None else teacher.index
+        if index is None:
+            raise ValueError(
+                "CRD reads and writes memory banks by dataset index, but the responses carry "
+                "no index; wrap the training set with graphkd.data.WithIndex and pass each "
+                "batch's index as Responses(index=...)"
+            )
+        if index.dim() != 1 or index.shape[0] != student.batch_size:
+            raise ValueError(
+                f"index must be (B,) = ({student.batch_size},) dataset indices, got shape "
+                f"{tuple(index.shape)}"
+            )
+        if self.check_inputs:
+            self.bank_s.check_index(index)
+        return index
+
+
+@METHODS.register("crd")
+def crd(
+    teacher_dim: Optional[int] = None,
+    student_dim: Optional[int] = None,
+    num_samples: Optional[int] = None,
+    labels: Optional[Tensor] = None,
+    weight: float = 0.8,
+    embed_dim: int = 128,
+    nce_k: int = 16384,
+    temperature: float = 0.07,
+    momentum: float = 0.5,
+    kd_weight: float = 0.0,
+    kd_temperature: float = 4.0,
+    replacement: bool = False,
+    bank_dtype: str = "float32",
+) -> CRDDistiller:
+    r"""Contrastive representation distillation (Tian et al., ICLR 2020).
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{ce} + 0.8\,\big(\ell_{Z_s}(e^s; M_t) + \ell_{Z_t}(e^t; M_s)\big)
+
+    See :class:`CRDDistiller` and :class:`NoiseContrast`. The trainer passes
+    ``teacher_dim``, ``student_dim``, ``num_samples`` and ``labels``.
+
+    Parameters
+    ----------
+    teacher_dim, student_dim : int
+        Widths of the pooled penultimate features (required).
+    num_samples : int, optional
+        Training-set size (default ``len(labels)``).
+    labels : Tensor
+        ``(N,)`` training labels in dataset order (required).
+    weight : float
+        0.8, the reference's CRD weight (``-b 0.8``; CE weight 1, KD 0).
+    embed_dim, nce_k, temperature, momentum
+        128, 16384, 0.07 and 0.5, the reference's ``feat_dim``, ``nce_k``, ``nce_t``
+        and ``nce_m``.
+    kd_weight, kd_temperature : float
+        An added KD term (0 and 4; the reference's "CRD+KD" row uses 1).
+    replacement : bool
+        Draw negatives with replacement (default ``False``, as the reference).
+    bank_dtype : str
+        ``"float32"`` or ``"float16"`` bank storage.
+
+    Example
+    -------
+    >>> import torch
+    >>> import graphkd
+    >>> method = graphkd.create_method(
+    ...     "crd", teacher_dim=32, student_dim=16, labels=torch.arange(100) % 10, nce_k=32
+    ... )
+    >>> method.needs_index, method.ce_weight
+    (True, 1.0)
+    """
+    for name, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
+        if value is None:
+            raise ValueError(
+                f"CRD needs {name}: pass {name} = the width of that network's pooled "
+                "penultimate features (Responses.embedding)"
+            )
+    if labels is None:
+        raise ValueError(
+            "CRD draws negatives of other classes and needs labels, the (N,) label of every "
+            "training sample: create_method('crd', labels=torch.as_tensor(train_set.targets), "
+            "...); the trainer passes them"
+        )
+    assert teacher_dim is not None and student_dim is not None
+    return CRDDistiller(
+        teacher_dim,
+        student_dim,
+        labels,
+        num_samples=num_samples,
+        weight=weight,
+        embed_dim=embed_dim,
+        nce_k=nce_k,
+        temperature=temperature,
+        momentum=momentum,
+        kd_weight=kd_weight,
+        kd_temperature=kd_temperature,
+        replacement=replacement,
+        bank_dtype=bank_dtype,
+    )
+
+
+__all__: List[str] = ["CRDDistiller", "EmbedNodes", "NoiseContrast", "crd"]
