@@ -176,6 +176,12 @@ class EnsembleDistiller(Distiller):
         for distiller in self._members():
             distiller.set_stage(name)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Tell every wrapped distiller the epoch (and remember it here)."""
+        super().set_epoch(epoch)
+        for distiller in self._members():
+            distiller.set_epoch(epoch)
+
     def stage_loss(self, name: str, teachers: Sequence[Responses]) -> Dict[str, Tensor]:  # type: ignore[override]
         """A distiller-only stage's loss, averaged over the teachers."""
         outputs = [self._for(k).stage_loss(name, teacher) for k, teacher in enumerate(teachers)]

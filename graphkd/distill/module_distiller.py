@@ -23,6 +23,7 @@ ATTRIBUTES = (
 HOOKS = (
     "stages",
     "set_stage",
+    "set_epoch",
     "stage_loss",
     "combine_gradients",
     "after_step",
@@ -83,6 +84,12 @@ class ModuleDistiller(Distiller):
             super().set_stage(name)
         else:
             hook(name)
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        hook = self._hooks.get("set_epoch")
+        if hook is not None:
+            hook(epoch)
 
     def stage_loss(self, name: str, teacher: Responses) -> Dict[str, Tensor]:
         hook = self._hooks.get("stage_loss")
