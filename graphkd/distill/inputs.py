@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
+import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.responses import Responses
@@ -49,3 +50,66 @@ def embedding_of(responses: Responses, feature: Optional[str] = None) -> Tensor:
             "with graphkd.models.tap(model, features=[...])"
         )
     return responses.features[feature].flatten(1)
+
+
+def stage_maps(
+    responses: Responses, names: Optional[Sequence[str]], who: str, method: str
+) -> List[Tensor]:
+    """The ``(B, C, H, W)`` tapped feature maps ``names`` (shallow to deep), or every
+    tapped feature in tap order when ``names`` is ``None``.
+
+    ``who`` (``"teacher"``/``"student"``) and ``method`` (the preset's name) only word the
+    ``ValueError`` raised when a map is missing or not 4-D.
+
+    Example
+    -------
+    >>> import torch
+    >>> r = Responses(torch.zeros(2, 3), features={"layer1": torch.zeros(2, 4, 8, 8)})
+    >>> [tuple(m.shape) for m in stage_maps(r, None, "student", "at")]
+    [(2, 4, 8, 8)]
+    """
+    tapped = ", ".join(responses.features) or "none"
+    if names is None:
+        names = list(responses.features)
+        if not names:
+            raise ValueError(
+                f"{method} reads the {who}'s stage outputs but its responses carry no tapped "
+                "features; tap them with graphkd.models.tap(model) (zoo models tap their "
+                "stage outputs by default)"
+            )
+    maps = []
+    for name in names:
+        if name not in responses.features:
+            raise ValueError(
+                f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); tap it "
+                f"with graphkd.models.tap(model, features=[...]) or name tapped ones in "
+                f"{method}'s {who}_features"
+            )
+        feature = responses.features[name]
+        if feature.dim() != 4:
+            raise ValueError(
+                f"{method} reads (B, C, H, W) feature maps, but the {who}'s feature {name!r} "
+                f"has shape {tuple(feature.shape)}; name convolutional stage outputs in "
+                f"{who}_features"
+            )
+        maps.append(feature)
+    return maps
+
+
+def pool_to_smaller(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
+    """Student and teacher maps brought to one spatial size: the one with the greater
+    height is average-pooled (``adaptive_avg_pool2d``) to the other's ``(H, W)``; maps of
+    equal height are returned as they are (the rule of mdistiller's AT and NST).
+
+    Example
+    -------
+    >>> import torch
+    >>> s, t = pool_to_smaller(torch.ones(2, 4, 8, 8), torch.ones(2, 6, 4, 4))
+    >>> tuple(s.shape), tuple(t.shape)
+    ((2, 4, 4, 4), (2, 6, 4, 4))
+    """
+    if student.shape[2] > teacher.shape[2]:
+        student = F.adaptive_avg_pool2d(student, teacher.shape[2:])
+    elif student.shape[2] < teacher.shape[2]:
+        teacher = F.adaptive_avg_pool2d(teacher, student.shape[2:])
+    return student, teacher
