@@ -49,7 +49,7 @@ def test_train_teacher_distill_resume_and_evaluate(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["distill", "--config", "fashion_mnist", "--method", "fitnet"], "unknown method 'fitnet'"),
+        (["distill", "--config", "fashion_mnist", "--method", "fitnets"], "unknown method 'fitnets'"),
         (
             ["evaluate", "--model", "resnet9", "--checkpoint", "x", "--dataset", "fashion_mnist"],
             "unknown model 'resnet9'; valid names:",
@@ -62,7 +62,7 @@ def test_train_teacher_distill_resume_and_evaluate(tmp_path, capsys):
             ["train-teacher", "--config", "fashion_mnist", "--set", "optim.lrate=1"],
             "unknown config key 'optim.lrate'; valid keys of 'optim'",
         ),
-        (["quickstart", "--method", "fitnet"], "unknown method 'fitnet'; valid names: ce,"),
+        (["quickstart", "--method", "fitnets"], "unknown method 'fitnets'; valid names: ce,"),
     ],
 )
 def test_bad_names_exit_2_listing_the_valid_ones(argv, message, capsys):
@@ -87,19 +87,35 @@ def test_distill_method_options_from_the_command_line(tmp_path, capsys):
     assert (method["name"], method["options"]) == ("kd", {"temperature": 2.0})
 
 
-def test_quickstart_trains_then_reuses_the_teacher(tmp_path, capsys):
+def test_quickstart_distils_from_the_shipped_teacher(tmp_path, capsys):
     out = str(tmp_path / "qs")
     args = ["quickstart", "--output", out, "--epochs", "1", "--limit-batches", "1"]
     args += ["--subset", "64", "--test-subset", "64", "--device", "cpu"]
+    args += ["--set", "data.batch_size=32", "--set", "method.options.stage1_epochs=1"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "using the shipped protocol teacher resnet20 (93.92%)" in text
+    for line in ("cross-entropy only", "mhgd distillation", "gain of mhgd", "one seed"):
+        assert line in text
+    assert "protocol, 5 paired seeds: +1.48 points, 95% interval [+0.89, +2.07]" in text
+    for run in ("ce", "mhgd"):
+        assert (tmp_path / "qs" / run / "metrics.csv").is_file()
+    assert not (tmp_path / "qs" / "teacher").exists()
+
+
+def test_quickstart_trains_then_reuses_a_teacher_on_request(tmp_path, capsys):
+    out = str(tmp_path / "qs")
+    args = ["quickstart", "--output", out, "--epochs", "1", "--limit-batches", "1"]
+    args += ["--subset", "64", "--test-subset", "64", "--device", "cpu", "--method", "rkd"]
     args += ["--set", "data.batch_size=32", "--set", "model.teacher=resnet8"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "training the teacher" in text
+    assert "training the teacher resnet8" in text
     for line in ("teacher", "cross-entropy only", "rkd distillation", "gain of rkd"):
         assert line in text
     for run in ("teacher", "ce", "rkd"):
         assert (tmp_path / "qs" / run / "metrics.csv").is_file()
-    assert main(args) == 0
+    assert main([*args, "--train-teacher"]) == 0
     assert "reusing the teacher" in capsys.readouterr().out
 
 
