@@ -21,6 +21,7 @@ ValueError: unknown config key 'optim.learning_rate'; valid keys of 'optim': acc
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -350,6 +351,47 @@ def _check_types(config: Config) -> None:
         raise ValueError(
             f"run.amp_dtype must be one of {', '.join(AMP_DTYPES)}, got {config.run.amp_dtype!r}"
         )
+    _check_optim(config.optim)
+
+
+def _check_optim(optim: OptimConfig) -> None:
+    """The optimiser and schedule settings, checked before any data or model is built
+    (PyTorch would refuse some only when the optimiser is created, without the key)."""
+    defaults = OptimConfig()
+    for key, value, valid, rule in (
+        ("lr", optim.lr, optim.lr >= 0, "must be at least 0"),
+        ("momentum", optim.momentum, 0 <= optim.momentum < 1, "must be in [0, 1)"),
+        ("weight_decay", optim.weight_decay, optim.weight_decay >= 0, "must be at least 0"),
+        ("gamma", optim.gamma, optim.gamma > 0, "must be positive"),
+    ):
+        if not (valid and math.isfinite(value)):
+            raise ValueError(
+                f"optim.{key} {rule}, got {value}; e.g. --set optim.{key}={getattr(defaults, key)}"
+            )
+    if optim.nesterov and optim.momentum == 0:
+        raise ValueError(
+            "optim.nesterov needs a momentum, and optim.momentum is 0; --set optim.momentum=0.9 "
+            "or --set optim.nesterov=false"
+        )
+    wrong = [m for m in optim.milestones if isinstance(m, bool) or not isinstance(m, int) or m < 1]
+    if wrong:
+        raise ValueError(
+            f"optim.milestones must be epochs (whole numbers from 1), got {optim.milestones}; "
+            f"e.g. --set optim.milestones=[{max(1, optim.epochs // 2)}]"
+        )
+
+
+def milestones_beyond_epochs(optim: OptimConfig) -> Optional[str]:
+    """A note when a learning-rate milestone lies beyond ``optim.epochs`` (the rate never
+    decays there), or ``None``."""
+    beyond = [m for m in optim.milestones if m > optim.epochs]
+    if not beyond:
+        return None
+    return (
+        f"optim.milestones {beyond} lie beyond optim.epochs {optim.epochs}: the learning rate "
+        f"does not decay there; --epochs N scales the milestones with the epochs, or "
+        f"--set optim.milestones=[...] sets them"
+    )
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

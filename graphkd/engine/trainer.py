@@ -46,7 +46,13 @@ from graphkd.engine.checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
-from graphkd.engine.config import Config, MethodConfig, config_to_dict, save_config
+from graphkd.engine.config import (
+    Config,
+    MethodConfig,
+    config_to_dict,
+    milestones_beyond_epochs,
+    save_config,
+)
 from graphkd.engine.curves import plot_curves
 from graphkd.engine.distributed import DistributedContext, setup_distributed
 from graphkd.engine.epochs import autocast_dtype, train_distiller_epoch, train_epoch
@@ -495,6 +501,9 @@ class Trainer:
         # every rank draws its own augmentations; DDP copies rank 0's initial weights
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
         if context.is_main:
+            note = milestones_beyond_epochs(config.optim)
+            if note is not None:
+                self.log(note)
             self._log_data_source(config)
         with _data_errors_in_config_terms():
             base_set = _training_set(config)

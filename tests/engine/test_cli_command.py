@@ -93,6 +93,33 @@ CASES = {
         lambda t: ["distill", "--config", "fashion_mnist", "--method", "no_such_module:f"],
         ["cannot import 'no_such_module'"],
     ),
+    "negative learning rate": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "optim.lr=-0.1"],
+        ["optim.lr must be at least 0, got -0.1", "--set optim.lr=0.05"],
+    ),
+    "momentum of 1.5": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "optim.momentum=1.5"],
+        ["optim.momentum must be in [0, 1), got 1.5", "--set optim.momentum="],
+    ),
+    "negative weight decay": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "optim.weight_decay=-1"],
+        ["optim.weight_decay must be at least 0", "--set optim.weight_decay="],
+    ),
+    "gamma 0": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "optim.gamma=0"],
+        ["optim.gamma must be positive, got 0.0", "--set optim.gamma="],
+    ),
+    "milestone 0": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "optim.milestones=[0]"],
+        ["optim.milestones must be epochs", "--set optim.milestones="],
+    ),
+    "nesterov without momentum": (
+        lambda t: (
+            ["train-teacher", "--config", "fashion_mnist", "--set", "optim.nesterov=true"]
+            + ["--set", "optim.momentum=0"]
+        ),
+        ["optim.nesterov needs a momentum", "--set optim.momentum=0.9"],
+    ),
     "evaluate a missing file": (
         lambda t: ["evaluate", "--checkpoint", f"{t}/missing.pt"],
         ["no checkpoint at"],

@@ -200,3 +200,12 @@ def test_malformed_yaml_and_python_tags_name_the_file(tmp_path):
 def test_every_shipped_config_downloads_missing_data():
     for name in shipped_configs():
         assert load_config(name).data.download is True, name
+
+
+def test_milestones_beyond_the_epochs_are_noted_not_refused():
+    from graphkd.engine.config import milestones_beyond_epochs
+
+    config = load_config("fashion_mnist", ["optim.epochs=10", "optim.milestones=[5, 20]"])
+    note = milestones_beyond_epochs(config.optim)
+    assert "optim.milestones [20] lie beyond optim.epochs 10" in note and "--epochs" in note
+    assert milestones_beyond_epochs(load_config("fashion_mnist").optim) is None
