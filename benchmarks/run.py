@@ -2,8 +2,10 @@
 
 A row is a method with its options: ``ce`` (the student alone), every registered method
 with its defaults, ``kd_ensemble`` (KD from two teachers of the same architecture,
-trained with seeds 0 and 1) and VRM with one switch off (``vrm_no_<switch>``). Each
-training run is its own ``python -m graphkd`` subprocess. The teacher is trained once
+trained with seeds 0 and 1), VRM with one switch off (``vrm_no_<switch>``) and MHGD
+trained with its reference implementation's SVD gradient (``mhgd_reference_svd_gradient``,
+see the MHGD page's deviations).
+Each training run is its own ``python -m graphkd`` subprocess. The teacher is trained once
 (seed 0, with the teacher config) and shared; every (row, seed) student then distils
 from it. For one seed every row starts from the same student weights and sees the same
 batches and augmentations (the trainer's paired design), so rows are compared through
@@ -65,6 +67,10 @@ KD = "kd"
 ENSEMBLE = "kd_ensemble"
 #: VRM's ablation switches; row ``vrm_no_<switch>`` turns one off.
 VRM_SWITCHES = ("virtual", "icv", "prune", "adaptor", "zscore")
+#: Rows of MHGD with one option changed: name -> config overrides.
+MHGD_VARIANTS = {
+    "mhgd_reference_svd_gradient": ("method.options.svd_gradient=reference",),
+}
 #: Settings of ``--quick``, applied to the teacher and to every student.
 QUICK = (
     "data.subset=128",
@@ -97,12 +103,15 @@ class Row:
 
 
 def all_rows(methods: Sequence[str]) -> List[Row]:
-    """CE, ``methods`` with their defaults, the teacher ensemble and VRM's ablations."""
+    """CE, ``methods`` with their defaults, the teacher ensemble, VRM's ablations and MHGD's
+    variants."""
     rows = [Row(CROSS_ENTROPY, CROSS_ENTROPY)] + [Row(m, m) for m in methods]
     if KD in methods:
         rows.append(Row(ENSEMBLE, KD, ensemble=True))
     if "vrm" in methods:
         rows += [Row(f"vrm_no_{s}", "vrm", (f"method.options.{s}=false",)) for s in VRM_SWITCHES]
+    if "mhgd" in methods:
+        rows += [Row(name, "mhgd", options) for name, options in MHGD_VARIANTS.items()]
     return rows
 
 

@@ -120,13 +120,107 @@ class _TopEigenvectors(torch.autograd.Function):
         return (half + half.transpose(-1, -2)) / 2, None, None
 
 
+#: Gradient rules of the singular vectors: autograd's exact one, or the hand-written one of
+#: MHGD's reference implementation (:class:`_ReferenceSVDGradient`).
+SVD_GRADIENTS = ("exact", "reference")
+
+
+def _pairwise_inverse(squares: Tensor) -> Tensor:
+    """``K[..., i, j] = 1 / (s_j^2 - s_i^2)`` for ``i != j`` and distinct values, else 0."""
+    gap = squares.unsqueeze(-2) - squares.unsqueeze(-1)
+    distinct = (gap != 0) & ~torch.eye(squares.shape[-1], dtype=torch.bool, device=gap.device)
+    return torch.where(distinct, 1.0 / torch.where(distinct, gap, torch.ones_like(gap)), 0.0)
+
+
+def _symmetrise(matrix: Tensor) -> Tensor:
+    return matrix + matrix.transpose(-1, -2)
+
+
+class _ReferenceSVDGradient(torch.autograd.Function):
+    r"""Top-``k`` right-singular vectors whose backward is the hand-written SVD gradient of
+    MHGD's reference implementation (``nets/SVP.py`` of KD_methods_with_TF), not the exact
+    one. Values are those of :func:`top_right_singular_vectors`.
+
+    With :math:`X = U S V^\top` the thin SVD of a map (:math:`P` positions, :math:`D`
+    channels), :math:`G = \partial L / \partial V` (zero beyond the ``k`` vectors) and
+    :math:`K_{ij} = 1 / (s_j^2 - s_i^2)` (0 on the diagonal and for equal values):
+
+    - :math:`2/3 < P/D < 3/2`: zero (the reference decomposes a stop-gradient copy);
+    - :math:`P/D \ge 3/2`: :math:`2\, U S\, \mathrm{sym}(K \circ V^\top G)\, V^\top`,
+      :math:`\mathrm{sym}(A) = A + A^\top`: twice the exact gradient;
+    - :math:`P/D \le 2/3`: with :math:`\bar G = G S^{-1}`,
+      :math:`U \big(\bar G - V[\mathrm{Diag}(V^\top \bar G) + 2 S\,
+      \mathrm{sym}(K \circ \bar G^\top V S)]\big)^\top`: exact in its part orthogonal
+      to the vectors (which span the map's rows), not in its part along them, so no
+      factor relates it to the exact gradient.
+
+    (The reference adds ``1e-8`` to :math:`s` in :math:`S^{-1}`; so does this.)
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, x: Tensor, k: int
+    ) -> Tensor:
+        positions, channels = x.shape[1], x.shape[2]
+        scale = x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+        y = x / scale
+        small = min(positions, channels)
+        gram = y.transpose(1, 2) @ y if channels <= positions else y @ y.transpose(1, 2)
+        values, vectors = _eigh(gram)
+        values, vectors = values.flip(-1)[..., :small], vectors.flip(-1)[..., :small]
+        rank = values > values[:, :1] * small * torch.finfo(x.dtype).eps
+        singular = values.clamp_min(0).sqrt()
+        safe = torch.where(rank, singular, torch.ones_like(singular)).unsqueeze(1)
+        if channels <= positions:  # V from X^T X, U = X V / s
+            right = vectors
+            left = torch.where(rank.unsqueeze(1), (y @ right) / safe, 0.0)
+        else:  # U from X X^T, V = X^T U / s
+            left = vectors
+            right = torch.where(rank.unsqueeze(1), (y.transpose(1, 2) @ left) / safe, 0.0)
+        top = right[..., :k].transpose(1, 2)
+        top = torch.where(rank[:, :k].unsqueeze(-1), top, torch.zeros_like(top))
+        sign = torch.where(top.sum(-1, keepdim=True) < 0, -1.0, 1.0).to(x.dtype)
+        ctx.save_for_backward(
+            left, singular * scale.reshape(-1, 1), right, sign * rank[:, :k, None]
+        )
+        ctx.k = k  # type: ignore[attr-defined]
+        return top * sign
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, grad: Tensor
+    ) -> Tuple[Tensor, None]:
+        left, singular, right, sign = ctx.saved_tensors  # type: ignore[attr-defined]
+        positions, channels = left.shape[1], right.shape[1]
+        if 2 / 3 < positions / channels < 3 / 2:
+            return torch.zeros(
+                grad.shape[0], positions, channels, dtype=grad.dtype, device=grad.device
+            ), None
+        k = ctx.k  # type: ignore[attr-defined]
+        g = torch.zeros_like(right)
+        g[..., :k] = (grad * sign).transpose(1, 2)
+        inverse = _pairwise_inverse(singular.square())
+        s = torch.diag_embed(singular)
+        if positions >= channels:
+            inner = _symmetrise(inverse * (right.transpose(1, 2) @ g))
+            return 2 * left @ s @ inner @ right.transpose(1, 2), None
+        scaled = g / (singular + 1e-8).unsqueeze(1)
+        diagonal = torch.diag_embed((right * scaled).sum(1))
+        inner = _symmetrise(inverse * (scaled.transpose(1, 2) @ right @ s))
+        grad_t = scaled - right @ (diagonal + 2 * s @ inner)
+        return left @ grad_t.transpose(1, 2), None
+
+
 def _fix_sign(vectors: Tensor) -> Tensor:
     """Flip each vector (last dim) so that its entries sum to a non-negative value."""
     sign = torch.where(vectors.sum(-1, keepdim=True) < 0, -1.0, 1.0).to(vectors.dtype)
     return vectors * sign
 
 
-def top_right_singular_vectors(features: Tensor, k: int = 1, eps: float = 1e-4) -> Tensor:
+def top_right_singular_vectors(
+    features: Tensor, k: int = 1, eps: float = 1e-4, gradient: str = "exact"
+) -> Tensor:
     r"""The ``k`` leading right-singular vectors of each sample's feature map.
 
     Each sample's map ``(D, H, W)`` is read as :math:`X \in \mathbb{R}^{HW \times D}`
@@ -158,6 +252,13 @@ def top_right_singular_vectors(features: Tensor, k: int = 1, eps: float = 1e-4) 
     eps : float
         Relative width of the gradient regularisation (default ``1e-4``; 0 gives the
         exact gradient, infinite at repeated singular values).
+    gradient : str
+        ``"exact"`` (default): the gradient above. ``"reference"``: the same values with
+        the hand-written gradient of MHGD's reference implementation
+        (``_ReferenceSVDGradient`` in this module; ``eps`` unused): zero where
+        :math:`2/3 < HW/D < 3/2`, twice the exact gradient where :math:`HW/D \ge 3/2`,
+        and inexact where :math:`HW/D \le 2/3` (exact in its part orthogonal to the vectors, not
+        in its part along them).
 
     Returns
     -------
@@ -186,6 +287,12 @@ def top_right_singular_vectors(features: Tensor, k: int = 1, eps: float = 1e-4) 
             f"{channels} channels have at most {min(positions, channels)}; pass "
             f"1 <= k <= {min(positions, channels)}"
         )
+    if gradient not in SVD_GRADIENTS:
+        raise ValueError(
+            f"gradient must be one of {', '.join(map(repr, SVD_GRADIENTS))}, got {gradient!r}"
+        )
+    if gradient == "reference":
+        return _ReferenceSVDGradient.apply(x, k)
     # The vectors do not depend on the scale: dividing each map by its largest entry keeps
     # the Gram matrix from overflowing or underflowing, and the scale's gradient is zero.
     scale = x.detach().abs().amax(dim=(1, 2), keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
@@ -211,6 +318,7 @@ def svd_embedding(
     candidates: int = 4,
     project: Optional[Callable[[Tensor], Tensor]] = None,
     eps: float = 1e-4,
+    gradient: str = "exact",
 ) -> Tensor:
     r"""Embed each sample's feature map as its top right-singular vector (MHGD, Lee & Song 2019).
 
@@ -242,6 +350,9 @@ def svd_embedding(
         differ; its outputs are L2-normalised.
     eps : float
         Gradient regularisation of :func:`top_right_singular_vectors`.
+    gradient : str
+        ``"exact"`` (default) or ``"reference"``, MHGD's reference implementation's
+        hand-written SVD gradient (see :func:`top_right_singular_vectors`).
 
     Returns
     -------
@@ -257,9 +368,9 @@ def svd_embedding(
     (torch.Size([4, 16]), True)
     """
     if reference is None:
-        return top_right_singular_vectors(features, 1, eps)[:, 0]
+        return top_right_singular_vectors(features, 1, eps, gradient)[:, 0]
     count = min(candidates, features.shape[1], features[0, 0].numel())
-    vectors = top_right_singular_vectors(features, count, eps)
+    vectors = top_right_singular_vectors(features, count, eps, gradient)
     if project is not None:
         vectors = F.normalize(project(vectors), dim=-1)
     if reference.shape != (vectors.shape[0], vectors.shape[2]):

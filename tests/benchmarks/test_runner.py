@@ -87,6 +87,22 @@ def test_all_rows_cover_every_registered_method(load_benchmark):
     assert "kd_ensemble" in names and "vrm_no_virtual" in names
 
 
+def test_mhgd_has_a_row_trained_with_the_reference_svd_gradient(runner, tmp_path, load_benchmark):
+    from graphkd import list_methods
+
+    rows = {row.name: row for row in load_benchmark("run").all_rows(list_methods())}
+    row = rows["mhgd_reference_svd_gradient"]
+    assert (row.method, row.overrides) == ("mhgd", ("method.options.svd_gradient=reference",))
+    runner.main(
+        ["--rows", "mhgd_reference_svd_gradient", "--seeds", "0", "--output", str(tmp_path)]
+    )
+    (student,) = [c for c in runner.commands if c[0] == "distill"]
+    assert student[student.index("--method") + 1] == "mhgd"
+    assert "--set=method.options.svd_gradient=reference" in student
+    assert f"--set=run.output={tmp_path}/seed0/mhgd_reference_svd_gradient" in student
+    assert "| mhgd_reference_svd_gradient |" in (tmp_path / "results.md").read_text()
+
+
 def test_quick_uses_tiny_settings_two_seeds_and_the_baselines(runner, tmp_path):
     runner.main(["--quick", "--output", str(tmp_path)])
     assert [c[0] for c in runner.commands] == ["train-teacher"] + ["distill"] * 4

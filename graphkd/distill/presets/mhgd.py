@@ -15,7 +15,7 @@ from graphkd.distill.stage import Stage
 from graphkd.graphs.attention_graph import MultiHeadAttentionGraph
 from graphkd.graphs.checks import check_relational_batch
 from graphkd.graphs.projector import Projector
-from graphkd.graphs.svd_embedding import svd_embedding
+from graphkd.graphs.svd_embedding import SVD_GRADIENTS, svd_embedding
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses, check_finite
@@ -127,6 +127,12 @@ class MHGDDistiller(GraphMatchingDistiller):
         Drop heads per sample in stage ``"attention"`` (``True``).
     svd_eps : float
         Gradient regularisation of the student's singular vectors (``1e-4``).
+    svd_gradient : str
+        Gradient of the student's singular vectors: ``"exact"`` (default) or
+        ``"reference"``, the reference implementation's hand-written SVD gradient (zero
+        where :math:`2/3 < HW/D < 3/2`, twice the exact one where :math:`HW/D \ge 3/2`,
+        inexact where :math:`HW/D \le 2/3`; see
+        :func:`~graphkd.graphs.svd_embedding.top_right_singular_vectors`).
     check_inputs : bool
         Validate shapes and reject NaN/Inf in the logits and in the tapped feature maps
         with a ``ValueError`` naming the tensor (a few host syncs per step).
@@ -165,7 +171,14 @@ class MHGDDistiller(GraphMatchingDistiller):
         head_drop: bool = True,
         svd_eps: float = 1e-4,
         check_inputs: bool = True,
+        svd_gradient: str = "exact",
     ) -> None:
+        if svd_gradient not in SVD_GRADIENTS:
+            raise ValueError(
+                f"mhgd: svd_gradient must be one of {', '.join(map(repr, SVD_GRADIENTS))}, "
+                f"got {svd_gradient!r}; 'exact' is the true gradient of the singular vectors, "
+                "'reference' the reference implementation's hand-written one"
+            )
         term = MatchTerm(
             "attention",
             field="attention",
@@ -227,6 +240,7 @@ class MHGDDistiller(GraphMatchingDistiller):
         self.l2_weight = l2_weight
         self.candidates = candidates
         self.svd_eps = svd_eps
+        self.svd_gradient = svd_gradient
         self.stage = ATTENTION
         self.set_stage(ATTENTION)
 
@@ -302,6 +316,7 @@ class MHGDDistiller(GraphMatchingDistiller):
                 candidates=self.candidates,
                 project=self.projections[str(point)] if str(point) in self.projections else None,
                 eps=self.svd_eps,
+                gradient=self.svd_gradient,
             )
             for point, (feature, target) in enumerate(zip(maps, reference))
         ]
@@ -510,6 +525,7 @@ def mhgd(
     candidates: int = 4,
     head_drop: bool = True,
     svd_eps: float = 1e-4,
+    svd_gradient: str = "exact",
 ) -> MHGDDistiller:
     r"""Multi-head attention graph distillation (Lee & Song, BMVC 2019).
 
@@ -553,6 +569,9 @@ def mhgd(
         ``True``.
     svd_eps : float
         ``1e-4``.
+    svd_gradient : str
+        ``"exact"`` (default) or ``"reference"`` (the reference implementation's
+        hand-written SVD gradient).
 
     Example
     -------
@@ -576,4 +595,5 @@ def mhgd(
         candidates=candidates,
         head_drop=head_drop,
         svd_eps=svd_eps,
+        svd_gradient=svd_gradient,
     )
