@@ -365,6 +365,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(message: str) -> str:
+    """A message of several lines as one: a line after one ending in ':' continues it,
+    other lines are separate points joined with '; '."""
+    text = ""
+    for line in (" ".join(part.split()) for part in message.splitlines()):
+        if line:
+            text += line if not text else (" " if text.endswith(":") else "; ") + line
+    return text
+
+
 def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
     """What a Ctrl-C left behind and how to continue, in one line."""
     trainer = sys.modules.get("graphkd.engine.trainer")
@@ -385,8 +395,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return _run(args)
     except (ValueError, FileNotFoundError) as error:
-        message = " ".join(str(error).split())
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         if os.environ.get("RANK", "0") == "0":

@@ -763,7 +763,16 @@ class Trainer:
                     f"its folder: give the folder holding train/ and val/ (CLI: --root FOLDER)"
                 ) from None
         net = build_model(model, dataset, root)
-        load_checkpoint(net, str(checkpoint))
+        try:
+            load_checkpoint(net, str(checkpoint))
+        except ValueError:
+            if saved_dataset is None or dataset == saved_dataset:
+                raise
+            raise ValueError(
+                f"{checkpoint} holds a {model} trained on {saved_dataset} (the file records "
+                f"it), which does not fit {dataset}'s images and classes; evaluate it on "
+                f"{saved_dataset} (CLI: leave out --dataset)"
+            ) from None
         target = resolve_device(device)
         tests = test_loader(dataset, root, batch_size, subset)
         accuracy, _ = evaluate(net.to(target), tests, target, self.progress, f"{model} test")

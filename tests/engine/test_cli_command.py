@@ -289,3 +289,21 @@ def test_ctrl_c_says_in_one_line_what_was_saved_and_how_to_continue(tmp_path):
 
     saved = read_training_checkpoint(tmp_path / "runs" / "teacher" / "last.pt")["epoch"]
     assert f"holds epoch {saved} of 50" in lines[0]
+
+
+def test_evaluate_on_another_dataset_names_the_cli_fix(tmp_path):
+    """A Fashion-MNIST model.pt evaluated with --dataset cifar100: leave out --dataset.
+    A plain state dict (nothing recorded) gets the loader's points, each one separate."""
+    from graphkd.engine.trainer import _save_model, build_model
+
+    model = build_model("resnet8", "fashion_mnist")
+    _save_model(tmp_path / "model.pt", model, "resnet8", "fashion_mnist", 0.0)
+    result = graphkd(
+        "evaluate", "--checkpoint", str(tmp_path / "model.pt"), "--dataset", "cifar100"
+    )
+    line = assert_one_line_error(result, "trained on fashion_mnist", "leave out --dataset")
+    assert "in_channels" not in line and "strict=False" not in line
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    plain = ["--checkpoint", str(tmp_path / "plain.pt"), "--model", "resnet8"]
+    line = assert_one_line_error(graphkd("evaluate", *plain, "--dataset", "cifar100"))
+    assert "in_channels=1; the checkpoint is for 10 classes" in line
