@@ -40,8 +40,10 @@ def percentile_mask(score: Tensor, drop_fraction: float) -> Tensor:
 
     Exactly that many edges are dropped, ties broken by position (the earlier of equal
     scores is dropped first, as a stable descending sort orders them), so the fraction
-    holds on every step. Built with torch ops on ``score``'s device, in linear time: the
-    threshold is a ``kthvalue`` selection, not a sort.
+    holds on every step. The product is rounded to 9 decimals before the floor, so that
+    0.29 of 100 edges drops 29 (in floating point ``0.29 * 100`` is 28.999999999999996).
+    Built with torch ops on ``score``'s device, in linear time: the threshold is a
+    ``kthvalue`` selection, not a sort.
 
     .. math::
         \mathrm{keep}_e = \mathrm{rank}_{\downarrow}(s_e) \ge \lfloor m E \rfloor
@@ -59,7 +61,8 @@ def percentile_mask(score: Tensor, drop_fraction: float) -> Tensor:
             f"drop_fraction must lie in [0, 1), got {drop_fraction}; 0 keeps every edge"
         )
     score = score.detach().reshape(-1)
-    num_keep = score.numel() - int(drop_fraction * score.numel())
+    dropped = int(round(drop_fraction * score.numel(), 9))
+    num_keep = max(score.numel() - dropped, min(score.numel(), 1))
     if num_keep == score.numel():
         return torch.ones_like(score, dtype=torch.bool)
     largest_kept = torch.kthvalue(score, num_keep).values
