@@ -2,8 +2,11 @@
 
 A preset's factory may name any of the values :func:`known_values` gathers
 (``num_samples``, ``num_classes``, ``labels``, ``teacher_dim``, ``student_dim``,
-``teacher_channels``, ``student_channels``, ``teacher_shapes``, ``student_shapes``); the
-trainer passes exactly those it names.
+``teacher_channels``, ``student_channels``, ``teacher_shapes``, ``student_shapes``,
+``teacher_bn``: each tapped teacher feature's batch-norm ``(gamma, beta)``, see
+:func:`~graphkd.models.preact_batchnorm.preact_batchnorm_affine`); the trainer passes
+exactly those it names. A factory with a ``preact`` option that is on gets pre-activation
+taps (:func:`preact_taps`).
 Back from the distiller it reads the :class:`~graphkd.distill.Distiller` contract:
 ``needs_virtual_view`` / ``ce_on_virtual_view`` (a second, RandAugment view of every
 image), ``stages()`` (distiller-only stages before the student's), ``after_step``
@@ -13,6 +16,7 @@ adding its gradient to the student's).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
@@ -22,8 +26,11 @@ from torchvision import transforms
 
 from graphkd.data import DatasetInfo, TwoViews, rand_augment
 from graphkd.distill import Distiller
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.methods import import_method, list_methods
 from graphkd.distill.stage import STUDENT_STAGE, Stage
 from graphkd.models import TappedModel
+from graphkd.models.preact_batchnorm import preact_batchnorm_affine
 
 
 def dataset_labels(dataset: Dataset) -> Tensor:
@@ -74,7 +81,23 @@ def known_values(
     values.update(probe_widths(student, info, device, "student"))
     if teacher is not None:
         values.update(probe_widths(teacher, info, device, "teacher"))
+        sample = torch.zeros(2, info.in_channels, info.image_size, info.image_size, device=device)
+        values["teacher_bn"] = preact_batchnorm_affine(teacher, sample)
     return values
+
+
+def preact_taps(name: str, options: Dict[str, Any]) -> bool:
+    """Whether method ``name`` reads the stage outputs *before* their final activation:
+    its factory takes a ``preact`` option and it is on (as configured in ``options``, else
+    the factory's default). The trainer then taps the student and the teachers with
+    :func:`graphkd.models.tap` ``(model, preact=True)``, and the channel and shape values
+    it passes name those taps."""
+    if name not in list_methods():
+        return False
+    parameter = inspect.signature(METHODS.get(import_method(name))).parameters.get("preact")
+    if parameter is None:
+        return False
+    return bool(options.get("preact", parameter.default))
 
 
 def needs_virtual_view(distiller: Optional[Distiller]) -> bool:

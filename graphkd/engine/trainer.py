@@ -57,7 +57,12 @@ from graphkd.engine.curves import plot_curves
 from graphkd.engine.distributed import DistributedContext, setup_distributed
 from graphkd.engine.epochs import autocast_dtype, train_distiller_epoch, train_epoch
 from graphkd.engine.global_batch import GRAPH_BATCHES
-from graphkd.engine.method_setup import known_values, method_stages, needs_virtual_view
+from graphkd.engine.method_setup import (
+    known_values,
+    method_stages,
+    needs_virtual_view,
+    preact_taps,
+)
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.run_checks import (
     CROSS_ENTROPY,
@@ -875,11 +880,15 @@ def _build_models(
     device = context.device
     teacher_specs = _teacher_specs(config) if with_teacher else []
     check_augmentations(config, len(teacher_specs))
+    # a method reading pre-activation stage outputs (OFD, AB) gets them from every network
+    preact = with_teacher and preact_taps(config.method.name, config.method.options)
     with torch.random.fork_rng(devices=[]):  # the same initial student for every method
         torch.manual_seed(config.run.seed)
-        student = tap(_network(config, arch)).to(device)
+        student = tap(_network(config, arch), preact=preact).to(device)
     teachers = [
-        _frozen_teacher(config, arch_, weights, None if not config.model.teachers else k, device)
+        _frozen_teacher(
+            config, arch_, weights, None if not config.model.teachers else k, device, preact
+        )
         for k, (arch_, weights) in enumerate(teacher_specs)
     ]
     distiller = _create_distiller(config, train_set, student, teachers, device)
@@ -1117,15 +1126,20 @@ def _network(config: Config, name: str) -> nn.Module:
 
 
 def _frozen_teacher(
-    config: Config, arch: str, weights: Optional[str], index: Optional[int], device: torch.device
+    config: Config,
+    arch: str,
+    weights: Optional[str],
+    index: Optional[int],
+    device: torch.device,
+    preact: bool = False,
 ) -> TappedModel:
     """Network ``arch`` with trained ``weights`` (checked to be saved for ``arch`` and
     the dataset when the file records them; ``None`` for a network named with pretrained
-    weights), tapped, in eval mode, without gradients; ``index``: its place in
-    ``model.teachers`` (``None`` for ``model.teacher``)."""
+    weights), tapped (``preact``: its pre-activation stage outputs), in eval mode, without
+    gradients; ``index``: its place in ``model.teachers`` (``None`` for ``model.teacher``)."""
     check_model(arch)
     if weights is None:
-        return _frozen(_network(config, arch), device)
+        return _frozen(_network(config, arch), device, preact)
     if not Path(weights).is_file():
         raise FileNotFoundError(
             f"teacher checkpoint {weights} not found; train the teacher with `graphkd "
@@ -1138,12 +1152,13 @@ def _frozen_teacher(
         load_checkpoint(network, saved)
     except ValueError as error:
         raise ValueError(f"teacher checkpoint {weights} does not fit a {arch}: {error}") from None
-    return _frozen(network, device)
+    return _frozen(network, device, preact)
 
 
-def _frozen(network: nn.Module, device: torch.device) -> TappedModel:
-    """``network`` tapped, on ``device``, in eval mode, without gradients."""
-    teacher = tap(network).to(device).eval()
+def _frozen(network: nn.Module, device: torch.device, preact: bool = False) -> TappedModel:
+    """``network`` tapped (``preact``: before the stages' final activations), on
+    ``device``, in eval mode, without gradients."""
+    teacher = tap(network, preact=preact).to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher

@@ -1,0 +1,74 @@
+"""The batch norm behind each pre-activation tap is the one the reference implementations
+name (mdistiller's and RepDistiller's ``get_bn_before_relu``), for every zoo model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from graphkd.models import create_model, list_models, tap
+from graphkd.models.preact_batchnorm import preact_batchnorm_affine, preact_batchnorms
+
+
+def last_child(module: nn.Module, name: str) -> str:
+    children = list(module.named_children())
+    return f"{name}.{children[-1][0]}"
+
+
+def expected(model: nn.Module, features) -> dict:
+    """The reference's choice per family: the last block's final batch norm of the main
+    branch (bn2 of a basic block, bn3 of a bottleneck or ShuffleNetV1 unit), the last
+    module of a VGG block or of a linear bottleneck's conv stack, WRN's tapped norms."""
+    modules = dict(model.named_modules())
+    want = {}
+    for feature in features:
+        module = modules[feature]
+        if isinstance(module, nn.BatchNorm2d):  # WRN
+            want[feature] = feature
+        elif feature.endswith(".merge"):  # residual blocks: '<layer>.<block>.merge'
+            block = feature[: -len(".merge")]
+            norms = [n for n in ("bn3", "bn2") if f"{block}.{n}" in modules]
+            want[feature] = f"{block}.{norms[0]}"
+        elif feature.startswith("blocks."):  # MobileNetV2: last unit's conv stack's last
+            unit = last_child(module, feature)
+            want[feature] = last_child(modules[f"{unit}.conv"], f"{unit}.conv")
+        elif feature.startswith("block"):  # VGG: the block's last module, a batch norm
+            want[feature] = last_child(module, feature)
+    return want
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_each_zoo_pre_activation_tap_finds_the_references_batch_norm(name: str) -> None:
+    model = create_model(name)
+    tapped = tap(model, preact=True)
+    found = preact_batchnorms(tapped, torch.zeros(2, 3, 32, 32))
+    if name == "ShuffleV2":  # its tapped map concatenates an untouched half: no single norm
+        assert found == {}
+        return
+    assert found == expected(model, tapped.features)
+    modules = dict(model.named_modules())
+    assert all(isinstance(modules[bn], nn.BatchNorm2d) for bn in found.values())
+    assert model.training  # the probe restores the mode
+
+
+def test_activated_taps_and_torchvision_models_find_their_batch_norms() -> None:
+    net = torchvision.models.resnet18(num_classes=10)
+    with torch.no_grad():
+        net.layer4[1].bn2.weight.fill_(0.5)
+    tapped = tap(net)  # torchvision declares no pre-activation taps
+    found = preact_batchnorms(tapped, torch.zeros(2, 3, 64, 64))
+    assert found == {f"layer{i}": f"layer{i}.1.bn2" for i in (1, 2, 3, 4)}
+    gamma, beta = preact_batchnorm_affine(tapped, torch.zeros(2, 3, 64, 64))["layer4"]
+    assert torch.equal(gamma, torch.full((512,), 0.5)) and torch.equal(beta, torch.zeros(512))
+    assert not gamma.requires_grad  # detached copies
+    resnet = tap(create_model("resnet8"))  # activated zoo taps: the same norms
+    assert preact_batchnorms(resnet, torch.zeros(2, 3, 32, 32)) == {
+        f"layer{i}": f"layer{i}.0.bn2" for i in (1, 2, 3)
+    }
+
+
+def test_torchvision_models_have_no_pre_activation_taps() -> None:
+    with pytest.raises(ValueError, match="no modules for its pre-activation stage outputs"):
+        tap(torchvision.models.resnet18(), preact=True)
