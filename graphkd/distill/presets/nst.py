@@ -1,0 +1,240 @@
+"""NST (Huang & Wang, 2017): match the distributions of neuron selectivity patterns by MMD."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphkd.distill.base import Distiller
+from graphkd.distill.inputs import pool_to_smaller
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs
+from graphkd.graphs import complete_graph
+from graphkd.graphs.views import bipartite_graph
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.ops import edge_dot
+from graphkd.responses import Responses
+
+
+def selectivity(features: Tensor) -> Tensor:
+    r"""``(B, C, H W)``: each channel's spatial response, L2-normalised over positions
+    (zero responses stay zero)."""
+    return F.normalize(features.flatten(2), dim=2)
+
+
+def polynomial_mmd(student: Tensor, teacher: Tensor) -> Tensor:
+    r"""Squared MMD with the kernel :math:`k(x, y) = (x^\top y)^2` between the channel
+    responses of each sample, averaged over the samples.
+
+    .. math::
+        \frac{1}{B}\sum_i \Big[\frac{1}{C_t^2}\sum_{a, a'} k(t_{ia}, t_{ia'})
+            + \frac{1}{C_s^2}\sum_{b, b'} k(s_{ib}, s_{ib'})
+            - \frac{2}{C_s C_t}\sum_{b, a} k(s_{ib}, t_{ia})\Big]
+
+    Parameters
+    ----------
+    student, teacher : Tensor
+        ``(B, C_s, P)`` and ``(B, C_t, P)`` normalised responses (:func:`selectivity`).
+
+    Example
+    -------
+    >>> x = selectivity(torch.rand(2, 4, 3, 3))
+    >>> float(polynomial_mmd(x, x))
+    0.0
+    """
+    within_t = (teacher @ teacher.transpose(1, 2)).square().mean()
+    within_s = (student @ student.transpose(1, 2)).square().mean()
+    across = (student @ teacher.transpose(1, 2)).square().mean()
+    return within_t + within_s - 2.0 * across
+
+
+def channel_graphs(student: Tensor, teacher: Tensor) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
+    r"""The kernel graphs of one stage pair, built explicitly.
+
+    The teacher graph has the teacher's :math:`C_t` channels of each sample as nodes,
+    joined by a complete graph with self-loops; the student graph has each sample's
+    :math:`C_s` student channels followed by its :math:`C_t` teacher channels, joined by
+    a complete graph with self-loops among the student channels and by every edge from a
+    student channel to a teacher channel (``edata["cross"]``). Nodes carry their
+    normalised spatial responses (``ndata["response"]``), edges the kernel
+    :math:`(x_u^\top x_v)^2` (``edata["kernel"]``).
+
+    Parameters
+    ----------
+    student, teacher : Tensor
+        ``(B, C_s, P)`` and ``(B, C_t, P)`` normalised responses.
+
+    Returns
+    -------
+    tuple of KnowledgeGraph
+        ``(teacher graph, student graph)``, each batched over the ``B`` samples.
+    """
+    batch, c_s, c_t = student.shape[0], student.shape[1], teacher.shape[1]
+    device = student.device
+    within_t = complete_graph(c_t, device=device)
+    teacher_graph = KnowledgeGraph.batch([within_t] * batch)
+    units = teacher.reshape(batch * c_t, -1)
+    teacher_graph.ndata["response"] = units
+    teacher_graph.edata["kernel"] = edge_dot(teacher_graph, units).square()
+
+    within_s, across = complete_graph(c_s, device=device), bipartite_graph(c_s, c_t, device)
+    one = KnowledgeGraph(
+        torch.cat([within_s.src, across.src]),
+        torch.cat([within_s.dst, across.dst]),
+        c_s + c_t,
+        edata={
+            "cross": torch.cat(
+                [
+                    torch.zeros(within_s.num_edges, dtype=torch.bool, device=device),
+                    torch.ones(across.num_edges, dtype=torch.bool, device=device),
+                ]
+            )
+        },
+    )
+    student_graph = KnowledgeGraph.batch([one] * batch)
+    joint = torch.cat([student, teacher], dim=1).reshape(batch * (c_s + c_t), -1)
+    student_graph.ndata["response"] = joint
+    student_graph.edata["kernel"] = edge_dot(student_graph, joint).square()
+    return teacher_graph, student_graph
+
+
+def graph_mmd(teacher_graph: KnowledgeGraph, student_graph: KnowledgeGraph) -> Tensor:
+    """The squared MMD read off :func:`channel_graphs`: the mean kernel of the teacher's
+    edges plus that of the student's own edges minus twice that of the cross edges."""
+    cross = student_graph.edata["cross"]
+    kernel = student_graph.edata["kernel"]
+    return teacher_graph.edata["kernel"].mean() + kernel[~cross].mean() - 2.0 * kernel[cross].mean()
+
+
+class NSTDistiller(Distiller):
+    r"""Neuron selectivity transfer (Huang & Wang, 2017) on channel kernel graphs.
+
+    For each stage pair :math:`j` (the taller map average-pooled to the other's size),
+    every channel of a sample is a node holding its spatial response normalised to unit
+    length; kernel edges :math:`k(x, y) = (x^\top y)^2` join the teacher's channels among
+    themselves, the student's among themselves, and every student channel to every
+    teacher channel (:func:`channel_graphs`). The loss is the squared maximum mean
+    discrepancy between the two sets of channel responses, read off those three edge
+    sets:
+
+    .. math::
+        \mathcal{L} = w \sum_j \Big[\overline{k}_{tt} + \overline{k}_{ss}
+            - 2\,\overline{k}_{st}\Big]_j
+
+    (:math:`\overline{k}` the mean kernel over an edge set and the batch). The forward
+    pass evaluates the three means as dense batched matrix products
+    (:func:`polynomial_mmd`), equal to the explicit graphs of :meth:`build_graphs`.
+
+    Parameters
+    ----------
+    teacher_features, student_features : list of str
+        The stage outputs read, shallow to deep, as many of each.
+    weight : float
+        :math:`w` (50).
+    ce_weight : float
+        Weight of the student's cross-entropy (1).
+    check_inputs : bool
+        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
+
+    Example
+    -------
+    >>> distiller = NSTDistiller(["layer1"], ["layer1"])
+    >>> def responses():
+    ...     return Responses(torch.randn(4, 10), features={"layer1": torch.rand(4, 8, 4, 4)})
+    >>> sorted(distiller(responses(), responses()))
+    ['loss', 'nst_layer1']
+    """
+
+    def __init__(
+        self,
+        teacher_features: Sequence[str],
+        student_features: Sequence[str],
+        weight: float = 50.0,
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        super().__init__()
+        self.teacher_features = list(teacher_features)
+        self.student_features = list(student_features)
+        check_pairing(self.teacher_features, self.student_features, "nst")
+        self.names = [f"nst_{name}" for name in self.teacher_features]
+        self.weight = weight
+        self.ce_weight = ce_weight
+        self.check_inputs = check_inputs
+
+    def _responses(self, teacher: Responses, student: Responses) -> List[Tuple[Tensor, Tensor]]:
+        pairs = paired_maps(
+            teacher, student, self.teacher_features, self.student_features, "nst", self.check_inputs
+        )
+        out = []
+        for s_map, t_map in pairs:
+            s_map, t_map = pool_to_smaller(s_map, t_map)
+            out.append((selectivity(s_map), selectivity(t_map)))
+        return out
+
+    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        values = {
+            name: polynomial_mmd(s, t)
+            for name, (s, t) in zip(self.names, self._responses(teacher, student))
+        }
+        total = self.weight * torch.stack(list(values.values())).sum()
+        return {"loss": total, **values}
+
+    def build_graphs(
+        self, teacher: Responses, student: Responses
+    ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
+        """Per stage pair (keyed ``"nst_<teacher feature>"``), the teacher's and the
+        student's channel kernel graphs (:func:`channel_graphs`); the loss term of a pair
+        is :func:`graph_mmd` of its two graphs."""
+        teacher_graphs, student_graphs = {}, {}
+        for name, (s, t) in zip(self.names, self._responses(teacher, student)):
+            teacher_graphs[name], student_graphs[name] = channel_graphs(s, t)
+        return teacher_graphs, student_graphs
+
+
+@METHODS.register("nst")
+def nst(
+    teacher_channels: Optional[Dict[str, int]] = None,
+    student_channels: Optional[Dict[str, int]] = None,
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+    weight: float = 50.0,
+    ce_weight: float = 1.0,
+) -> NSTDistiller:
+    r"""Neuron selectivity transfer (Huang & Wang, 2017), mdistiller's settings.
+
+    .. math::
+        \mathcal{L} = w \sum_j \Big[\overline{k}_{tt} + \overline{k}_{ss}
+            - 2\,\overline{k}_{st}\Big]_j, \qquad k(x, y) = (x^\top y)^2
+
+    over the unit-normalised spatial responses of the channels of each paired stage
+    (see :class:`NSTDistiller`).
+
+    Parameters
+    ----------
+    teacher_channels, student_channels : dict of str to int, optional
+        The tapped stage outputs (the trainer passes them); their keys are the default
+        stage lists.
+    teacher_features, student_features : sequence of str, optional
+        The stage outputs to pair, shallow to deep (default: every tapped one, the
+        deeper network cut to the other's count of deepest stages). For VGGs name
+        ``["relu1", "relu2", "relu3", "relu4"]`` (the reference's stages after the stem).
+    weight : float
+        50.
+    ce_weight : float
+        1.
+
+    Example
+    -------
+    >>> channels = {"layer1": 64, "layer2": 128, "layer3": 256}
+    >>> distiller = nst(teacher_channels=channels, student_channels=channels)
+    >>> distiller.names, distiller.weight
+    (['nst_layer1', 'nst_layer2', 'nst_layer3'], 50.0)
+    """
+    teacher_names, student_names = resolve_pairs(
+        "nst", teacher_channels, student_channels, teacher_features, student_features
+    )
+    return NSTDistiller(teacher_names, student_names, weight=weight, ce_weight=ce_weight)
