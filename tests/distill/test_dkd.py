@@ -209,3 +209,39 @@ def test_errors_name_the_problem_and_the_fix():
     nan.logits[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or Inf"):
         dkd()(teacher, nan)
+
+
+def test_the_trainer_announces_every_epoch_to_the_method(tmp_path, monkeypatch):
+    """Through the Trainer: each epoch's batches see the epoch set by ``set_epoch``, so
+    the warm-up factor of a 3-epoch run is 1/20, 2/20, 3/20 (the reference's)."""
+    from graphkd.data import FashionMNIST
+    from graphkd.engine import Trainer, load_config
+
+    if FashionMNIST.find_files(None, train=True) is None:
+        pytest.skip("Fashion-MNIST is not installed")
+    tiny = [
+        f"run.output={tmp_path}",
+        "run.device=cpu",
+        "data.subset=32",
+        "data.test_subset=32",
+        "data.batch_size=16",
+        "data.test_batch_size=32",
+        "data.limit_batches=1",
+        "model.teacher=resnet8",
+        "model.student=resnet8",
+        "optim.milestones=[1]",
+    ]
+    Trainer(log=lambda line: None).train_teacher(
+        load_config("fashion_mnist", [*tiny, "optim.epochs=1"])
+    )
+    seen = []
+    forward = DKDDistiller.forward
+
+    def recording(self, teacher, student):
+        seen.append((self.epoch, self.warmup_factor()))
+        return forward(self, teacher, student)
+
+    monkeypatch.setattr(DKDDistiller, "forward", recording)
+    config = load_config("fashion_mnist", [*tiny, "optim.epochs=3", "method.name=dkd"])
+    Trainer(log=lambda line: None).distill(config)
+    assert seen == [(e, pytest.approx(reference_warmup(e + 1))) for e in range(3)]
