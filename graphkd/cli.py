@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
             "--epochs",
             type=int,
             default=None,
-            help="train N epochs (optim.epochs; the learning-rate milestones scale with it)",
+            help="train N epochs (optim.epochs; the learning-rate milestones scale with it, and "
+            "so do a method's stage epochs, e.g. method.options.stage1_epochs, to at most N)",
         )
         sub.add_argument("--subset", type=int, default=None, help="training images used")
         sub.add_argument("--test-subset", type=int, default=None, help="test images used")
@@ -252,7 +253,19 @@ def _load(args: argparse.Namespace, method: Optional[str] = None) -> Any:
     config = load_config(args.config)
     if method is not None and config.method.name != method:
         config = apply_overrides(config, [f"method.name={method}", "method.options={}"])
-    config = apply_overrides(config, _shortcut_overrides(args, config))
+    shortcuts = _shortcut_overrides(args, config)
+    if args.command == "distill" and args.epochs is not None and args.epochs >= 1:
+        # a method's own stages (MHGD's attention epochs) scale like the milestones, to at
+        # most N epochs each (a factory's default need not suit the config's epochs)
+        from graphkd.engine.run_checks import check_method, stage_epoch_options
+
+        check_method(config.method.name)
+        scale = args.epochs / config.optim.epochs
+        stages = stage_epoch_options(config.method.name, config.method.options)
+        for key, value in stages.items():
+            scaled = max(1, min(args.epochs, round(value * scale)))
+            shortcuts.append(f"method.options.{key}={scaled}")
+    config = apply_overrides(config, shortcuts)
     return apply_overrides(config, args.overrides)
 
 

@@ -12,12 +12,13 @@ refuses a teacher's weights saved for another architecture or dataset.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
-from graphkd.distill import check_method_options, import_method, list_methods
+from graphkd.distill import METHODS, check_method_options, import_method, list_methods
 from graphkd.engine.checkpoint import LAST, read_training_checkpoint
 from graphkd.engine.config import Config
 from graphkd.engine.run_folder import check_run_folder
@@ -72,6 +73,27 @@ def check_method(name: str) -> None:
             f"unknown method {name!r}; valid names: {', '.join(valid)} (or module:factory "
             "for a method of your own)"
         )
+
+
+def stage_epoch_options(method: str, options: Dict[str, Any]) -> Dict[str, int]:
+    """The options of method ``method`` that set a stage's epochs (its factory's integer
+    parameters named ``*_epochs``, e.g. MHGD's ``stage1_epochs``), with their values:
+    ``options``' or the factory's defaults. Empty for ``"ce"``.
+
+    Example
+    -------
+    >>> stage_epoch_options("mhgd", {})
+    {'stage1_epochs': 40}
+    """
+    if method == CROSS_ENTROPY:
+        return {}
+    parameters = inspect.signature(METHODS.get(import_method(method))).parameters
+    found = {}
+    for name, parameter in parameters.items():
+        value = options.get(name, parameter.default)
+        if name.endswith("_epochs") and isinstance(value, int) and not isinstance(value, bool):
+            found[name] = value
+    return found
 
 
 def check_model(name: str) -> None:

@@ -72,6 +72,7 @@ from graphkd.engine.run_checks import (
     check_run,
     check_teacher_checkpoint,
     resolve_device,
+    stage_epoch_options,
 )
 from graphkd.engine.run_folder import remove_run_records
 from graphkd.engine.seed import seed_everything
@@ -610,15 +611,26 @@ class Trainer:
         stages = run.models.stages
         if len(stages) < 2:
             return
+        method = run.config.method
+        options = list(stage_epoch_options(method.name, method.options).items())
         parts = []
         for number, stage in enumerate(stages, 1):
             epochs, trains = _stage_length(run, stage), stage.trains
             log = "metrics.csv" if stage is stages[-1] else f"metrics_{stage.name}.csv"
-            parts.append(f"{number}. {stage.name}: {epochs} epochs training the {trains} ({log})")
+            key = "optim.epochs" if stage is stages[-1] else "the method's options"
+            if stage is not stages[-1]:
+                named = [k for k, v in options if v == epochs]
+                if named:
+                    key = f"method.options.{named[0]}"
+                    options = [(k, v) for k, v in options if k != named[0]]
+            plural = "" if epochs == 1 else "s"
+            parts.append(
+                f"{number}. {stage.name}: {epochs} epoch{plural} training the {trains} "
+                f"({key}; {log})"
+            )
         self.log(
             f"[{run.output.name}] {len(stages)} stages, {run.total_epochs} epochs in all: "
             + "; ".join(parts)
-            + " (the method's options set the first stages' epochs, optim.epochs the last's)"
         )
 
     def _epoch_loop(self, run: _Run) -> None:

@@ -307,3 +307,29 @@ def test_evaluate_on_another_dataset_names_the_cli_fix(tmp_path):
     plain = ["--checkpoint", str(tmp_path / "plain.pt"), "--model", "resnet8"]
     line = assert_one_line_error(graphkd("evaluate", *plain, "--dataset", "cifar100"))
     assert "in_channels=1; the checkpoint is for 10 classes" in line
+
+
+def test_epochs_scales_a_methods_stages_and_the_banner_names_their_key(tmp_path):
+    """``--epochs 1`` with mhgd: one attention epoch (not 40), announced with the key that
+    sets it; ``--set`` still has the last word."""
+    from graphkd.engine.trainer import _save_model, build_model
+
+    teacher = tmp_path / "runs" / "teacher"
+    teacher.mkdir(parents=True)
+    _save_model(teacher / "model.pt", build_model("resnet8", "fashion_mnist"), "resnet8",
+                "fashion_mnist", 0.0)  # fmt: skip
+    args = ["distill", "--config", "fashion_mnist", "--method", "mhgd", "--epochs", "1"]
+    args += ["--subset", "64", "--test-subset", "64", "--limit-batches", "1", "--device", "cpu"]
+    args += ["--set", "model.teacher=resnet8", "--set", "data.batch_size=32"]
+    args += ["--set", f"run.output={tmp_path}/runs"]
+    result = graphkd(*args)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "2 stages, 2 epochs in all: 1. attention: 1 epoch training the distiller "
+        "(method.options.stage1_epochs; metrics_attention.csv); 2. transfer: 1 epoch "
+        "training the student (optim.epochs; metrics.csv)"
+    ) in result.stdout
+    saved = yaml.safe_load((tmp_path / "runs" / "mhgd" / "config.yaml").read_text())
+    assert saved["method"]["options"] == {"stage1_epochs": 1}
+    again = graphkd(*args, "--overwrite", "--set", "method.options.stage1_epochs=2")
+    assert "1. attention: 2 epochs training the distiller" in again.stdout, again.stderr

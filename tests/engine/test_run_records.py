@@ -130,7 +130,8 @@ def test_stages_are_announced_and_numbered_as_in_their_logs(teacher, tmp_path):
     result = _trainer(lines).distill(config)
     text = "\n".join(lines)
     assert "2 stages, 3 epochs in all: 1. attention: 2 epochs training the distiller" in text
-    assert "2. transfer: 1 epochs training the student (metrics.csv)" in text
+    assert "2. transfer: 1 epoch training the student (optim.epochs; metrics.csv)" in text
+    assert "(method.options.stage1_epochs; metrics_attention.csv)" in text
     for label in ("stage 1/2 attention epoch 1/2", "stage 1/2 attention epoch 2/2"):
         assert f"[mhgd] {label} loss" in text
     assert "[mhgd] stage 2/2 transfer epoch 1/1 loss" in text
