@@ -1,0 +1,284 @@
+"""FSP (Yim et al., CVPR 2017): match the flow between consecutive stages, as a warm start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs
+from graphkd.graphs.views import bipartite_graph
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.responses import Responses
+
+
+def fsp_matrix(bottom: Tensor, top: Tensor) -> Tensor:
+    r"""The flow of solution procedure between two maps of each sample.
+
+    .. math::
+        G_{ab} = \frac{1}{HW} \sum_{h, w} F^{bot}_{a, hw}\, F^{top}_{b, hw}
+
+    after the map with the greater height is average-pooled to the other's size.
+
+    Parameters
+    ----------
+    bottom, top : Tensor
+        ``(B, C_1, H_1, W_1)`` and ``(B, C_2, H_2, W_2)``.
+
+    Returns
+    -------
+    Tensor
+        ``(B, C_1, C_2)``.
+
+    Example
+    -------
+    >>> g = fsp_matrix(torch.ones(2, 3, 8, 8), torch.ones(2, 5, 4, 4))
+    >>> tuple(g.shape), float(g[0, 0, 0])
+    ((2, 3, 5), 1.0)
+    """
+    if bottom.shape[2] > top.shape[2]:
+        bottom = F.adaptive_avg_pool2d(bottom, top.shape[2:])
+    elif bottom.shape[2] < top.shape[2]:
+        top = F.adaptive_avg_pool2d(top, bottom.shape[2:])
+    bottom, top = bottom.flatten(2), top.flatten(2)
+    return bottom @ top.transpose(1, 2) / bottom.shape[2]
+
+
+@lru_cache(maxsize=16)
+def _flow_topology(batch: int, bottom: int, top: int, device: torch.device) -> KnowledgeGraph:
+    return KnowledgeGraph.batch([bipartite_graph(bottom, top, device)] * batch)
+
+
+def flow_graph(matrix: Tensor, like: Optional[KnowledgeGraph] = None) -> KnowledgeGraph:
+    r"""The bipartite channel graph of FSP matrices ``(B, C_1, C_2)``: per sample, an edge
+    from each of the :math:`C_1` channels of the lower stage to each of the :math:`C_2`
+    channels of the upper one, carrying :math:`G_{ab}` (``edata["fsp"]``); with ``like``
+    the graph shares its topology."""
+    batch, bottom, top = matrix.shape
+    if like is None:
+        graph = _flow_topology(batch, bottom, top, matrix.device).same_topology()
+    else:
+        graph = like.same_topology()
+    graph.edata["fsp"] = matrix.reshape(-1)
+    return graph
+
+
+class FSPDistiller(GraphMatchingDistiller):
+    r"""Flow of solution procedure (Yim et al., CVPR 2017) on bipartite channel graphs.
+
+    For each pair of consecutive stage outputs :math:`(k, k+1)` of a network, the FSP
+    matrix :func:`fsp_matrix` is the edge field of a complete bipartite graph from the
+    :math:`C_k` channels to the :math:`C_{k+1}` channels of each sample
+    (:func:`flow_graph`). Teacher and student graphs share their topology (paired stages
+    must have equal channel counts), and each stage pair is an edge term with the
+    ``"mse"`` metric:
+
+    .. math::
+        \mathcal{L}_{fsp} = \sum_k \frac{1}{B\, C_k C_{k+1}}
+            \big\|G^s_{k} - G^t_{k}\big\|_F^2
+
+    summed over samples. ``forward`` returns it unweighted as ``"loss"``; the trainer's
+    gradient follows the reference's two phases (:meth:`combine_gradients`): for the
+    first ``init_epochs`` epochs the student trains on :math:`w\,\mathcal{L}_{fsp}`
+    alone (the reference's initialisation stage, no cross-entropy), then on
+    :math:`w_{ce}\,\mathcal{L}_{ce} + w'\,\mathcal{L}_{fsp}` (the reference: :math:`w' =
+    0`, plain cross-entropy training).
+
+    Parameters
+    ----------
+    teacher_features, student_features : list of str
+        The stage outputs read, shallow to deep, as many of each (at least 2).
+    weight : float
+        :math:`w`, the FSP weight during the initialisation epochs (1).
+    init_epochs : int
+        Length of the initialisation phase (30); 0 skips it.
+    after_init_weight : float
+        :math:`w'`, the FSP weight beside the cross-entropy afterwards (0).
+    ce_weight : float
+        :math:`w_{ce}` after the initialisation (1).
+    check_inputs : bool
+        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
+
+    Example
+    -------
+    >>> names = ["layer1", "layer2"]
+    >>> distiller = FSPDistiller(names, names)
+    >>> def responses():
+    ...     maps = {"layer1": torch.rand(4, 8, 8, 8), "layer2": torch.rand(4, 16, 4, 4)}
+    ...     return Responses(torch.randn(4, 10), features=maps)
+    >>> sorted(distiller(responses(), responses()))
+    ['fsp_layer1_layer2', 'loss']
+    """
+
+    combines_gradients = True
+
+    def __init__(
+        self,
+        teacher_features: Sequence[str],
+        student_features: Sequence[str],
+        weight: float = 1.0,
+        init_epochs: int = 30,
+        after_init_weight: float = 0.0,
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        teacher_features, student_features = list(teacher_features), list(student_features)
+        check_pairing(teacher_features, student_features, "fsp")
+        if len(teacher_features) < 2:
+            raise ValueError(
+                f"fsp relates consecutive stage outputs and needs at least 2, got "
+                f"{teacher_features}; tap (and name) more stage outputs"
+            )
+        if init_epochs < 0:
+            raise ValueError(f"fsp: init_epochs must be >= 0, got {init_epochs}")
+        self.names = [
+            f"fsp_{low}_{high}" for low, high in zip(teacher_features[:-1], teacher_features[1:])
+        ]
+        terms = [MatchTerm(name, "fsp", "edges", "mse") for name in self.names]
+        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
+        self.teacher_features, self.student_features = teacher_features, student_features
+        self.weight = weight
+        self.init_epochs = init_epochs
+        self.after_init_weight = after_init_weight
+
+    @staticmethod
+    def _unused(responses: Responses) -> KnowledgeGraph:
+        raise ValueError("FSPDistiller builds both graphs together in build_graphs")
+
+    def build_graphs(
+        self, teacher: Responses, student: Responses
+    ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
+        """Per pair of consecutive stages (keyed ``"fsp_<lower>_<upper>"``, the teacher's
+        names), the teacher's and the student's flow graphs (:func:`flow_graph`)."""
+        pairs = paired_maps(
+            teacher, student, self.teacher_features, self.student_features, "fsp", self.check_inputs
+        )
+        for k, (s_map, t_map) in enumerate(pairs):
+            if s_map.shape[1] != t_map.shape[1]:
+                raise ValueError(
+                    f"fsp compares flow matrices of equal shape, but the teacher's "
+                    f"{self.teacher_features[k]!r} has {t_map.shape[1]} channels and the "
+                    f"student's {self.student_features[k]!r} {s_map.shape[1]}; pair stages "
+                    "of equal widths (teacher_features=, student_features=)"
+                )
+        teacher_graphs, student_graphs = {}, {}
+        for k, name in enumerate(self.names):
+            (s_low, t_low), (s_high, t_high) = pairs[k], pairs[k + 1]
+            with torch.no_grad():
+                teacher_graphs[name] = flow_graph(fsp_matrix(t_low, t_high))
+            student_graphs[name] = flow_graph(fsp_matrix(s_low, s_high), teacher_graphs[name])
+        return teacher_graphs, student_graphs
+
+    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """``{"loss": the unweighted sum over stage pairs, "fsp_<lower>_<upper>": ...}``
+        (the phases weigh it in :meth:`combine_gradients`)."""
+        teacher_graphs, student_graphs = self.build_graphs(teacher, student)
+        values = {
+            term.name: self._match(term, teacher_graphs[term.name], student_graphs[term.name])
+            for term in self.terms
+        }
+        return {"loss": torch.stack(list(values.values())).sum(), **values}
+
+    def combine_gradients(
+        self,
+        student_params: Iterable[Tensor],
+        ce_loss: Tensor,
+        transfer_loss: Tensor,
+        epoch: int,
+        distiller_params: Optional[Iterable[Tensor]] = None,
+    ) -> None:
+        r"""Add the gradient of this epoch's phase to ``.grad``: for ``epoch <
+        init_epochs`` that of ``weight * transfer_loss`` alone (parameters it does not
+        reach, such as the classifier, keep ``grad=None`` and are left alone by the
+        optimiser, as the reference's initialisation optimiser leaves them), afterwards
+        that of ``ce_loss + after_init_weight * transfer_loss``."""
+        params = [p for p in student_params if p.requires_grad]
+        if epoch < self.init_epochs:
+            objective = self.weight * transfer_loss
+        else:
+            objective = ce_loss + self.after_init_weight * transfer_loss
+        grads = torch.autograd.grad(objective, params, allow_unused=True)
+        _accumulate(params, grads)
+
+
+def _accumulate(params: List[Tensor], grads: Sequence[Optional[Tensor]]) -> None:
+    for param, grad in zip(params, grads):
+        if grad is not None:
+            param.grad = grad if param.grad is None else param.grad + grad
+
+
+@METHODS.register("fsp")
+def fsp(
+    teacher_channels: Optional[Dict[str, int]] = None,
+    student_channels: Optional[Dict[str, int]] = None,
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+    weight: float = 1.0,
+    init_epochs: int = 30,
+    after_init_weight: float = 0.0,
+    ce_weight: float = 1.0,
+) -> FSPDistiller:
+    r"""Flow of solution procedure (Yim et al., CVPR 2017), RepDistiller's schedule.
+
+    .. math::
+        \mathcal{L}_{fsp} = \sum_k \frac{1}{B\, C_k C_{k+1}}
+            \big\|G^s_{k} - G^t_{k}\big\|_F^2, \qquad
+        G_{k, ab} = \frac{1}{HW}\sum_{hw} F_{k, a, hw} F_{k+1, b, hw}
+
+    The first ``init_epochs`` epochs train the student on :math:`w\,\mathcal{L}_{fsp}`
+    alone, the rest on :math:`w_{ce}\,\mathcal{L}_{ce} + w'\,\mathcal{L}_{fsp}` (see
+    :class:`FSPDistiller`). The reference's initialisation stage comes before its full
+    240-epoch schedule, so its recipes run ``init_epochs + 240`` epochs with the
+    milestones shifted by ``init_epochs``.
+
+    Parameters
+    ----------
+    teacher_channels, student_channels : dict of str to int, optional
+        The tapped stage outputs and their channels (the trainer passes them); paired
+        stages need equal channel counts.
+    teacher_features, student_features : sequence of str, optional
+        The stage outputs, shallow to deep (default: every tapped one, the deeper
+        network cut to the other's count of deepest stages).
+    weight : float
+        :math:`w` during the initialisation (1).
+    init_epochs : int
+        30 (RepDistiller's ``--init_epochs``).
+    after_init_weight : float
+        :math:`w'` (0: the reference trains with the cross-entropy alone afterwards).
+    ce_weight : float
+        1.
+
+    Example
+    -------
+    >>> channels = {"layer1": 64, "layer2": 128, "layer3": 256}
+    >>> distiller = fsp(teacher_channels=channels, student_channels=channels)
+    >>> distiller.names, distiller.init_epochs
+    (['fsp_layer1_layer2', 'fsp_layer2_layer3'], 30)
+    """
+    teacher_names, student_names = resolve_pairs(
+        "fsp", teacher_channels, student_channels, teacher_features, student_features
+    )
+    if teacher_channels is not None and student_channels is not None:
+        for t_name, s_name in zip(teacher_names, student_names):
+            t_c, s_c = teacher_channels.get(t_name), student_channels.get(s_name)
+            if t_c is not None and s_c is not None and t_c != s_c:
+                raise ValueError(
+                    f"fsp compares flow matrices of equal shape, but the teacher's {t_name!r} "
+                    f"has {t_c} channels and the student's {s_name!r} {s_c}; FSP needs "
+                    "paired stages of equal widths (choose them with teacher_features= and "
+                    "student_features=, or a pair of networks of equal widths)"
+                )
+    return FSPDistiller(
+        teacher_names,
+        student_names,
+        weight=weight,
+        init_epochs=init_epochs,
+        after_init_weight=after_init_weight,
+        ce_weight=ce_weight,
+    )
