@@ -143,11 +143,23 @@ def _parser() -> argparse.ArgumentParser:
         "--teachers", required=True, metavar="CKPT[,CKPT...]", help="teacher checkpoints"
     )
     analyze.add_argument(
-        "--teacher-models", required=True, metavar="NAME[,NAME...]", help="their zoo models"
+        "--teacher-models",
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="their networks: zoo names, torchvision:... or timm:... (default: the ones "
+        "their model.pt files record)",
     )
     analyze.add_argument("--student", required=True, metavar="CKPT", help="student checkpoint")
-    analyze.add_argument("--student-model", required=True, help="the student's zoo model")
-    analyze.add_argument("--dataset", required=True, help="dataset name (see `graphkd list`)")
+    analyze.add_argument(
+        "--student-model",
+        default=None,
+        help="the student's network (default: the one its model.pt records)",
+    )
+    analyze.add_argument(
+        "--dataset",
+        default=None,
+        help="dataset name, see `graphkd list` (default: the student's model.pt records it)",
+    )
     analyze.add_argument("--output", required=True, help="report folder")
     analyze.add_argument("--subset", type=int, default=None, help="use N test images")
     analyze.add_argument("--root", default=None, help="data directory")
@@ -269,21 +281,40 @@ def _load(args: argparse.Namespace, method: Optional[str] = None) -> Any:
     return apply_overrides(config, args.overrides)
 
 
+def _recorded(checkpoint: str, what: str, option: str) -> str:
+    """The model (``what`` = "model") or dataset a graphkd checkpoint records."""
+    from graphkd.engine.trainer import recorded_model
+
+    model, dataset = recorded_model(checkpoint)
+    value = model if what == "model" else dataset
+    if value is None:
+        raise ValueError(f"{checkpoint} does not record its {what}; give it ({option})")
+    return value
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from graphkd.analysis import write_report
     from graphkd.data import list_datasets
-    from graphkd.models import list_models
+    from graphkd.engine.run_checks import check_model
 
-    teacher_models = _split(args.teacher_models)
-    for name in [*teacher_models, args.student_model]:
-        _check_name("model", name, list_models())
-    _check_name("dataset", args.dataset, list_datasets())
+    teachers = _split(args.teachers)
+    option = "--teacher-models NAME[,NAME...]: zoo names, torchvision:... or timm:..."
+    teacher_models = (
+        _split(args.teacher_models)
+        if args.teacher_models is not None
+        else [_recorded(checkpoint, "model", option) for checkpoint in teachers]
+    )
+    student_model = args.student_model or _recorded(args.student, "model", "--student-model NAME")
+    dataset = args.dataset or _recorded(args.student, "dataset", "--dataset NAME")
+    for name in [*teacher_models, student_model]:
+        check_model(name)
+    _check_name("dataset", dataset, list_datasets())
     report = write_report(
-        _split(args.teachers),
+        teachers,
         teacher_models,
         args.student,
-        args.student_model,
-        args.dataset,
+        student_model,
+        dataset,
         args.output,
         subset=args.subset,
         root=args.root,

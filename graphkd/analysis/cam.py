@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkd.models import TappedModel
+from graphkd.models.known_taps import known_tap_points
 from graphkd.models.tap import _unwrap
 
 _NEEDS = (
@@ -18,12 +19,13 @@ _NEEDS = (
 
 
 def _default_names(network: nn.Module) -> Tuple[Optional[str], Optional[str]]:
-    """``default_taps()`` feature map and classifier (else the last ``nn.Linear``), named
-    as in ``network.named_modules()`` (wrapper prefixes included)."""
+    """``default_taps()`` feature map and classifier (torchvision's and timm's known tap
+    points; else the last ``nn.Linear``), named as in ``network.named_modules()`` (wrapper
+    prefixes included)."""
     inner, prefix = _unwrap(network)
     declare = getattr(inner, "default_taps", None)
-    if callable(declare):
-        taps = declare()
+    taps = declare() if callable(declare) else known_tap_points(inner)
+    if taps is not None:
         return prefix + taps.feature_map, prefix + taps.classifier
     linears = [n for n, m in inner.named_modules() if isinstance(m, nn.Linear)]
     return None, (prefix + linears[-1]) if linears else None
@@ -70,7 +72,8 @@ def cam(
         ``(B, C_in, H, W)`` model inputs.
     feature_map : str, optional
         Module whose output is the last spatial map ``(B, K, h, w)``. Default: the
-        model's ``default_taps().feature_map`` (every zoo model declares it).
+        model's ``default_taps().feature_map`` (every zoo model declares it; torchvision
+        ResNets and MobileNetV2 and timm networks have known tap points).
     classifier : str, optional
         The final ``nn.Linear``. Default: ``default_taps().classifier``, else the last
         ``nn.Linear`` of the model.

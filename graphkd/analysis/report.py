@@ -93,11 +93,15 @@ def _subset(data: Dataset, size: Optional[int], seed: int) -> Dataset:
 
 
 def _load(
-    checkpoints: Sequence[PathLike], names: Sequence[str], dataset: str, device: torch.device
+    checkpoints: Sequence[PathLike],
+    names: Sequence[str],
+    dataset: str,
+    root: Optional[PathLike],
+    device: torch.device,
 ) -> List[TappedModel]:
     models = []
     for checkpoint, name in zip(checkpoints, names):
-        network = build_model(name, dataset)
+        network = build_model(name, dataset, None if root is None else os.fspath(root))
         try:
             load_checkpoint(network, os.fspath(checkpoint))
         except ValueError as error:
@@ -181,11 +185,12 @@ def write_report(
     teachers : sequence of path
         The teachers' checkpoints (graphkd ``model.pt`` or community ``{"model": sd}``).
     teacher_models : sequence of str
-        Their zoo model names, one per checkpoint.
+        Their networks, one per checkpoint: zoo names, ``torchvision:...`` or ``timm:...``
+        (see :func:`graphkd.models.create_network`).
     student : path
         The student's checkpoint.
     student_model : str
-        Its zoo model name.
+        Its network's name, as ``teacher_models``.
     dataset : str
         A name of :func:`graphkd.data.list_datasets`.
     output : path
@@ -268,9 +273,9 @@ def _write(
     seed: int,
     progress: bool,
 ) -> AnalysisReport:
-    info = dataset_info(dataset)
-    teacher_nets = _load(teachers, teacher_models, dataset, device)
-    student_net = _load([student], [student_model], dataset, device)[0]
+    info = dataset_info(dataset, root)
+    teacher_nets = _load(teachers, teacher_models, dataset, root, device)
+    student_net = _load([student], [student_model], dataset, root, device)[0]
     names = [f"teacher {k + 1} ({m})" for k, m in enumerate(teacher_models)]
     student_name = f"student ({student_model})"
     models = dict(zip([*names, student_name], [*teacher_nets, student_net]))

@@ -95,6 +95,14 @@ def create_model(
     >>> net(torch.randn(2, 3, 32, 32)).shape
     torch.Size([2, 100])
     """
+    if name not in MODELS:
+        try:
+            MODELS.get(name)
+        except ValueError as error:  # the unknown name, listing the zoo's
+            raise ValueError(
+                f"{error}; torchvision and timm networks ('torchvision:resnet18', "
+                f"'timm:...') are built by graphkd.models.create_network"
+            ) from None
     factory = MODELS.get(name)
     return factory(
         num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs

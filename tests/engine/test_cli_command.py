@@ -333,3 +333,31 @@ def test_epochs_scales_a_methods_stages_and_the_banner_names_their_key(tmp_path)
     assert saved["method"]["options"] == {"stage1_epochs": 1}
     again = graphkd(*args, "--overwrite", "--set", "method.options.stage1_epochs=2")
     assert "1. attention: 2 epochs training the distiller" in again.stdout, again.stderr
+
+
+def test_analyze_reads_models_and_dataset_from_model_pt_and_takes_torchvision(
+    tmp_path, image_tree_writer
+):
+    """analyze without --teacher-models/--student-model/--dataset (model.pt records them),
+    a torchvision teacher named on the command line, an image folder read from --root."""
+    from graphkd.engine.trainer import _save_model, build_model
+
+    tree = str(image_tree_writer(tmp_path / "tree", per_class=(2, 2), size=(40, 36)))
+    for name, arch in (("teacher", "torchvision:resnet18"), ("student", "resnet8")):
+        network = build_model(arch, "image_folder", tree)
+        _save_model(tmp_path / f"{name}.pt", network, arch, "image_folder", 0.0)
+    torch.save(build_model("torchvision:resnet18", "image_folder", tree).state_dict(),
+               tmp_path / "plain.pt")  # fmt: skip
+    common = ["--student", str(tmp_path / "student.pt"), "--root", tree, "--batch-size", "6"]
+    common += ["--cam-images", "1", "--device", "cpu"]
+    result = graphkd("analyze", "--teachers", str(tmp_path / "teacher.pt"), *common,
+                     "--output", str(tmp_path / "recorded"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "teacher 1 (torchvision:resnet18)" in (tmp_path / "recorded" / "report.md").read_text()
+    named = ["--teachers", str(tmp_path / "plain.pt"), "--teacher-models", "torchvision:resnet18"]
+    result = graphkd("analyze", *named, *common, "--output", str(tmp_path / "named"))
+    assert result.returncode == 0, result.stderr
+    # a plain state dict records no model: the error names the option
+    result = graphkd("analyze", "--teachers", str(tmp_path / "plain.pt"), *common,
+                     "--output", str(tmp_path / "x"))  # fmt: skip
+    assert_one_line_error(result, "plain.pt does not record its model", "--teacher-models")

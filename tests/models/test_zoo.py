@@ -77,3 +77,8 @@ def test_double_precision_forward() -> None:
     model = create_model("ShuffleV2", num_classes=10).double().eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_create_model_points_torchvision_names_to_create_network():
+    with pytest.raises(ValueError, match="unknown model 'torchvision:resnet18'.*create_network"):
+        create_model("torchvision:resnet18")
