@@ -4,7 +4,7 @@ every sample as two node terms, with a warm-up by epoch."""
 from __future__ import annotations
 
 import functools
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 from torch import Tensor
@@ -17,8 +17,12 @@ from graphkd.metrics.metric import check_positive
 from graphkd.responses import Responses
 
 
-def target_mask(responses: Responses, who: str = "responses") -> Tensor:
-    """``(B, C)`` bool mask of each sample's labelled class.
+def split_classes(
+    scores: Tensor, responses: Responses, who: str = "responses"
+) -> Tuple[Tensor, Tensor]:
+    """Each row's labelled entry ``(B, 1)`` and its other entries ``(B, C - 1)`` in class
+    order, of ``(B, C)`` ``scores`` (the logits or a function of them), by gathers (no host
+    synchronisation, unlike a boolean mask).
 
     Raises
     ------
@@ -41,7 +45,10 @@ def target_mask(responses: Responses, who: str = "responses") -> Tensor:
             f"the {who} score {logits.shape[1]} class; splitting the target class from the "
             "others needs at least 2 classes"
         )
-    return torch.zeros_like(logits, dtype=torch.bool).scatter_(1, labels.long().view(-1, 1), True)
+    label = labels.long().view(-1, 1)
+    others = torch.arange(logits.shape[1] - 1, device=logits.device).view(1, -1)
+    others = others + (others >= label).long()
+    return scores.gather(1, label), scores.gather(1, others)
 
 
 def check_labels(responses: Responses, who: str = "responses") -> None:
@@ -49,7 +56,7 @@ def check_labels(responses: Responses, who: str = "responses") -> None:
     synchronisation; distillers call it only while their ``check_inputs`` is on)."""
     labels, classes = responses.labels, responses.logits.shape[-1]
     if labels is None:
-        target_mask(responses, who)
+        split_classes(responses.logits, responses, who)
     elif labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise ValueError(
             f"the {who} carry {labels.dtype} labels; pass integer class indices (torch.long)"
@@ -72,15 +79,12 @@ def target_split(responses: Responses, temperature: float = 4.0) -> KnowledgeGra
     * ``ndata["non_target"]`` ``(B, C - 1)``: the logits of the non-target classes, in
       class order (the target's column removed).
     """
-    mask = target_mask(responses)
     logits = responses.logits
     rows = logits.shape[0]
-    scaled = logits / temperature
-    whole = torch.logsumexp(scaled, dim=1, keepdim=True)
-    target = scaled.masked_select(mask).view(rows, 1)
-    rest = torch.logsumexp(scaled.masked_fill(mask, float("-inf")), dim=1, keepdim=True)
-    binary = torch.cat([target - whole, rest - whole], dim=1) * temperature
-    non_target = logits.masked_select(~mask).view(rows, logits.shape[1] - 1)
+    target, non_target = split_classes(logits, responses)
+    whole = torch.logsumexp(logits / temperature, dim=1, keepdim=True)
+    rest = torch.logsumexp(non_target / temperature, dim=1, keepdim=True)
+    binary = torch.cat([target / temperature - whole, rest - whole], dim=1) * temperature
     none = torch.empty(0, dtype=torch.long, device=logits.device)
     return KnowledgeGraph(
         none, none, rows, ndata={"target_vs_rest": binary, "non_target": non_target}

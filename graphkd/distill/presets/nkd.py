@@ -12,7 +12,7 @@ from torch import Tensor
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.dkd import check_labels, target_mask
+from graphkd.distill.presets.dkd import check_labels, split_classes
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import Metric, check_positive
 from graphkd.responses import Responses
@@ -26,11 +26,10 @@ def normalised_split(responses: Responses) -> KnowledgeGraph:
     * ``ndata["non_target"]`` ``(B, C - 1)``: the non-target logits in class order (the
       target's column removed), whose softmax is the normalised non-target distribution.
     """
-    mask = target_mask(responses)
     logits = responses.logits
     rows = logits.shape[0]
-    target = F.log_softmax(logits, dim=1).masked_select(mask).view(rows, 1)
-    non_target = logits.masked_select(~mask).view(rows, logits.shape[1] - 1)
+    target, _ = split_classes(F.log_softmax(logits, dim=1), responses)
+    _, non_target = split_classes(logits, responses)
     none = torch.empty(0, dtype=torch.long, device=logits.device)
     return KnowledgeGraph(none, none, rows, ndata={"target": target, "non_target": non_target})
 
