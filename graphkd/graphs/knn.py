@@ -42,7 +42,9 @@ def knn_graph(
     Edges point neighbour -> node, so every node has in-degree ``k``; the graph is not
     symmetrised. With ``include_self`` the node itself is always one of its ``k``
     neighbours (then ``k - 1`` others). Built with ``torch.topk`` on ``x``'s device,
-    without a host round trip; ``x`` is read without gradient.
+    without a host round trip; ``x`` is read without gradient. Distances are computed in
+    float32, or in float64 for float64 points (neighbours closer than float32 resolves
+    keep their float64 order).
 
     .. math::
         \mathcal{E} = \{(j, i) : j \in \mathrm{kNN}_k(i)\}
@@ -81,7 +83,7 @@ def knn_graph(
             f"batch has {num_nodes}; lower k or raise the batch size"
         )
     with torch.no_grad():
-        distance = pairwise_distance(x.float(), metric)
+        distance = pairwise_distance(x.to(torch.promote_types(x.dtype, torch.float32)), metric)
         diagonal = torch.arange(num_nodes, device=x.device)
         fill = float("-inf") if include_self else float("inf")
         distance[diagonal, diagonal] = fill
