@@ -1,4 +1,5 @@
-"""The ``graphkd`` command: train teachers, distil, evaluate, analyze, list, configs, quickstart.
+"""The ``graphkd`` command: train teachers, distil, evaluate, analyze, graph, list, configs,
+quickstart.
 
 Arguments are parsed before anything heavy is imported, so ``graphkd --help`` and
 ``graphkd --version`` answer at once. A user's mistake (an unknown name, a bad value, a
@@ -167,6 +168,13 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--cam-images", type=int, default=4, help="images in the CAM figure")
     analyze.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     analyze.add_argument("--seed", type=int, default=0, help="subset and augmentation seed")
+
+    graph = command(
+        "graph", "draw a distillation run's teacher and student knowledge graphs on a batch"
+    )
+    graph.add_argument("run", metavar="RUN_DIR", help="a distillation run's folder")
+    graph.add_argument("--out", default=None, help="the picture (default: RUN_DIR/graph.png)")
+    graph.add_argument("--batch-size", type=int, default=32, help="test images in the batch")
 
     listing = command(
         "list", "methods, models, datasets, shipped configs and recipes with their targets"
@@ -360,6 +368,26 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _graph(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from graphkd.analysis.graph_picture import draw_graphs
+    from graphkd.engine.run_graphs import run_batch
+
+    if args.batch_size < 2:
+        raise ValueError(f"--batch-size {args.batch_size}: relations need at least 2 images")
+    batch = run_batch(args.run, args.batch_size)
+    figure = draw_graphs(batch.distiller, batch.teacher, batch.student, labels=batch.labels)
+    out = args.out or os.path.join(args.run, "graph.png")
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    print(f"graphs of {args.run} (epoch {batch.epoch}) on {len(batch.labels)} test images: {out}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "analyze":
         return _analyze(args)
@@ -373,6 +401,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "quickstart":
         return _quickstart(args)
+    if args.command == "graph":
+        return _graph(args)
 
     from graphkd.engine.trainer import Trainer
 

@@ -14,6 +14,8 @@ networks and their outputs:
   :class:`~graphkd.data.EnsembleViews`);
 - :func:`prediction_relation` and the figures (:func:`plot_cam_overlays`,
   :func:`plot_relations`, :func:`plot_knn_graph`);
+- :func:`draw_graphs`: any method's teacher and student knowledge graphs of one batch,
+  side by side (``graphkd graph RUN_DIR`` for a run);
 - :func:`write_report`: all of the above for checkpoints, as ``graphkd analyze`` writes it.
 
 Example
@@ -32,6 +34,7 @@ from graphkd.analysis.attention_iou import DEFAULT_THRESHOLD, attention_iou
 from graphkd.analysis.cam import cam
 from graphkd.analysis.fidelity import KL_SCALE, Fidelity, fidelity
 from graphkd.analysis.figures import plot_cam_overlays, plot_knn_graph, plot_relations
+from graphkd.analysis.graph_picture import draw_graphs, graph_pairs
 from graphkd.analysis.mutual_information import mutual_information
 from graphkd.analysis.prediction_relation import prediction_relation
 from graphkd.analysis.report import AnalysisReport, write_report
@@ -46,7 +49,9 @@ __all__ = [
     "affinity",
     "attention_iou",
     "cam",
+    "draw_graphs",
     "fidelity",
+    "graph_pairs",
     "mutual_information",
     "plot_cam_overlays",
     "plot_knn_graph",

@@ -8,7 +8,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from graphkd.distill.base import Distiller
+from graphkd.distill.base import Distiller, GraphPair
 from graphkd.distill.methods import create_method
 from graphkd.distill.module_distiller import as_distiller
 from graphkd.distill.stage import Stage
@@ -213,6 +213,13 @@ class EnsembleDistiller(Distiller):
             pairs = [(teacher, self._for(k)) for k, teacher in enumerate(teachers)]
         for teacher, distiller in pairs:
             distiller.after_step(teacher, student)
+
+    def build_graphs(self, teachers: Sequence[Responses], student: Responses) -> GraphPair:  # type: ignore[override]
+        """The graphs of the first teacher with its distiller (``average_logits``: of the
+        averaged teacher), as :meth:`Distiller.build_graphs` gives them."""
+        if self.mode == "average_logits":
+            return self._members()[0].build_graphs(average_responses(teachers), student)
+        return self._for(0).build_graphs(teachers[0], student)
 
     def reset_parameters(self) -> None:
         """Reset every wrapped distiller."""
