@@ -1,0 +1,292 @@
+"""AB (Heo et al., AAAI 2019): transferring the activation boundaries of hidden neurons."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from graphkd.distill.distiller import GraphMatchingDistiller, _validate
+from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.presets.fitnet import HintRegressor
+from graphkd.distill.presets.vid import paired_features, tapped_maps, term_name
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.metrics import Metric
+from graphkd.responses import Responses, check_finite
+
+Shape = Tuple[int, int, int]
+
+
+class BoundaryLoss(Metric):
+    r"""AB's alternative L2 loss: a hinge on each neuron's activation boundary.
+
+    .. math::
+        \ell = \frac{1}{B}\sum_{b, c, h, w}
+            (s + \mu)^2\,[s > -\mu,\ t \le 0] + (s - \mu)^2\,[s \le \mu,\ t > 0]
+
+    The student's pre-activation :math:`s` must be below :math:`-\mu` where the
+    teacher's neuron is off (:math:`t \le 0`) and above :math:`\mu` where it is on.
+    ``student`` and ``teacher`` are ``(B, C, H, W)``; ``margin`` is :math:`\mu` (1.0).
+
+    Example
+    -------
+    >>> loss = BoundaryLoss(margin=1.0)
+    >>> float(loss(torch.tensor([[0.0, 2.0]]), torch.tensor([[-1.0, 1.0]])))
+    1.0
+    """
+
+    def __init__(self, margin: float = 1.0, check_finite: bool = True) -> None:
+        super().__init__(check_finite=check_finite)
+        if not margin >= 0:
+            raise ValueError(f"the margin must be >= 0, got {margin}; AB's default is 1.0")
+        self.margin = margin
+
+    def forward(
+        self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
+    ) -> Tensor:
+        self.check_inputs(student, teacher)
+        on = teacher > 0
+        off_side = (student + self.margin).square() * ((student > -self.margin) & ~on)
+        on_side = (student - self.margin).square() * ((student <= self.margin) & on)
+        return (off_side + on_side).sum() / student.shape[0]
+
+
+def connector(student_shape: Shape, teacher_shape: Shape) -> nn.Module:
+    """RepDistiller's AB connector: nothing where the channel counts and heights agree,
+    else a convolution chosen by the maps' sizes (:class:`HintRegressor`, FitNets' rule)
+    and a batch norm, without ReLU."""
+    if student_shape[0] == teacher_shape[0] and student_shape[1] == teacher_shape[1]:
+        return nn.Identity()
+    try:
+        return HintRegressor(student_shape, teacher_shape, relu=False)
+    except ValueError:
+        raise ValueError(
+            f"ab cannot connect a student map of shape {tuple(student_shape)} to the teacher's "
+            f"{tuple(teacher_shape)}: the student's map must be as large as the teacher's or "
+            "larger, or exactly half or twice its size; pair other features "
+            "(teacher_features=..., student_features=...)"
+        ) from None
+
+
+class ABDistiller(GraphMatchingDistiller):
+    r"""Activation-boundary distillation (Heo et al., AAAI 2019), with its initialisation.
+
+    Nodes are the samples of the batch. At each of the :math:`n` pairs of tapped stage
+    outputs *before their final ReLU*, the teacher graph carries the teacher's map
+    :math:`t_k`, the student graph the student's map through its connector :math:`c_k`
+    (:func:`connector`), and the node term is :class:`BoundaryLoss`:
+
+    .. math::
+        \mathcal{L}_{ab} = w \sum_{k=1}^{n} 2^{k-n}\, \ell_{\mu}\big(c_k(s_k), t_k\big)
+
+    *Initialisation.* During the first ``init_epochs`` epochs only
+    :math:`\mathcal{L}_{ab}` trains the student and the connectors
+    (:meth:`combine_gradients` leaves the cross-entropy out, so ``combines_gradients``
+    is ``True``); afterwards the student trains on its cross-entropy alone and
+    ``"loss"`` is zero (``"ab"`` still reports :math:`\mathcal{L}_{ab}`). The epoch comes from :meth:`set_epoch` (the trainer calls
+    it every epoch) and from ``combine_gradients``' ``epoch``. See :func:`ab`.
+    """
+
+    def __init__(
+        self,
+        teacher_shapes: Optional[Dict[str, Shape]],
+        student_shapes: Optional[Dict[str, Shape]],
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
+        margin: float = 1.0,
+        weight: float = 3e-3,
+        init_epochs: int = 30,
+        preact: bool = True,
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        for who, shapes in (("teacher", teacher_shapes), ("student", student_shapes)):
+            if shapes is None:
+                raise ValueError(
+                    f"ab needs {who}_shapes, the (C, H, W) of each tapped stage output (dict "
+                    "feature name -> shape, shallow to deep); the trainer passes it from the "
+                    "tapped models"
+                )
+        assert teacher_shapes is not None and student_shapes is not None
+        t_names, s_names = paired_features(
+            "ab",
+            {k: int(v[0]) for k, v in teacher_shapes.items()},
+            {k: int(v[0]) for k, v in student_shapes.items()},
+            teacher_features,
+            student_features,
+        )
+        if init_epochs < 0:
+            raise ValueError(f"init_epochs must be >= 0, got {init_epochs}")
+        count = len(t_names)
+        terms = [
+            MatchTerm(
+                term_name("ab", name),
+                field=name,
+                on="nodes",
+                metric=BoundaryLoss(margin, check_finite=not check_inputs),
+                weight=weight * 2.0 ** (k - count + 1),
+            )
+            for k, name in enumerate(t_names)
+        ]
+        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
+        self.teacher_features, self.student_features = t_names, s_names
+        self.teacher_shapes = [tuple(int(x) for x in teacher_shapes[n]) for n in t_names]
+        self.student_shapes = [tuple(int(x) for x in student_shapes[n]) for n in s_names]
+        self.connectors = nn.ModuleList(
+            connector(s, t)  # type: ignore[arg-type]
+            for s, t in zip(self.student_shapes, self.teacher_shapes)
+        )
+        self.margin = margin
+        self.weight = weight
+        self.init_epochs = init_epochs
+        self.preact = preact
+
+    @staticmethod
+    def _unused(responses: Responses) -> KnowledgeGraph:  # pragma: no cover - never called
+        raise AssertionError("ABDistiller builds both graphs in build_graphs")
+
+    def initialising(self, epoch: Optional[int] = None) -> bool:
+        """Whether ``epoch`` (default: the last announced, :attr:`epoch`) is one of the
+        initialisation epochs."""
+        return (self.epoch if epoch is None else epoch) < self.init_epochs
+
+    def build_graphs(
+        self, teacher: Responses, student: Responses
+    ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
+        """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map (teacher graph)
+        and the student's map through its connector (student graph)."""
+        if self.check_inputs:
+            _validate(teacher, student)
+            self.check_dtype(student)
+        t_widths = [shape[0] for shape in self.teacher_shapes]
+        s_widths = [shape[0] for shape in self.student_shapes]
+        t_maps = tapped_maps("ab", teacher, self.teacher_features, t_widths, "teacher")
+        s_maps = tapped_maps("ab", student, self.student_features, s_widths, "student")
+        if self.check_inputs:
+            check_finite(
+                {
+                    **{f"teacher feature {n!r}": m for n, m in zip(self.teacher_features, t_maps)},
+                    **{f"student feature {n!r}": m for n, m in zip(self.student_features, s_maps)},
+                }
+            )
+        t_fields, s_fields = {}, {}
+        for name, s_map, t_map, network in zip(
+            self.teacher_features, s_maps, t_maps, self.connectors
+        ):
+            t_fields[name], s_fields[name] = t_map.detach(), network(s_map)
+            if s_fields[name].shape != t_fields[name].shape:
+                raise ValueError(
+                    f"ab's connector turns the student's {tuple(s_map.shape)} map into "
+                    f"{tuple(s_fields[name].shape)}, but the teacher's {name!r} is "
+                    f"{tuple(t_map.shape)}; pass the shapes of the tapped maps "
+                    "(teacher_shapes, student_shapes)"
+                )
+        none = torch.empty(0, dtype=torch.long, device=student.logits.device)
+        batch = student.batch_size
+        return (
+            KnowledgeGraph(none, none, batch, ndata=t_fields),
+            KnowledgeGraph(none, none, batch, ndata=s_fields),
+        )
+
+    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """``{"loss": L_ab during initialisation else 0, "ab": L_ab, "ab_<feature>": ...}``."""
+        out = super().forward(teacher, student)
+        total = out["loss"]
+        return {**out, "loss": total if self.initialising() else total * 0.0, "ab": total}
+
+    #: AB chooses per phase which losses reach the student (see :meth:`combine_gradients`).
+    combines_gradients = True
+
+    def combine_gradients(
+        self,
+        student_params: Iterable[Tensor],
+        ce_loss: Tensor,
+        transfer_loss: Tensor,
+        epoch: int,
+        distiller_params: Optional[Iterable[Tensor]] = None,
+    ) -> None:
+        """Add the step's gradients to ``.grad``: of the AB loss alone during the
+        initialisation epochs, of ``ce_loss + transfer_loss`` afterwards (where
+        ``transfer_loss`` is zero). Computed with ``torch.autograd.grad`` (the trainer then
+        averages them under DDP itself and does not accumulate gradients over batches);
+        ``distiller_params`` default to this distiller's (an ensemble passes all of its
+        members')."""
+        params = [p for p in student_params if p.requires_grad]
+        extra = self.parameters() if distiller_params is None else distiller_params
+        params += [p for p in extra if p.requires_grad]
+        loss = transfer_loss if self.initialising(epoch) else ce_loss + transfer_loss
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        for param, grad in zip(params, grads):
+            if grad is not None:
+                param.grad = grad if param.grad is None else param.grad + grad
+
+
+@METHODS.register("ab")
+def ab(
+    teacher_shapes: Optional[Dict[str, Shape]] = None,
+    student_shapes: Optional[Dict[str, Shape]] = None,
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+    margin: float = 1.0,
+    weight: float = 3e-3,
+    init_epochs: int = 30,
+    preact: bool = True,
+    ce_weight: float = 1.0,
+) -> ABDistiller:
+    r"""Knowledge transfer via distillation of activation boundaries (Heo et al., AAAI 2019).
+
+    .. math::
+        \mathcal{L}_{ab} = w \sum_{k=1}^{n} \frac{2^{k-n}}{B} \sum_{b,c,h,w}
+            (s + \mu)^2 [s > -\mu,\, t \le 0] + (s - \mu)^2 [s \le \mu,\, t > 0],
+        \qquad s = c_k(s_k),\ t = t_k
+
+    over the paired pre-ReLU stage outputs, trained alone for ``init_epochs`` epochs (the
+    student initialised to the teacher's activation boundaries), then the student trains
+    on its cross-entropy (:class:`ABDistiller`), as RepDistiller runs AB.
+
+    Parameters
+    ----------
+    teacher_shapes, student_shapes : dict of str to (int, int, int)
+        ``(C, H, W)`` of the tapped (pre-activation) stage outputs, shallow to deep (the
+        trainer passes them).
+    teacher_features, student_features : sequence of str, optional
+        The paired maps (default: the ``min(n_t, n_s)`` deepest of each side,
+        RepDistiller's ``feat[1:-1]`` for every zoo pair but VGG to VGG).
+    margin : float
+        :math:`\mu` (1.0).
+    weight : float
+        :math:`w` (``3e-3``: RepDistiller's ``/ 1000 * 3`` of the per-sample sum).
+    init_epochs : int
+        Initialisation epochs at the start of the schedule (30, RepDistiller's
+        ``--init_epochs``).
+    preact : bool
+        Read the stage outputs before their final activation (``True``; the trainer
+        taps them).
+    ce_weight : float
+        Cross-entropy weight after the initialisation (1).
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> shapes = {"layer1.0.merge": (8, 8, 8), "layer2.0.merge": (16, 4, 4)}
+    >>> distiller = ab(shapes, shapes)
+    >>> def maps():
+    ...     f = {k: torch.randn(2, *s) for k, s in shapes.items()}
+    ...     return Responses(torch.randn(2, 10), features=f)
+    >>> sorted(distiller(maps(), maps()))
+    ['ab', 'ab_layer1_0_merge', 'ab_layer2_0_merge', 'loss']
+    """
+    return ABDistiller(
+        teacher_shapes,
+        student_shapes,
+        teacher_features=teacher_features,
+        student_features=student_features,
+        margin=margin,
+        weight=weight,
+        init_epochs=init_epochs,
+        preact=preact,
+        ce_weight=ce_weight,
+    )
