@@ -12,7 +12,11 @@ skipped and interrupted ones resume, so rerunning the command continues the suit
 Example::
 
     python benchmarks/reproduce.py --dry-run           # what it would download and train
-    python benchmarks/reproduce.py --only cifar100_kd_resnet32x4_resnet8x4
+    python benchmarks/reproduce.py --only cifar100_dist_resnet32x4_resnet8x4
+
+``--dry-run`` also says where CIFAR-100 is read from (or that the first run downloads it)
+and whether each download it needs can be reached. A problem (offline, a damaged
+archive) ends the script with one line ``reproduce.py: error: ...`` and status 2.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import csv
 import re
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import cifar_teachers
 
@@ -141,6 +146,41 @@ def parser_for(recipes: List[Recipe]) -> argparse.ArgumentParser:
     return parser
 
 
+def unreachable(url: str, timeout: float = 5.0) -> Optional[str]:
+    """Why ``url`` cannot be fetched now (offline, refused, missing), or ``None``."""
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except Exception as error:  # urllib, http and socket errors alike
+        return str(getattr(error, "reason", None) or error)
+
+
+def data_plan(recipes: List[Recipe], overrides: List[str]) -> List[str]:
+    """Where each recipe's CIFAR-100 is read from, or that the first run downloads it."""
+    from graphkd.data import CIFAR100
+    from graphkd.data.paths import resolve_root
+    from graphkd.engine import load_config
+
+    lines = []
+    for root in sorted({load_config(r.path, overrides).data.root or "" for r in recipes}):
+        found = CIFAR100.find_files(root or None, train=True)
+        found = found and CIFAR100.find_files(root or None, train=False)
+        folder = resolve_root(root or None)
+        if found:
+            lines.append(f"CIFAR-100: read from {folder / CIFAR100.base_folder}")
+            continue
+        line = f"CIFAR-100: not in {folder}; the first run downloads it ({CIFAR100.url}, 169 MB)"
+        reason = unreachable(CIFAR100.url)
+        if reason is not None:
+            line += (
+                f" but it cannot be reached ({reason}): offline, extract "
+                f"cifar-100-python.tar.gz into {folder} or --set data.root=<its folder>"
+            )
+        lines.append(line)
+    return lines
+
+
 def run(command: List[str]) -> None:
     print("+ " + " ".join(command), flush=True)
     subprocess.run([sys.executable, "-m", "graphkd", *command], check=True)
@@ -161,6 +201,27 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not chosen:
         parser.error("no recipe found: the folder holds no cifar100_*.yaml with a '# target:'")
     output = args.output.resolve()
+    try:
+        text = _run_suite(args, chosen, output)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"{parser.prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)
+    except subprocess.CalledProcessError as error:
+        print(
+            f"{parser.prog}: error: `graphkd {' '.join(error.cmd[3:6])} ...` ended with status "
+            f"{error.returncode} (its message is above); rerun to continue the suite",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    print(text)
+
+
+def _run_suite(args: argparse.Namespace, chosen: List[Recipe], output: Path) -> str:
+    """Train (or with ``--dry-run`` describe) every chosen recipe; the results table."""
+    if args.dry_run:
+        for line in data_plan(chosen, args.overrides):
+            print(line)
+    offline: Dict[str, Optional[str]] = {}
     for recipe in chosen:
         folder = output / recipe.name
         if last_and_best(folder / recipe.method) is not None:
@@ -172,6 +233,13 @@ def main(argv: Optional[List[str]] = None) -> None:
                 where = args.teachers or args.cache / cifar_teachers.ARCHIVE_NAME
                 fetch = "" if args.teachers or where.is_file() else f" (download {args.url})"
                 print(f"would prepare teacher {teacher} from {where}{fetch}")
+                if fetch and args.url not in offline:
+                    offline[args.url] = unreachable(args.url)
+                    if offline[args.url] is not None:
+                        print(
+                            f"offline: {args.url} cannot be reached ({offline[args.url]}); "
+                            f"download it elsewhere and put it at {where}, or pass --teachers"
+                        )
             print(
                 f"would train {recipe.name}: {recipe.method}, {recipe.teacher} -> "
                 f"{recipe.student}, {recipe.epochs} epochs, into {folder / recipe.method}"
@@ -194,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not args.dry_run:
         output.mkdir(parents=True, exist_ok=True)
         (output / "results.md").write_text(text)
-    print(text)
+    return text
 
 
 if __name__ == "__main__":

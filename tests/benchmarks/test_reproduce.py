@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import re
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -210,3 +213,37 @@ def test_the_suite_trains_once_and_prints_measured_beside_paper(suite, release, 
     )
     module.main([*args, "--cache", str(tmp_path / "c")])
     assert len(module.commands) == 1  # finished: skipped
+
+
+def _reproduce(*args: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    script = str(REPO / "benchmarks" / "reproduce.py")
+    return subprocess.run(
+        [sys.executable, script, *args], capture_output=True, text=True, env=environment,
+        timeout=300,
+    )  # fmt: skip
+
+
+CLOSED = "http://127.0.0.1:9/cifar_teachers.tar"  # a closed local port: offline, at once
+
+
+def test_offline_run_ends_with_one_line_and_dry_run_says_so(load_benchmark, tmp_path):
+    """The docstring's example recipe exists; offline, a run prints one line (no
+    traceback) and a dry run says what cannot be reached and where CIFAR-100 is read."""
+    module = load_benchmark("reproduce")
+    (example,) = re.findall(r"--only (\S+)", module.__doc__)
+    assert example in {r.name for r in module.discover(module.shipped_config_dir())}
+
+    common = ["--only", example, "--cache", str(tmp_path / "c"), "--url", CLOSED]
+    common += ["--output", str(tmp_path / "o")]
+    result = _reproduce(*common)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reproduce.py: error: "), result.stderr
+    assert "the CIFAR-100 teachers are not available" in lines[0]
+
+    write_cifar100(tmp_path / "cifar", {"train": 2, "test": 2})
+    dry = _reproduce(*common, "--dry-run", "--set", f"data.root={tmp_path / 'cifar'}")
+    assert dry.returncode == 0, dry.stderr
+    assert f"offline: {CLOSED} cannot be reached" in dry.stdout
+    assert f"CIFAR-100: read from {tmp_path / 'cifar' / 'cifar-100-python'}" in dry.stdout
