@@ -86,7 +86,8 @@ def table(rows: Sequence[Row], seeds: Sequence[int]) -> str:
         lines.append(
             f"| {row.name} | {run.spread(own)} | {'' if other == row.name else other} | {cell} |"
         )
-    return "\n".join(lines) + "\n"
+    folders = {row.name: [row.folder / f"seed{s}" / row.method for s in seeds] for row in rows}
+    return "\n".join(lines) + "\n\n" + run.code_note(folders)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -180,22 +180,45 @@ def train(
     overrides: List[str],
     epochs: int,
     threads: Optional[int] = None,
+    rerun_older_code: bool = False,
 ) -> None:
     """Run one training of ``epochs`` epochs unless ``folder`` holds it finished; resume a
     started one. A run started here records the code that made it (``provenance.json``,
-    :func:`code_version`); resuming it with other code says so."""
-    if finished(folder, epochs):
-        print(f"= {folder} is finished, skipped", flush=True)
-        return
+    :func:`code_version`); resuming it with other code says so. With
+    ``rerun_older_code`` a run that other code made (or that recorded none) is trained
+    again from scratch."""
     version = code_version()
     recorded = recorded_version(folder)
-    if recorded is not None and recorded != version:
+    older = recorded is None or recorded["commit"] != version["commit"]
+    again = rerun_older_code and older and (folder / "metrics.csv").exists()
+    if finished(folder, epochs) and not again:
+        print(f"= {folder} is finished, skipped", flush=True)
+        return
+    if recorded is not None and older and not again:
         print(f"! {folder} was started by {recorded}, resumed by {version}", flush=True)
-    if recorded is None or not (folder / "metrics.csv").exists():
+    if again or recorded is None or not (folder / "metrics.csv").exists():
         folder.mkdir(parents=True, exist_ok=True)
         (folder / PROVENANCE).write_text(json.dumps(version) + "\n")
     # --resume continues a started run, and starts one afresh when it has no checkpoint
-    run([*kind, "--resume", *(f"--set={o}" for o in overrides)], threads)
+    start = ["--overwrite"] if again else ["--resume"]
+    run([*kind, *start, *(f"--set={o}" for o in overrides)], threads)
+
+
+def code_note(folders: Dict[str, List[Path]]) -> str:
+    """Which code made each row's runs (``folders[row]``: its run folders), one line per
+    commit, oldest records last; rows of runs without ``provenance.json`` are 'unrecorded'
+    (made before the runner recorded its code)."""
+    by_commit: Dict[str, List[str]] = {}
+    for row, runs in folders.items():
+        commits = {(recorded_version(f) or {}).get("commit", "unrecorded") for f in runs}
+        for commit in sorted(commits):
+            by_commit.setdefault(commit[:12], []).append(row)
+    lines = [f"- {commit}: {', '.join(rows)}" for commit, rows in by_commit.items()]
+    return (
+        "Code that made the runs (provenance.json; rerun with --rerun-older-code):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def scaled_schedule(optim: OptimConfig, epochs: int) -> List[str]:
@@ -403,6 +426,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         "schedule axis; the teacher is unchanged)",
     )
     parser.add_argument(
+        "--rerun-older-code",
+        action="store_true",
+        help="train again, from scratch, every run that other code made (another commit in "
+        "its provenance.json, or none recorded), so the table comes from one version",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: tiny data, 1 epoch, rows ce kd, 2 seeds"
     )
     parser.add_argument(
@@ -480,6 +509,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ],
             epochs,
             threads,
+            args.rerun_older_code,
         )
 
     pairs = [(row, seed) for row in chosen for seed in seeds]
@@ -490,7 +520,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     for row, seed in pairs:
         folder = run_output(output, seed, row) / row.method
         runs.setdefault(row.name, {})[seed] = read_metrics(folder)
-    table = summarise(runs, teachers, command)
+    folders: Dict[str, List[Path]] = {}
+    for row, seed in pairs:
+        folders.setdefault(row.name, []).append(run_output(output, seed, row) / row.method)
+    table = summarise(runs, teachers, command) + "\n" + code_note(folders)
     (output / "results.md").write_text(table)
     plot(runs, output)
     print(table)

@@ -237,3 +237,39 @@ def test_curves_mark_whole_epochs(tmp_path, load_benchmark):
     assert shown and all(float(tick).is_integer() for tick in shown)
     assert (tmp_path / "ci.png").is_file() and (tmp_path / "curves.png").is_file()
     plt.close("all")
+
+
+def test_epochs_scales_the_students_schedule_and_leaves_the_teacher(runner, tmp_path):
+    runner.main(["--rows", "ce", "--seeds", "0", "--epochs", "60", "--output", str(tmp_path)])
+    teacher, student = runner.commands
+    assert "--set=optim.epochs=60" in student and "--set=optim.milestones=[40,52]" in student
+    assert not any("optim.epochs" in c for c in teacher)
+
+
+def test_each_run_records_its_code_and_the_table_says_which_made_each_row(runner, tmp_path):
+    version = runner.code_version()
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    import json
+
+    recorded = json.loads((tmp_path / "seed0" / "kd" / "provenance.json").read_text())
+    assert recorded == version and set(version) == {"graphkd", "commit"}
+    (tmp_path / "seed0" / "ce" / "provenance.json").unlink()  # a run from before the records
+    runner.commands.clear()
+    runner.main(["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])
+    assert runner.commands == []  # finished runs are not retrained by default
+    note = (tmp_path / "results.md").read_text().split("Code that made the runs")[1]
+    assert f"- {version['commit'][:12]}: kd" in note and "- unrecorded: ce" in note
+    runner.main(
+        ["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)] + ["--rerun-older-code"]
+    )
+    assert [c[c.index("--method") + 1] for c in runner.commands] == ["ce"]
+    assert "--overwrite" in runner.commands[0] and "--resume" not in runner.commands[0]
+
+
+def test_runs_inside_the_repository_record_relative_paths(runner, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "REPOSITORY", tmp_path)
+    monkeypatch.chdir(tmp_path)  # the trainings run from the repository's root
+    runner.main(["--rows", "ce", "--seeds", "0", "--output", str(tmp_path / "out")])
+    student = runner.commands[1]
+    assert "--set=run.output=out/seed0" in student
+    assert "--set=model.teacher_checkpoint=out/teacher/model.pt" in student
