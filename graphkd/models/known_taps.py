@@ -4,6 +4,8 @@ ResNets (and ResNeXts, wide ResNets), torchvision MobileNetV2, and any timm mode
 Stage outputs are the last module of each resolution, shallow to deep, as in the zoo:
 
 - torchvision ``ResNet``: ``layer1`` .. ``layer4``; embedding = ``avgpool``'s output;
+  before their activation: the last input of each stage's last block's ``relu`` (the
+  block adds its shortcut, then calls that ReLU a last time);
 - torchvision ``MobileNetV2``: ``features.1``, ``.3``, ``.6``, ``.13``, ``.18`` (strides
   2, 4, 8, 16, 32); it pools with a function, so the embedding is the input of
   ``classifier.0`` (the dropout before the last ``nn.Linear``);
@@ -34,12 +36,15 @@ _MOBILENET_V2_STAGES = ("features.1", "features.3", "features.6", "features.13",
 def known_tap_points(model: nn.Module) -> Optional[TapPoints]:
     """The :class:`TapPoints` of ``model``'s family, or ``None`` for an unknown family.
 
-    ``preact_features`` is empty: these networks have no module that outputs a stage
+    ``preact_features`` is empty but for torchvision ResNets (read with
+    ``preact_from="last_input"``): the other networks have no module that outputs a stage
     before its final activation.
     """
     if isinstance(model, tv_models.ResNet):
         stages = ("layer1", "layer2", "layer3", "layer4")
-        return TapPoints("avgpool", stages, (), "layer4", "fc")
+        last = [len(model.get_submodule(stage)) - 1 for stage in stages]
+        preact = tuple(f"{stage}.{k}.relu" for stage, k in zip(stages, last))
+        return TapPoints("avgpool", stages, preact, "layer4", "fc", preact_from="last_input")
     if isinstance(model, tv_models.MobileNetV2):
         stages = _MOBILENET_V2_STAGES
         return TapPoints("classifier.0", stages, (), stages[-1], "classifier.1", "input")

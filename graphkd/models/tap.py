@@ -59,6 +59,15 @@ class _InputHook:
         self.store.record(self.slot, args[0] if args else None)
 
 
+class _LastInputHook(_InputHook):
+    """Forward pre-hook recording a copy of a module's first positional input at every
+    call (the last call's stays), taken before an in-place module overwrites it."""
+
+    def __call__(self, module: nn.Module, args: Tuple[Any, ...]) -> None:
+        value = args[0] if args else None
+        self.store.record(self.slot, value.clone() if isinstance(value, Tensor) else value)
+
+
 def _unwrap(model: nn.Module) -> Tuple[nn.Module, str]:
     """The network inside ``DataParallel``/``DistributedDataParallel``/``torch.compile``
     wrappers, and the prefix its module names carry in the wrapper (``"module."`` per
@@ -135,6 +144,10 @@ class TappedModel(nn.Module):
         Which side of ``embedding`` to read.
     features : sequence of str
         Modules whose outputs go into ``Responses.features`` under their names.
+    features_from : {"output", "last_input"}
+        Read each feature module's output (it must run once per pass), or a copy of the
+        input of its last call (for a ReLU a block calls several times, the last on the
+        block's pre-activation output).
 
     Example
     -------
@@ -152,10 +165,15 @@ class TappedModel(nn.Module):
         embedding: str,
         embedding_from: str = "output",
         features: Sequence[str] = (),
+        features_from: str = "output",
     ) -> None:
         super().__init__()
         if embedding_from not in ("output", "input"):
             raise ValueError(f"embedding_from must be 'output' or 'input', got {embedding_from!r}")
+        if features_from not in ("output", "last_input"):
+            raise ValueError(
+                f"features_from must be 'output' or 'last_input', got {features_from!r}"
+            )
         if isinstance(features, str):
             raise ValueError(
                 f"features must be a list of module names, got the string {features!r}; "
@@ -174,6 +192,7 @@ class TappedModel(nn.Module):
         self.embedding = embedding
         self.embedding_from = embedding_from
         self.features = features
+        self.features_from = features_from
         self._store = _Store()
         self._handles: List[RemovableHandle] = []
         target = modules[embedding]
@@ -183,7 +202,12 @@ class TappedModel(nn.Module):
             hook = target.register_forward_hook(_OutputHook(self._store, _EMBEDDING))
         self._handles.append(hook)
         for name in features:
-            hook = modules[name].register_forward_hook(_OutputHook(self._store, "f:" + name))
+            if features_from == "last_input":
+                hook = modules[name].register_forward_pre_hook(
+                    _LastInputHook(self._store, "f:" + name)
+                )
+            else:
+                hook = modules[name].register_forward_hook(_OutputHook(self._store, "f:" + name))
             self._handles.append(hook)
 
     @property
@@ -206,7 +230,9 @@ class TappedModel(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"embedding={self.embedding!r} ({self.embedding_from}), "
-            f"features={list(self.features)}, active={self.active}"
+            f"features={list(self.features)}"
+            + ("" if self.features_from == "output" else f" ({self.features_from})")
+            + f", active={self.active}"
         )
 
     def forward(self, *args: Any, **kwargs: Any) -> Responses:
@@ -238,14 +264,17 @@ class TappedModel(nn.Module):
             )
         slots = {_EMBEDDING: self.embedding, **{"f:" + n: n for n in self.features}}
         for slot, name in slots.items():
-            if calls.get(slot, 0) != 1:
+            count = calls.get(slot, 0)
+            if count != 1 and not (
+                count > 1 and slot != _EMBEDDING and self.features_from == "last_input"
+            ):
                 raise ValueError(
-                    f"module {name!r} ran {calls.get(slot, 0)} times in one forward pass; tap a "
+                    f"module {name!r} ran {count} times in one forward pass; tap a "
                     "module that runs exactly once (modules reused inside blocks, such as a "
                     "shared ReLU, cannot be tapped: name the block instead)"
                 )
             if not isinstance(values[slot], Tensor):
-                side = self.embedding_from if slot == _EMBEDDING else "output"
+                side = self.embedding_from if slot == _EMBEDDING else self.features_from
                 raise ValueError(
                     f"the {side} of module {name!r} is a {type(values[slot]).__name__}, not a "
                     "tensor; tap a submodule that produces one tensor"
@@ -285,7 +314,8 @@ def tap(
         ResNets and MobileNetV2, any timm model), else none.
     preact : bool, default False
         With ``features=None``, tap ``default_taps().preact_features`` (the same stage
-        outputs before the final activation) instead.
+        outputs before the final activation, read as ``default_taps().preact_from``
+        says) instead: every zoo model and torchvision's ResNets declare them.
 
     Returns
     -------
@@ -319,6 +349,7 @@ def tap(
         )
     inner, prefix = _unwrap(model)
     taps = _declared_taps(inner)
+    features_from = "output"
     if features is None:
         if taps is None:
             if preact:
@@ -335,13 +366,16 @@ def tap(
                 )
             features = taps.preact_features if preact else taps.features
             features = tuple(prefix + name for name in features)
+            features_from = taps.preact_from if preact else "output"
     elif preact:
         raise ValueError(
             "preact=True selects the default pre-activation taps; leave features=None "
             "or drop preact"
         )
     if embedding is not None:
-        return TappedModel(model, embedding, "output", features)
+        return TappedModel(model, embedding, "output", features, features_from)
     if taps is not None:
-        return TappedModel(model, prefix + taps.embedding, taps.embedding_from, features)
+        return TappedModel(
+            model, prefix + taps.embedding, taps.embedding_from, features, features_from
+        )
     return TappedModel(model, prefix + _last_linear(inner), "input", features)

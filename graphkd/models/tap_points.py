@@ -20,8 +20,10 @@ class TapPoints:
         \qquad \mathrm{flatten}(\mathrm{embedding}) = \text{input of classifier}
 
     (for linear-bottleneck stages, MobileNetV2, both lists name the same modules).
-    Networks without a module for the pre-activation outputs (torchvision's and timm's
-    residual blocks add and activate in one module) leave ``preact_features`` empty.
+    Networks whose blocks add and activate inside one forward, with one ReLU module called
+    several times (torchvision's ResNets), name that ReLU and read its last input
+    (``preact_from="last_input"``); networks without such a module leave
+    ``preact_features`` empty.
 
     Parameters
     ----------
@@ -41,6 +43,10 @@ class TapPoints:
     embedding_from : {"output", "input"}, default "output"
         Which side of ``embedding`` to read: ``"input"`` for networks that pool with a
         function rather than a module (the embedding is then the classifier's input).
+    preact_from : {"output", "last_input"}, default "output"
+        How to read ``preact_features``: each module's output, or a copy of the input of
+        its last call in a forward pass (taken before the module runs, so an in-place
+        activation does not change it).
 
     Example
     -------
@@ -55,3 +61,4 @@ class TapPoints:
     feature_map: str
     classifier: str
     embedding_from: str = "output"
+    preact_from: str = "output"

@@ -54,8 +54,11 @@ def test_torchvision_resnet_tapped_by_stage() -> None:
     assert torch.equal(r.embedding, r.features["layer4"].mean((2, 3)))
     assert torch.allclose(r.logits, r.embedding @ net.fc.weight.t() + net.fc.bias, atol=1e-5)
     assert torch.equal(r.logits, direct)
-    with pytest.raises(ValueError, match="no modules for its pre-activation"):
-        tap(net, preact=True)
+    with torch.no_grad():
+        pre = tap(net, preact=True)(x)  # the last input of each stage's last block's relu
+    assert list(pre.features) == [f"layer{i}.1.relu" for i in (1, 2, 3, 4)]
+    for post, before in zip(r.features.values(), pre.features.values()):
+        assert torch.equal(post, torch.relu(before)) and bool((before < 0).any())
 
 
 def test_torchvision_mobilenet_v2_embedding_is_before_dropout() -> None:

@@ -69,6 +69,27 @@ def test_activated_taps_and_torchvision_models_find_their_batch_norms() -> None:
     }
 
 
-def test_torchvision_models_have_no_pre_activation_taps() -> None:
+@pytest.mark.parametrize("name, norm", [("resnet18", "bn2"), ("resnet50", "bn3")])
+def test_torchvision_resnets_tapped_before_activation(name: str, norm: str) -> None:
+    """torchvision's blocks add the shortcut and call their one (in-place) ReLU a last
+    time: the tap copies that call's input, the stage's pre-activation output."""
+    net = getattr(torchvision.models, name)(num_classes=10).train()
+    post, pre = tap(net), tap(net, preact=True)
+    x = torch.randn(2, 3, 64, 64, requires_grad=True)
+    activated, before = post(x).features, pre(x).features
+    last = {
+        stage: len(getattr(net, stage)) - 1 for stage in ("layer1", "layer2", "layer3", "layer4")
+    }
+    assert list(before) == [f"{stage}.{k}.relu" for stage, k in last.items()]
+    for a, b in zip(activated.values(), before.values()):
+        torch.testing.assert_close(a, torch.relu(b))
+        assert bool((b < 0).any())
+    before["layer2.1.relu" if name == "resnet18" else "layer2.3.relu"].sum().backward()
+    assert x.grad is not None and bool(x.grad.abs().sum() > 0)
+    found = preact_batchnorms(pre, torch.zeros(2, 3, 64, 64))
+    assert found == {f"{stage}.{k}.relu": f"{stage}.{k}.{norm}" for stage, k in last.items()}
+
+
+def test_networks_without_pre_activation_modules_say_so() -> None:
     with pytest.raises(ValueError, match="no modules for its pre-activation stage outputs"):
-        tap(torchvision.models.resnet18(), preact=True)
+        tap(torchvision.models.mobilenet_v2(), preact=True)
