@@ -169,6 +169,28 @@ class RunInterrupted(KeyboardInterrupt):
         return f"the first epoch had not finished, so nothing was saved in {self.output}"
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _workers_for_cpus(config: Config) -> Tuple[Config, Optional[str]]:
+    """``config`` with ``data.workers`` at most the usable CPUs (more only make PyTorch
+    warn and the workers compete), and a note saying so, or ``None``."""
+    cpus = _usable_cpus()
+    if config.data.workers <= cpus:
+        return config, None
+    note = (
+        f"data.workers {config.data.workers} is more than the {cpus} CPUs this process may "
+        f"use: {cpus} data workers (--set data.workers={cpus} to say so)"
+    )
+    data = dataclasses.replace(config.data, workers=cpus)
+    return dataclasses.replace(config, data=data), note
+
+
 def _subset(dataset: Dataset, size: Optional[int], seed: int) -> Dataset:
     if size is None or size >= len(dataset):  # type: ignore[arg-type]
         return dataset
@@ -506,10 +528,11 @@ class Trainer:
         resume_from = _checked_on_every_rank(config, request, context)
         # every rank draws its own augmentations; DDP copies rank 0's initial weights
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
+        config, workers_note = _workers_for_cpus(config)
         if context.is_main:
-            note = milestones_beyond_epochs(config.optim)
-            if note is not None:
-                self.log(note)
+            for note in (milestones_beyond_epochs(config.optim), workers_note):
+                if note is not None:
+                    self.log(note)
             self._log_data_source(config)
         with _data_errors_in_config_terms():
             base_set = _training_set(config)
@@ -536,6 +559,17 @@ class Trainer:
         """Say which files the run reads, or that it downloads the dataset."""
         data = config.data
         cls = DATASETS.get(data.dataset)
+        if hasattr(cls, "describe"):  # a folder dataset: where its images are and how many
+            try:
+                info = dataset_info(data.dataset, data.root, data.image_size)
+            except (FileNotFoundError, ValueError):
+                return  # building the data reports it
+            self.log(
+                f"data: {data.dataset} from {resolve_root(data.root)}: {info.num_classes} "
+                f"classes, {info.train_size} training images (train/), {info.test_size} "
+                f"validation images (val/), {info.image_size}-pixel crops"
+            )
+            return
         if not hasattr(cls, "find_files"):
             return
         for train in (True, False):

@@ -361,3 +361,24 @@ def test_analyze_reads_models_and_dataset_from_model_pt_and_takes_torchvision(
     result = graphkd("analyze", "--teachers", str(tmp_path / "plain.pt"), *common,
                      "--output", str(tmp_path / "x"))  # fmt: skip
     assert_one_line_error(result, "plain.pt does not record its model", "--teacher-models")
+
+
+def test_imagenet_cpu_smoke_run_as_documented(tmp_path, image_tree_writer):
+    """docs/imagenet.rst's smoke run: train-teacher then distill on a tiny tree, no
+    teacher_checkpoint; a data: line names the folder; workers fit the CPUs, unwarned."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    image_tree_writer(tmp_path / "tiny_tree", per_class=(4, 2), size=(40, 36))
+    args = ["--config", "imagenet_resnet34_resnet18_kd", "--set", "data.root=tiny_tree"]
+    args += ["--set", "data.image_size=32", "--epochs", "1", "--device", "cpu"]
+    args += ["--set", "model.teacher=torchvision:resnet34"]
+    for command in ("train-teacher", "distill"):
+        result = graphkd(command, *args, cwd=str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert (
+            "data: image_folder from tiny_tree: 3 classes, 12 training images (train/), "
+            "6 validation images (val/), 32-pixel crops"
+        ) in result.stdout
+        assert "DataLoader will create" not in result.stderr
+        if cpus < 8:
+            assert f"data.workers 8 is more than the {cpus} CPUs" in result.stdout
+    assert (tmp_path / "runs" / "imagenet_resnet34_resnet18_kd" / "kd" / "model.pt").is_file()
