@@ -109,7 +109,7 @@ def pool_to_smaller(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
     ((2, 4, 4, 4), (2, 6, 4, 4))
     """
     if student.shape[2] > teacher.shape[2]:
-        student = F.adaptive_avg_pool2d(student, teacher.shape[2:])
+        student = F.adaptive_avg_pool2d(student, (teacher.shape[2], teacher.shape[3]))
     elif student.shape[2] < teacher.shape[2]:
-        teacher = F.adaptive_avg_pool2d(teacher, student.shape[2:])
+        teacher = F.adaptive_avg_pool2d(teacher, (student.shape[2], student.shape[3]))
     return student, teacher

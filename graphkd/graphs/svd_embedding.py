@@ -340,7 +340,8 @@ def svd_embedding(
         ``(B, D, *spatial)`` feature maps.
     reference : Tensor, optional
         ``(B, D')`` unit vectors to align to (``D' = D`` unless ``project`` maps to
-        ``D'``).
+        ``D'``), or ``(B, r, D')``: ``r`` per sample, each aligned on its own (KD-SVD's
+        several singular vectors; one candidate may serve several).
     candidates : int
         How many leading vectors compete when ``reference`` is given (default 4; fewer
         when the maps have fewer positions or channels).
@@ -357,7 +358,8 @@ def svd_embedding(
     Returns
     -------
     Tensor
-        ``(B, D)`` (``(B, D')`` with ``project``), unit rows.
+        ``(B, D)`` (``(B, D')`` with ``project``), unit rows; ``(B, r, D)`` for an
+        ``(B, r, D')`` reference.
 
     Example
     -------
@@ -373,14 +375,20 @@ def svd_embedding(
     vectors = top_right_singular_vectors(features, count, eps, gradient)
     if project is not None:
         vectors = F.normalize(project(vectors), dim=-1)
-    if reference.shape != (vectors.shape[0], vectors.shape[2]):
+    several = reference.dim() == 3  # (B, r, D'): one choice per reference vector
+    references = reference if several else reference.unsqueeze(1)
+    if references.dim() != 3 or (references.shape[0], references.shape[2]) != (
+        vectors.shape[0],
+        vectors.shape[2],
+    ):
         raise ValueError(
             f"the reference embeddings have shape {tuple(reference.shape)} but the candidates "
             f"are {vectors.shape[0]} vectors of width {vectors.shape[2]}; give one reference "
             "per sample of the same width, or a projection to that width (project=...)"
         )
-    cosine = (vectors * reference.unsqueeze(1)).sum(-1)
-    best = cosine.abs().argmax(1, keepdim=True)
-    chosen = vectors.gather(1, best.unsqueeze(-1).expand(-1, 1, vectors.shape[2])).squeeze(1)
+    cosine = (vectors.unsqueeze(2) * references.unsqueeze(1)).sum(-1)  # (B, c, r)
+    best = cosine.abs().argmax(1, keepdim=True)  # (B, 1, r)
+    chosen = vectors.gather(1, best.transpose(1, 2).expand(-1, -1, vectors.shape[2]))
     sign = torch.where(cosine.gather(1, best) < 0, -1.0, 1.0).to(chosen.dtype)
-    return chosen * sign
+    chosen = chosen * sign.transpose(1, 2)
+    return chosen if several else chosen[:, 0]

@@ -43,9 +43,9 @@ def fsp_matrix(bottom: Tensor, top: Tensor) -> Tensor:
     ((2, 3, 5), 1.0)
     """
     if bottom.shape[2] > top.shape[2]:
-        bottom = F.adaptive_avg_pool2d(bottom, top.shape[2:])
+        bottom = F.adaptive_avg_pool2d(bottom, (top.shape[2], top.shape[3]))
     elif bottom.shape[2] < top.shape[2]:
-        top = F.adaptive_avg_pool2d(top, bottom.shape[2:])
+        top = F.adaptive_avg_pool2d(top, (bottom.shape[2], bottom.shape[3]))
     bottom, top = bottom.flatten(2), top.flatten(2)
     return bottom @ top.transpose(1, 2) / bottom.shape[2]
 
@@ -55,17 +55,20 @@ def _flow_topology(batch: int, bottom: int, top: int, device: torch.device) -> K
     return KnowledgeGraph.batch([bipartite_graph(bottom, top, device)] * batch)
 
 
-def flow_graph(matrix: Tensor, like: Optional[KnowledgeGraph] = None) -> KnowledgeGraph:
-    r"""The bipartite channel graph of FSP matrices ``(B, C_1, C_2)``: per sample, an edge
-    from each of the :math:`C_1` channels of the lower stage to each of the :math:`C_2`
-    channels of the upper one, carrying :math:`G_{ab}` (``edata["fsp"]``); with ``like``
-    the graph shares its topology."""
-    batch, bottom, top = matrix.shape
+def flow_graph(
+    matrix: Tensor, like: Optional[KnowledgeGraph] = None, field: str = "fsp"
+) -> KnowledgeGraph:
+    r"""The bipartite graph of per-sample matrices ``(B, C_1, C_2, *)``: per sample, an
+    edge from each of the :math:`C_1` nodes of the lower stage (its channels) to each of
+    the :math:`C_2` nodes of the upper one, carrying entry :math:`(a, b)`
+    (``edata[field]``, ``(B C_1 C_2, *)``, row-major); with ``like`` the graph shares its
+    topology."""
+    batch, bottom, top = matrix.shape[:3]
     if like is None:
         graph = _flow_topology(batch, bottom, top, matrix.device).same_topology()
     else:
         graph = like.same_topology()
-    graph.edata["fsp"] = matrix.reshape(-1)
+    graph.edata[field] = matrix.reshape(batch * bottom * top, *matrix.shape[3:])
     return graph
 
 
@@ -151,7 +154,7 @@ class FSPDistiller(GraphMatchingDistiller):
     def _unused(responses: Responses) -> KnowledgeGraph:
         raise ValueError("FSPDistiller builds both graphs together in build_graphs")
 
-    def build_graphs(
+    def build_graphs(  # type: ignore[override]
         self, teacher: Responses, student: Responses
     ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
         """Per pair of consecutive stages (keyed ``"fsp_<lower>_<upper>"``, the teacher's

@@ -1,0 +1,282 @@
+"""KD-SVD (Lee et al., ECCV 2018): relate the singular vectors of consecutive stages."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.match_term import MatchTerm
+from graphkd.distill.method_registry import METHODS
+from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs
+from graphkd.distill.presets.fsp import flow_graph
+from graphkd.graphs.svd_embedding import svd_embedding, top_right_singular_vectors
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.metrics import Metric
+from graphkd.responses import Responses
+
+LAYOUTS = ("channels", "width")
+HALF = (torch.float16, torch.bfloat16)
+
+
+def singular_matrix(features: Tensor, layout: str = "channels") -> Tensor:
+    """The ``(B, D, P)`` reading of ``(B, C, H, W)`` maps whose right-singular vectors
+    KD-SVD relates (:func:`~graphkd.graphs.svd_embedding.top_right_singular_vectors`
+    reads ``(B, D, P)`` as :math:`P \\times D` matrices).
+
+    ``"channels"``: :math:`X \\in \\mathbb{R}^{HW \\times C}`, vectors over the channels
+    (the paper, RepDistiller); ``"width"``: :math:`X \\in \\mathbb{R}^{CH \\times W}`,
+    vectors over the width (mdistiller's reading of its ``(B, C, H, W)`` maps).
+    """
+    if layout == "channels":
+        return features
+    batch, channels, height, width = features.shape
+    return features.reshape(batch, channels * height, width).transpose(1, 2)
+
+
+def rbf_edges(upper: Tensor, lower: Tensor) -> Tensor:
+    r"""``(B, D_l, D_u, k)``: :math:`\exp(-(u_b - l_a)^2 / 8)` for every entry :math:`a` of
+    the lower stage's (scaled) singular vectors and :math:`b` of the upper stage's.
+
+    Parameters
+    ----------
+    upper, lower : Tensor
+        ``(B, k, D_u)`` and ``(B, k, D_l)``.
+    """
+    difference = upper.unsqueeze(2) - lower.unsqueeze(3)  # (B, k, D_l, D_u)
+    return torch.exp(-difference.square() / 8.0).permute(0, 2, 3, 1)
+
+
+class PerSampleSquaredError(Metric):
+    r"""Squared error summed over every entry and divided by the number of samples
+    (graph members): :math:`\frac{1}{B} \sum (s - t)^2`.
+
+    Shapes: ``student`` and ``teacher`` ``(E, ...)``, equal; ``graph`` (required) is the
+    batched graph the fields belong to, its ``batch_size`` the :math:`B`.
+    """
+
+    def forward(
+        self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
+    ) -> Tensor:
+        self.check_inputs(student, teacher)
+        if graph is None:
+            raise ValueError("PerSampleSquaredError divides by the graph's batch size: pass graph")
+        return (student - teacher).square().sum() / graph.batch_size
+
+
+class KDSVDDistiller(GraphMatchingDistiller):
+    r"""KD-SVD (Lee, Kim and Song, ECCV 2018): singular-vector graphs between stages.
+
+    Each stage output of a sample is summarised by its top ``k`` right-singular vectors
+    :math:`v_1 \dots v_k` (the teacher's by
+    :func:`~graphkd.graphs.svd_embedding.top_right_singular_vectors`; the student's by
+    :func:`~graphkd.graphs.svd_embedding.svd_embedding`, each the best aligned of its top
+    ``k + 3`` with the teacher's, sign matched), each scaled by the teacher's normalised
+    singular value :math:`\hat\sigma_j = \sigma_j / \|\sigma_{1..k}\|` (1 for ``k = 1``).
+    The entries of the vectors are the **nodes** of a stage; consecutive stages
+    :math:`(l, u)` are joined, per sample, by a complete bipartite graph from the
+    :math:`D_l` nodes of the lower stage to the :math:`D_u` of the upper one, whose edges
+    carry the radial basis function of the entries' difference, one per vector
+    (:func:`rbf_edges`, ``edata["rbf"]``). Teacher and student share the topology and
+
+    .. math::
+        \mathcal{L} = w \sum_{(l, u)} \frac{1}{B} \sum_{i, a, b, j}
+            \Big(e^{-(\hat v^s_{u, j, b} - \hat v^s_{l, j, a})^2 / 8}
+               - e^{-(\hat v^t_{u, j, b} - \hat v^t_{l, j, a})^2 / 8}\Big)^2
+
+    Parameters
+    ----------
+    teacher_features, student_features : list of str
+        The stage outputs read, shallow to deep, as many of each (at least 2).
+    k : int
+        Singular vectors per stage (1).
+    weight : float
+        :math:`w` (1).
+    layout : {"channels", "width"}
+        Which singular vectors (:func:`singular_matrix`): over the channels (default, the
+        paper and RepDistiller) or over the width (mdistiller).
+    svd_eps : float
+        Gradient regularisation of the student's singular vectors (``1e-4``; 0 is the
+        exact gradient, infinite at repeated singular values).
+    ce_weight : float
+        Weight of the student's cross-entropy (1).
+    check_inputs : bool
+        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
+
+    Example
+    -------
+    >>> names = ["layer1", "layer2"]
+    >>> distiller = KDSVDDistiller(names, names)
+    >>> def responses():
+    ...     maps = {"layer1": torch.rand(4, 8, 8, 8), "layer2": torch.rand(4, 16, 4, 4)}
+    ...     return Responses(torch.randn(4, 10), features=maps)
+    >>> sorted(distiller(responses(), responses()))
+    ['kdsvd_layer1_layer2', 'loss']
+    """
+
+    def __init__(
+        self,
+        teacher_features: Sequence[str],
+        student_features: Sequence[str],
+        k: int = 1,
+        weight: float = 1.0,
+        layout: str = "channels",
+        svd_eps: float = 1e-4,
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        teacher_features, student_features = list(teacher_features), list(student_features)
+        check_pairing(teacher_features, student_features, "kdsvd")
+        if len(teacher_features) < 2:
+            raise ValueError(
+                f"kdsvd relates consecutive stage outputs and needs at least 2, got "
+                f"{teacher_features}; tap (and name) more stage outputs"
+            )
+        if layout not in LAYOUTS:
+            raise ValueError(f"kdsvd: layout must be one of {LAYOUTS}, got {layout!r}")
+        if k < 1:
+            raise ValueError(f"kdsvd: k must be >= 1 singular vector, got {k}")
+        self.names = [
+            f"kdsvd_{low}_{high}" for low, high in zip(teacher_features[:-1], teacher_features[1:])
+        ]
+        metric = PerSampleSquaredError(check_finite=not check_inputs)
+        terms = [MatchTerm(name, "rbf", "edges", metric, weight) for name in self.names]
+        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
+        self.teacher_features, self.student_features = teacher_features, student_features
+        self.k = k
+        self.layout = layout
+        self.svd_eps = svd_eps
+
+    @staticmethod
+    def _unused(responses: Responses) -> KnowledgeGraph:
+        raise ValueError("KDSVDDistiller builds both graphs together in build_graphs")
+
+    def singular_vectors(
+        self, teacher: Responses, student: Responses
+    ) -> List[Tuple[Tensor, Tensor]]:
+        """Per stage, the student's and the teacher's scaled singular vectors
+        ``(B, k, D)`` (the teacher's without gradient)."""
+        pairs = paired_maps(
+            teacher,
+            student,
+            self.teacher_features,
+            self.student_features,
+            "kdsvd",
+            self.check_inputs,
+        )
+        out = []
+        for stage, (s_map, t_map) in enumerate(pairs):
+            s_x, t_x = singular_matrix(s_map, self.layout), singular_matrix(t_map, self.layout)
+            if s_x.dtype in HALF:  # no eigendecomposition in half precision: use float32
+                s_x, t_x = s_x.float(), t_x.float()
+            if s_x.shape[1] != t_x.shape[1]:
+                raise ValueError(
+                    f"kdsvd compares singular vectors of equal width, but the teacher's "
+                    f"{self.teacher_features[stage]!r} gives {t_x.shape[1]} and the "
+                    f"student's {self.student_features[stage]!r} {s_x.shape[1]} (layout "
+                    f"{self.layout!r}); pair stages of equal "
+                    f"{'channels' if self.layout == 'channels' else 'widths'}"
+                )
+            with torch.no_grad():
+                t_vectors = top_right_singular_vectors(t_x, self.k, self.svd_eps)
+                t_flat = t_x.flatten(2).transpose(1, 2)  # (B, P, D)
+                sigma = (t_flat @ t_vectors.transpose(1, 2)).norm(dim=1)  # (B, k)
+                scale = F.normalize(sigma, dim=1).unsqueeze(-1)
+            s_vectors = svd_embedding(
+                s_x, reference=t_vectors, candidates=self.k + 3, eps=self.svd_eps
+            )
+            out.append((s_vectors * scale, t_vectors * scale))
+        return out
+
+    def build_graphs(  # type: ignore[override]
+        self, teacher: Responses, student: Responses
+    ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
+        """Per pair of consecutive stages (keyed ``"kdsvd_<lower>_<upper>"``), the
+        teacher's and the student's bipartite graphs of singular-vector entries with
+        ``edata["rbf"]`` ``(E, k)``."""
+        vectors = self.singular_vectors(teacher, student)
+        teacher_graphs, student_graphs = {}, {}
+        for number, name in enumerate(self.names):
+            (s_low, t_low), (s_high, t_high) = vectors[number], vectors[number + 1]
+            teacher_graphs[name] = flow_graph(rbf_edges(t_high, t_low), field="rbf")
+            student_graphs[name] = flow_graph(
+                rbf_edges(s_high, s_low), teacher_graphs[name], field="rbf"
+            )
+        return teacher_graphs, student_graphs
+
+    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        teacher_graphs, student_graphs = self.build_graphs(teacher, student)
+        values: Dict[str, Tensor] = {}
+        total: Optional[Tensor] = None
+        for term in self.terms:
+            value = self._match(term, teacher_graphs[term.name], student_graphs[term.name])
+            values[term.name] = value
+            total = term.weight * value if total is None else total + term.weight * value
+        assert total is not None
+        return {"loss": total, **values}
+
+
+@METHODS.register("kdsvd")
+def kdsvd(
+    teacher_channels: Optional[Dict[str, int]] = None,
+    student_channels: Optional[Dict[str, int]] = None,
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+    k: int = 1,
+    weight: float = 1.0,
+    layout: str = "channels",
+    svd_eps: float = 1e-4,
+    ce_weight: float = 1.0,
+) -> KDSVDDistiller:
+    r"""KD-SVD (Lee, Kim and Song, ECCV 2018) with mdistiller's settings.
+
+    .. math::
+        \mathcal{L} = w \sum_{(l, u)} \frac{1}{B} \sum_{i, a, b, j}
+            \Big(e^{-(\hat v^s_{u, j, b} - \hat v^s_{l, j, a})^2 / 8}
+               - e^{-(\hat v^t_{u, j, b} - \hat v^t_{l, j, a})^2 / 8}\Big)^2
+
+    over consecutive paired stages, :math:`\hat v` the top ``k`` right-singular vectors
+    scaled by the teacher's normalised singular values (see :class:`KDSVDDistiller`).
+
+    Parameters
+    ----------
+    teacher_channels, student_channels : dict of str to int, optional
+        The tapped stage outputs (the trainer passes them); their keys are the default
+        stage lists.
+    teacher_features, student_features : sequence of str, optional
+        The stage outputs, shallow to deep (default: every tapped one, the deeper
+        network cut to the other's count of deepest stages); for VGGs the reference
+        reads ``["relu1", "relu2", "relu3", "relu4"]``.
+    k : int
+        1.
+    weight : float
+        1.
+    layout : {"channels", "width"}
+        ``"channels"`` (the paper, RepDistiller) or ``"width"`` (mdistiller's reading).
+    svd_eps : float
+        ``1e-4``.
+    ce_weight : float
+        1.
+
+    Example
+    -------
+    >>> channels = {"layer1": 64, "layer2": 128, "layer3": 256}
+    >>> distiller = kdsvd(teacher_channels=channels, student_channels=channels)
+    >>> distiller.names, distiller.k
+    (['kdsvd_layer1_layer2', 'kdsvd_layer2_layer3'], 1)
+    """
+    teacher_names, student_names = resolve_pairs(
+        "kdsvd", teacher_channels, student_channels, teacher_features, student_features
+    )
+    return KDSVDDistiller(
+        teacher_names,
+        student_names,
+        k=k,
+        weight=weight,
+        layout=layout,
+        svd_eps=svd_eps,
+        ce_weight=ce_weight,
+    )
