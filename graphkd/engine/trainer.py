@@ -361,6 +361,7 @@ class _Run:
     test_acc: float = math.nan
     records_started: bool = False
     saved_epochs: Optional[int] = None
+    loss_scale_noted: bool = False
 
     @property
     def output(self) -> Path:
@@ -710,7 +711,25 @@ class Trainer:
             run.saved_epochs = epoch + 1
             accuracy = f"test acc {run.test_acc:.2f}% " if stage.trains == "student" else ""
             self.log(f"{label} loss {terms['loss']:.4f} {accuracy}({time.time() - began:.0f}s)")
+            if "test_loss" in row:
+                self._note_loss_scale(run, float(row["test_loss"]))  # type: ignore[arg-type]
             context.barrier()
+
+    def _note_loss_scale(self, run: _Run, test_loss: float) -> None:
+        """Once per run: say what a test loss far above chance level means."""
+        if run.loss_scale_noted or not test_loss > 10 * math.log(2):
+            return
+        chance = math.log(_dataset_info(run.config).num_classes)
+        if test_loss > 10 * chance:
+            run.loss_scale_noted = True
+            self.log(
+                f"[{run.output.name}] test loss {test_loss:.4g} is the student's test "
+                f"cross-entropy (the same measure for every method), far above "
+                f"{chance:.2f} for uniform guesses: its logits have grown very large, as a "
+                f"method's strong weight does in a few steps on small batches; lower "
+                f"optim.lr or the method's weight (the train_<term> columns show which "
+                f"term grows)"
+            )
 
     def _start_records(self, run: _Run) -> None:
         """Before the run's first row: make its directory, remove an earlier run's

@@ -8,7 +8,9 @@ Stage outputs are the last module of each resolution, shallow to deep, as in the
   block adds its shortcut, then calls that ReLU a last time);
 - torchvision ``MobileNetV2``: ``features.1``, ``.3``, ``.6``, ``.13``, ``.18`` (strides
   2, 4, 8, 16, 32); it pools with a function, so the embedding is the input of
-  ``classifier.0`` (the dropout before the last ``nn.Linear``);
+  ``classifier.0`` (the dropout before the last ``nn.Linear``); before their activation:
+  the inputs of ``features.2``, ``.4``, ``.7``, ``.14`` (linear bottlenecks: the same
+  maps) and of ``features.18.2``, the last stage's in-place ReLU6;
 - timm: the modules of ``model.feature_info`` (timm's own list of stage outputs);
   embedding = the input of ``model.get_classifier()``.
 
@@ -36,8 +38,8 @@ _MOBILENET_V2_STAGES = ("features.1", "features.3", "features.6", "features.13",
 def known_tap_points(model: nn.Module) -> Optional[TapPoints]:
     """The :class:`TapPoints` of ``model``'s family, or ``None`` for an unknown family.
 
-    ``preact_features`` is empty but for torchvision ResNets (read with
-    ``preact_from="last_input"``): the other networks have no module that outputs a stage
+    ``preact_features`` is empty but for torchvision's ResNets and MobileNetV2 (read with
+    ``preact_from="last_input"``): timm networks have no module that outputs a stage
     before its final activation.
     """
     if isinstance(model, tv_models.ResNet):
@@ -47,7 +49,10 @@ def known_tap_points(model: nn.Module) -> Optional[TapPoints]:
         return TapPoints("avgpool", stages, preact, "layer4", "fc", preact_from="last_input")
     if isinstance(model, tv_models.MobileNetV2):
         stages = _MOBILENET_V2_STAGES
-        return TapPoints("classifier.0", stages, (), stages[-1], "classifier.1", "input")
+        preact = ("features.2", "features.4", "features.7", "features.14", "features.18.2")
+        return TapPoints(
+            "classifier.0", stages, preact, stages[-1], "classifier.1", "input", "last_input"
+        )
     if type(model).__module__.startswith("timm.") and hasattr(model, "feature_info"):
         return _timm_tap_points(model)
     return None

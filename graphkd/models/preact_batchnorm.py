@@ -8,7 +8,8 @@ network once and watching the order in which modules finish:
 
 - the tapped module itself when it is a batch norm (WRN's ``bn1`` pre-activation taps);
 - otherwise the last batch norm with as many channels as the feature that finished
-  before the tapped module did, skipping shortcut branches (modules on a path through a
+  before the tapped module did (before its last call started, for taps that read a
+  module's input), skipping shortcut branches (modules on a path through a
   module named ``downsample`` or ``shortcut``): for a residual block that is the main
   branch's last batch norm (``bn2`` of a basic block, ``bn3`` of a bottleneck), for a
   VGG block its last batch norm, for a linear bottleneck its projection's batch norm.
@@ -62,7 +63,14 @@ def preact_batchnorms(tapped: TappedModel, *inputs: Any) -> Dict[str, str]:
         if isinstance(module, _BatchNorm):
             handles.append(module.register_forward_hook(recorder("bn", name)))
     for name in tapped.features:
-        handles.append(modules[name].register_forward_hook(recorder("feature", name)))
+        if tapped.features_from == "last_input":  # the feature is the module's input
+            record = recorder("feature", name)
+            hook = modules[name].register_forward_pre_hook(
+                lambda module, args, record=record: record(module, args, args[0] if args else None)
+            )
+        else:
+            hook = modules[name].register_forward_hook(recorder("feature", name))
+        handles.append(hook)
     was_training = tapped.training
     tapped.eval()
     try:

@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from graphkd.models import create_model, list_models, tap
+from graphkd.models import TapPoints, create_model, list_models, tap
 from graphkd.models.preact_batchnorm import preact_batchnorm_affine, preact_batchnorms
 
 
@@ -90,6 +90,48 @@ def test_torchvision_resnets_tapped_before_activation(name: str, norm: str) -> N
     assert found == {f"{stage}.{k}.relu": f"{stage}.{k}.{norm}" for stage, k in last.items()}
 
 
+def test_torchvision_mobilenet_v2_tapped_before_activation() -> None:
+    """Linear bottlenecks: the stage outputs themselves, read as the next block's input;
+    the last stage: the input of its in-place ReLU6."""
+    net = torchvision.models.mobilenet_v2(num_classes=10).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        activated, before = tap(net)(x).features, tap(net, preact=True)(x).features
+    assert list(before) == [
+        "features.2",
+        "features.4",
+        "features.7",
+        "features.14",
+        "features.18.2",
+    ]
+    for (name, a), b in zip(activated.items(), before.values()):
+        torch.testing.assert_close(a, b if name != "features.18" else b.clamp(0, 6))
+    assert bool((before["features.18.2"] < 0).any())
+    found = preact_batchnorms(tap(net, preact=True), x)
+    assert found == {
+        "features.2": "features.1.conv.2",
+        "features.4": "features.3.conv.3",
+        "features.7": "features.6.conv.3",
+        "features.14": "features.13.conv.3",
+        "features.18.2": "features.18.1",
+    }
+
+
 def test_networks_without_pre_activation_modules_say_so() -> None:
+    class Declared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.pool, self.fc = (
+                nn.Conv2d(3, 4, 1),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Linear(4, 2),
+            )
+
+        def forward(self, x):
+            return self.fc(self.pool(self.conv(x)).flatten(1))
+
+        def default_taps(self) -> TapPoints:
+            return TapPoints("pool", ("conv",), (), "conv", "fc")
+
     with pytest.raises(ValueError, match="no modules for its pre-activation stage outputs"):
-        tap(torchvision.models.mobilenet_v2(), preact=True)
+        tap(Declared(), preact=True)
