@@ -382,3 +382,25 @@ def test_imagenet_cpu_smoke_run_as_documented(tmp_path, image_tree_writer):
         if cpus < 8:
             assert f"data.workers 8 is more than the {cpus} CPUs" in result.stdout
     assert (tmp_path / "runs" / "imagenet_resnet34_resnet18_kd" / "kd" / "model.pt").is_file()
+
+
+def test_a_huge_test_loss_is_explained_once(tmp_path):
+    """Two steps of VRM (alpha 128) on 32-image batches blow the student's logits up: the
+    run says the test loss is its test cross-entropy and what the scale means."""
+    from graphkd.engine.trainer import _save_model, build_model
+
+    teacher = tmp_path / "runs" / "teacher"
+    teacher.mkdir(parents=True)
+    _save_model(teacher / "model.pt", build_model("resnet8", "fashion_mnist"), "resnet8",
+                "fashion_mnist", 0.0)  # fmt: skip
+    args = ["distill", "--config", "fashion_mnist", "--method", "vrm", "--epochs", "2"]
+    args += ["--subset", "64", "--test-subset", "64", "--limit-batches", "2", "--device", "cpu"]
+    args += ["--set", "model.teacher=resnet8", "--set", "data.batch_size=32"]
+    args += ["--set", f"run.output={tmp_path}/runs"]
+    result = graphkd(*args)
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "runs" / "vrm" / "metrics.csv").read_text().splitlines()
+    header, first = rows[0].split(","), rows[1].split(",")
+    assert float(first[header.index("test_loss")]) > 10 * 2.3026
+    assert result.stdout.count("is the student's test cross-entropy") == 1
+    assert "far above 2.30 for uniform guesses" in result.stdout
