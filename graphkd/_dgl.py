@@ -116,7 +116,10 @@ class _UnavailableModule(types.ModuleType):
 
 
 def _place_graphbolt() -> None:
-    """Put the graphbolt placeholder in ``sys.modules`` when DGL's own cannot load."""
+    """Prepare DGL's import: its backend is PyTorch (``DGLBACKEND``, unless set already,
+    so a fresh home gets no "backend not selected" messages and no ``~/.dgl`` file), and
+    the graphbolt placeholder is in ``sys.modules`` when DGL's own cannot load."""
+    os.environ.setdefault("DGLBACKEND", "pytorch")
     if "dgl.graphbolt" in sys.modules:
         return
     problem = graphbolt_problem(_PACKAGE_DIR)

@@ -227,3 +227,28 @@ def test_plain_import_dgl_after_graphkd_works_without_eager_import():
     assert result.returncode == 0, result.stderr
     assert "after import graphkd: False" in result.stdout
     assert "edges: 2" in result.stdout and "same: True True" in result.stdout
+
+
+def test_a_fresh_home_gets_no_backend_messages(tmp_path):
+    """DGL asks for a backend and writes ~/.dgl/config.json in a fresh home; graphkd
+    names PyTorch, so neither its messages nor the file appear."""
+    env_home = {"HOME": str(tmp_path)}
+    code = """
+        import graphkd
+        from graphkd import dgl
+        print("edges:", dgl.graph(([0], [1])).num_edges())
+        import dgl as plain
+        print("same:", plain.graph is dgl.graph)
+        """
+    env = dict(os.environ, **env_home)
+    env.pop("DGLBACKEND", None)
+    env["PYTHONPATH"] = REPO
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "edges: 1" in result.stdout and "same: True" in result.stdout
+    for message in ("backend not selected", "Setting the default backend"):
+        assert message not in result.stdout + result.stderr
+    assert not (tmp_path / ".dgl").exists()
