@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
+from graphkd.distill.inputs import pool_to_smaller, stage_maps
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -83,34 +84,25 @@ def paired_features(
 def tapped_maps(
     method: str, responses: Responses, names: Sequence[str], widths: Sequence[int], who: str
 ) -> List[Tensor]:
-    """The ``(B, C, H, W)`` maps ``names`` of ``responses``, checked against ``widths``."""
-    maps = []
-    for name, width in zip(names, widths):
-        if name not in responses.features:
-            tapped = ", ".join(sorted(responses.features)) or "none"
-            raise ValueError(
-                f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); {method} "
-                "reads tapped stage outputs: tap them with graphkd.models.tap(model, "
-                f"features=[...]) and list them in {who}_channels"
-            )
-        feature = responses.features[name]
-        if feature.dim() != 4 or feature.shape[1] != width:
+    """The ``(B, C, H, W)`` maps ``names`` of ``responses``
+    (:func:`~graphkd.distill.inputs.stage_maps`), checked against the channel counts
+    ``widths``."""
+    maps = stage_maps(responses, names, who, method)
+    for name, width, feature in zip(names, widths, maps):
+        if feature.shape[1] != width:
             raise ValueError(
                 f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but {method} "
                 f"expects a (B, {width}, H, W) map ({who}_channels); pass the channel counts "
                 "of the tapped maps"
             )
-        maps.append(feature)
     return maps
 
 
 def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
-    """Average-pool the larger of two maps to the other's height and width."""
-    s_size, t_size = tuple(student.shape[-2:]), tuple(teacher.shape[-2:])
-    if s_size[0] > t_size[0]:
-        student = F.adaptive_avg_pool2d(student, t_size)
-    elif s_size[0] < t_size[0]:
-        teacher = F.adaptive_avg_pool2d(teacher, s_size)
+    """The pair at one size (:func:`~graphkd.distill.inputs.pool_to_smaller`: the taller
+    map average-pooled to the other's ``(H, W)``); maps of equal height but different
+    widths raise a ``ValueError``."""
+    student, teacher = pool_to_smaller(student, teacher)
     if student.shape[-2:] != teacher.shape[-2:]:
         raise ValueError(
             f"student map {tuple(student.shape)} and teacher map {tuple(teacher.shape)} differ "
