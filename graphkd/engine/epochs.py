@@ -154,7 +154,7 @@ def train_epoch(
         for key, value in values.items():
             sums[key] = sums[key] + value.float() if key in sums else value.float()
         if progress:
-            _show_running_loss(bar, sums["loss"], step)
+            _show_running_loss(bar, sums["loss"], step, total)
     scale = max(1, total) * context.world_size
     means = {key: context.sum(value).item() / scale for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
@@ -208,7 +208,7 @@ def train_distiller_epoch(
             value = value.detach().float()
             sums[key] = sums[key] + value if key in sums else value
         if progress:
-            _show_running_loss(bar, sums["loss"], step)
+            _show_running_loss(bar, sums["loss"], step, total)
     steps = max(1, total) * context.world_size
     means = {key: context.sum(value).item() / steps for key, value in sums.items()}
     return {"loss": means.pop("loss"), **means}
@@ -325,9 +325,12 @@ def _check_losses(terms: Dict[str, Tensor]) -> None:
 _LOSS_EVERY = 10
 
 
-def _show_running_loss(bar: Any, loss_sum: Tensor, step: int) -> None:
-    """Show this rank's mean loss so far on the progress bar, every few steps."""
-    if step % _LOSS_EVERY == 0:
+def _show_running_loss(bar: Any, loss_sum: Tensor, step: int, total: int) -> None:
+    """Show this rank's mean loss so far on the progress bar, every few steps and at the
+    epoch's last step (nothing is read off the device without a bar)."""
+    if getattr(bar, "disable", False):
+        return
+    if step % _LOSS_EVERY == 0 or step == total - 1:
         bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}")
 
 

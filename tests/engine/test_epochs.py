@@ -67,3 +67,27 @@ def test_a_nan_stage_loss_names_its_term(teacher_run, tmp_path, monkeypatch):
 def test_a_diverging_learning_rate_stops_with_the_epoch_and_step(teacher_run, tmp_path):
     with pytest.raises(ValueError, match=r"^epoch \d+, step \d+: .*NaN or Inf"):
         distill(teacher_run, tmp_path, "optim.lr=1000000000000.0", "optim.epochs=3")
+
+
+def test_the_bar_shows_the_epochs_final_running_loss():
+    """8 steps: the bar's loss is refreshed at step 0 and at the last step, so the epoch
+    ends showing its mean, not step 0's; without a bar nothing is read."""
+    import torch
+
+    from graphkd.engine.epochs import _show_running_loss
+
+    class Bar:
+        disable = False
+        shown: list = []
+
+        def set_postfix(self, **values):
+            self.shown.append(values["loss"])
+
+    bar, total, losses = Bar(), 8, torch.arange(1.0, 9.0)
+    for step in range(total):
+        _show_running_loss(bar, losses[: step + 1].sum(), step, total)
+    assert bar.shown == ["1.0000", "4.5000"]
+    off = Bar()
+    off.disable, off.shown = True, []
+    _show_running_loss(off, losses.sum(), 7, total)
+    assert off.shown == []
