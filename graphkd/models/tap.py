@@ -64,6 +64,8 @@ class _LastInputHook(_InputHook):
     call (the last call's stays), taken before an in-place module overwrites it."""
 
     def __call__(self, module: nn.Module, args: Tuple[Any, ...]) -> None:
+        if not self.store.recording:  # no copy outside a tapped forward pass
+            return
         value = args[0] if args else None
         self.store.record(self.slot, value.clone() if isinstance(value, Tensor) else value)
 
