@@ -1,6 +1,6 @@
 """graphkd: graph-based knowledge distillation on DGL and PyTorch.
 
-Importing ``graphkd`` loads PyTorch, checks that DGL is installed (DGL itself loads on
+Importing ``graphkd`` is light: it checks that DGL is installed (PyTorch and DGL load on
 first use: ``graphkd.dgl``, or a plain ``import dgl``, which works after ``import graphkd``
 on every supported torch); the names below are imported on first use, so that the
 ``graphkd`` command answers ``--help`` without loading the whole library.

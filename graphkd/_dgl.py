@@ -38,9 +38,10 @@ import os
 import sys
 import types
 from importlib import metadata
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _INSTALL_HINT = (
     "install a supported stack (README, 'Support matrix'): with torch >= 2.3, "
@@ -58,6 +59,8 @@ def _version(distribution: str) -> Optional[str]:
 
 def torch_release() -> str:
     """The running torch version without its local build tag, e.g. ``"2.14.1"``."""
+    import torch
+
     return torch.__version__.split("+", maxsplit=1)[0]
 
 
@@ -65,6 +68,8 @@ def _dgl_package_dir() -> str:
     """The installed ``dgl`` package folder, found without importing DGL."""
     spec = importlib.util.find_spec("dgl")
     if spec is None or not spec.submodule_search_locations:
+        import torch
+
         raise ImportError(
             f"graphkd needs DGL, which is not installed (torch {torch.__version__}); "
             + _INSTALL_HINT
@@ -161,6 +166,8 @@ def _import_dgl() -> types.ModuleType:
     except Exception as error:  # any failure inside DGL's import is an environment problem
         for name in [m for m in sys.modules if m == "dgl" or m.startswith("dgl.")]:
             del sys.modules[name]
+        import torch
+
         raise ImportError(
             f"DGL {_version('dgl')} cannot be imported with torch {torch.__version__} "
             f"({type(error).__name__}: {error}); " + _INSTALL_HINT
@@ -195,6 +202,8 @@ _dgl_devices: Dict[str, bool] = {"cpu": True}
 
 def dgl_supports(device: torch.device) -> bool:
     """Whether the installed DGL can hold a graph on ``device`` (probed once per device)."""
+    import torch
+
     key = str(torch.device(device))
     if key not in _dgl_devices:
         try:

@@ -404,3 +404,22 @@ def test_a_huge_test_loss_is_explained_once(tmp_path):
     assert float(first[header.index("test_loss")]) > 10 * 2.3026
     assert result.stdout.count("is the student's test cross-entropy") == 1
     assert "far above 2.30 for uniform guesses" in result.stdout
+
+
+def test_help_loads_neither_torch_nor_dgl():
+    """`graphkd --help` answers at once: importing graphkd loads neither PyTorch nor DGL."""
+    code = (
+        "import runpy, sys\n"
+        "for argv in (['graphkd', '--help'], ['graphkd', 'distill', '--help']):\n"
+        "    sys.argv = argv\n"
+        "    try:\n"
+        "        runpy.run_module('graphkd', run_name='__main__')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('LOADED', [m for m in ('torch', 'dgl', 'numpy') if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": REPO}, timeout=300,
+    )  # fmt: skip
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr
