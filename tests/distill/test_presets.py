@@ -158,7 +158,7 @@ def test_class_count_mismatch_is_rejected(name):
 
 def test_unknown_method_lists_valid_names():
     with pytest.raises(ValueError, match="valid names: .*rkd"):
-        graphkd.create_method("crd")
+        graphkd.create_method("no_such_method")
 
 
 def test_sp_reads_the_pooled_embedding_with_feature_none():

@@ -74,6 +74,16 @@ def test_recipes_cover_the_papers_pairs():
     assert "cifar100_lskd_vgg13_vgg8" in RECIPES
 
 
+#: Methods whose reference implementation trains with another schedule than the
+#: standard protocol, and why (their recipes follow the reference).
+OWN_SCHEDULES = {
+    "mlkd": "its reference's configs: lr 0.025, or 480/960 epochs for the small students",
+    "fsp": "RepDistiller's 30 initialisation epochs before the 240 of distillation",
+}
+#: How a target line says that no CIFAR-100 number is published for the pair.
+UNPUBLISHED = ("none published", "no CIFAR-100 top-1 verified")
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_follows_the_protocol_and_its_method_accepts_the_options(name):
     import inspect
@@ -88,11 +98,13 @@ def test_recipe_follows_the_protocol_and_its_method_accepts_the_options(name):
     accepted = inspect.signature(METHODS.get(method)).parameters
     assert set(config.method.options) <= set(accepted)
     small = config.model.student in ("MobileNetV2", "ShuffleV1", "ShuffleV2")
-    assert config.optim.lr == (0.01 if small else 0.05)
-    assert config.optim.epochs == 240 and config.optim.milestones == [150, 180, 210]
+    if method not in OWN_SCHEDULES:
+        assert config.optim.lr == (0.01 if small else 0.05)
+        assert config.optim.epochs == 240 and config.optim.milestones == [150, 180, 210]
     assert config.data.batch_size == 64 and config.optim.weight_decay == 5e-4
     assert config.run.output == f"runs/cifar100_{config.model.teacher}_{config.model.student}"
-    assert " top-1 on CIFAR-100 (" in config_target(name)
+    target = config_target(name)
+    assert " top-1 on CIFAR-100 (" in target or target.startswith(UNPUBLISHED)
 
 
 def test_lskd_recipes_carry_the_per_pair_temperature():
