@@ -29,11 +29,24 @@ from graphkd._version import __version__
 PROG = "graphkd"
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only where it tells something: not for required options,
+    flags, unset (``None``) or empty defaults, nor when the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default == []
+        if action.required or unset or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Graph-based knowledge distillation on DGL and PyTorch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -43,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
             name,
             help=help,
             description=help,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
 
     def with_config(sub: argparse.ArgumentParser, resumable: bool = True) -> None:

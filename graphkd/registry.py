@@ -19,7 +19,8 @@ Example
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, TypeVar
+import difflib
+from typing import Any, Callable, Dict, Iterable, List, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,7 +59,10 @@ class Registry:
             return self._factories[name]
         except KeyError:
             valid = ", ".join(self.names())
-            raise ValueError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
+            raise ValueError(
+                f"unknown {self.kind} {name!r}; valid names: {valid}"
+                + did_you_mean(name, self.names())
+            ) from None
 
     def create(self, name: str, **options: Any) -> Any:
         """Call the factory registered under ``name`` with ``options``."""
@@ -66,3 +70,18 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._factories
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the valid name closest to a misspelt ``name``, or
+    ``""`` when none is close.
+
+    Example
+    -------
+    >>> did_you_mean("rdk", ["kd", "rkd", "vrm"])
+    "; did you mean 'rkd'?"
+    >>> did_you_mean("zzz", ["kd", "rkd"])
+    ''
+    """
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -30,6 +30,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import yaml
 
+from graphkd.registry import did_you_mean
+
 
 @dataclass
 class DataConfig:
@@ -253,8 +255,11 @@ def _field_names(cls: type) -> List[str]:
 
 def _unknown(key: str, section: str, cls: type) -> ValueError:
     where = f"of {section!r}" if section else "at the top level"
+    prefix = f"{section}." if section else ""
+    suggestion = did_you_mean(key, [prefix + name for name in _field_names(cls)])
     return ValueError(
         f"unknown config key {key!r}; valid keys {where}: {', '.join(_field_names(cls))}"
+        + suggestion
     )
 
 
@@ -488,8 +493,9 @@ def _resolve(path_or_name: Union[str, os.PathLike[str]]) -> Any:
     if str(path_or_name) in (name, f"{name}.yaml") and name in shipped_configs():
         return resources.files("graphkd") / "configs" / f"{name}.yaml"
     raise ValueError(
-        f"config {os.fspath(path_or_name)!r} is neither a file nor a shipped config; "
-        f"shipped configs: {', '.join(shipped_configs())}"
+        f"config {os.fspath(path_or_name)!r} is neither a file nor a shipped config (the "
+        f"{len(shipped_configs())} shipped configs: `graphkd list`)"
+        + did_you_mean(name, shipped_configs())
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
+import yaml
 
 from graphkd.distill import METHODS, check_method_options, import_method, list_methods
 from graphkd.engine.checkpoint import LAST, read_training_checkpoint
@@ -24,6 +25,7 @@ from graphkd.engine.config import Config
 from graphkd.engine.run_folder import check_run_folder
 from graphkd.engine.tensorboard_log import check_tensorboard
 from graphkd.models import parse_network
+from graphkd.registry import did_you_mean
 
 #: The method name of plain cross-entropy training (no distiller).
 CROSS_ENTROPY = "ce"
@@ -71,7 +73,7 @@ def check_method(name: str) -> None:
     if name not in valid:
         raise ValueError(
             f"unknown method {name!r}; valid names: {', '.join(valid)} (or module:factory "
-            "for a method of your own)"
+            "for a method of your own)" + did_you_mean(name, valid)
         )
 
 
@@ -142,6 +144,15 @@ def check_run(
         )
     if config.run.tensorboard:
         check_tensorboard()
+    other = _recorded_method(output)
+    collides = other is not None and other != method and ":" in method + other
+    if collides and not resume and not overwrite:
+        raise ValueError(
+            f"run directory {output} holds a run of method {other!r}, and {method!r} would "
+            "write there too (a module:factory method's run is named after the factory); "
+            "choose another run.output (CLI: --set run.output=DIR), or replace that run with "
+            "overwrite=True (CLI: --overwrite)"
+        )
     check_run_folder(output, resume, overwrite)
     path = _resume_path(resume, output)
     if path is None or not path.is_file():
@@ -149,6 +160,16 @@ def check_run(
     state = read_training_checkpoint(path)
     check_resume_fits(state, path, config, arch, arch_key, allow_method_change)
     return path, state
+
+
+def _recorded_method(output: Path) -> Optional[str]:
+    """The method of the run whose ``config.yaml`` is in ``output``, or ``None``."""
+    try:
+        saved = yaml.safe_load((output / "config.yaml").read_text())
+        name = saved["method"]["name"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def check_resume_fits(

@@ -41,6 +41,8 @@ import torch
 from torch import nn
 from torchvision import models as tv_models
 
+from graphkd.registry import did_you_mean
+
 from .zoo import create_model, list_models
 
 #: The prefixes of network names that are not zoo names.
@@ -84,6 +86,7 @@ def parse_network(name: str) -> NetworkName:
             raise ValueError(
                 f"unknown model {name!r}; valid names: {', '.join(list_models())}, or "
                 "torchvision:<model>[:<weights>] or timm:<model>[:pretrained]"
+                + did_you_mean(name, list_models())
             )
         return NetworkName("zoo", name)
     if parts[0] not in SOURCES or len(parts) > 3 or not parts[1]:

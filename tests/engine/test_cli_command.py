@@ -120,6 +120,22 @@ CASES = {
         ),
         ["optim.nesterov needs a momentum", "--set optim.momentum=0.9"],
     ),
+    "misspelt method": (
+        lambda t: ["distill", "--config", "fashion_mnist", "--method", "rdk"],
+        ["unknown method 'rdk'", "did you mean 'rkd'?"],
+    ),
+    "misspelt config": (
+        lambda t: ["train-teacher", "--config", "fashion_mnst"],
+        ["neither a file nor a shipped config", "did you mean 'fashion_mnist'?"],
+    ),
+    "misspelt key": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "optim.lrr=0.1"],
+        ["unknown config key 'optim.lrr'", "did you mean 'optim.lr'?"],
+    ),
+    "misspelt model": (
+        lambda t: ["train-teacher", "--config", "fashion_mnist", "--set", "model.teacher=resnt8"],
+        ["unknown model 'resnt8'", "did you mean 'resnet8'?"],
+    ),
     "evaluate a missing file": (
         lambda t: ["evaluate", "--checkpoint", f"{t}/missing.pt"],
         ["no checkpoint at"],
@@ -423,3 +439,37 @@ def test_help_loads_neither_torch_nor_dgl():
         env={**os.environ, "PYTHONPATH": REPO}, timeout=300,
     )  # fmt: skip
     assert "LOADED []" in result.stdout, result.stdout + result.stderr
+
+
+def test_help_shows_only_defaults_that_say_something():
+    """No "(default: None)", none on required options or flags, never two defaults."""
+    for command in ("train-teacher", "distill", "evaluate", "analyze", "quickstart", "list"):
+        text = " ".join(graphkd(command, "--help").stdout.split())
+        for shown in ("(default: None)", "(default: False)", "(default: [])"):
+            assert shown not in text, (command, shown)
+        assert "records) (default" not in text and text.count("(default: auto)") <= 1
+    evaluate = " ".join(graphkd("evaluate", "--help").stdout.split())
+    assert "(default: 256)" in evaluate and "(default: the one model.pt records)" in evaluate
+
+
+def test_two_factories_of_one_name_do_not_share_a_run_unasked(tmp_path):
+    """mymethod:factory ran into <output>/factory; mymethod2:factory is refused there
+    with the fix, and the first run's records stay."""
+    from graphkd.engine.trainer import _save_model, build_model
+
+    runs = tmp_path / "runs"
+    (runs / "teacher").mkdir(parents=True)
+    _save_model(runs / "teacher" / "model.pt", build_model("resnet8", "fashion_mnist"),
+                "resnet8", "fashion_mnist", 0.0)  # fmt: skip
+    for module in ("mymethod", "mymethod2"):
+        (tmp_path / f"{module}.py").write_text(
+            "import graphkd\n\ndef factory():\n    return graphkd.create_method('kd')\n"
+        )
+    (runs / "factory").mkdir()
+    (runs / "factory" / "config.yaml").write_text("method:\n  name: mymethod:factory\n")
+    (runs / "factory" / "metrics.csv").write_text("epoch\n1\n")
+    args = ["distill", "--config", "fashion_mnist", "--method", "mymethod2:factory"]
+    args += ["--set", f"run.output={runs}", "--set", "model.teacher=resnet8"]
+    line = assert_one_line_error(graphkd(*args, cwd=str(tmp_path)))
+    assert "holds a run of method 'mymethod:factory'" in line and "--set run.output=" in line
+    assert (runs / "factory" / "metrics.csv").read_text() == "epoch\n1\n"
