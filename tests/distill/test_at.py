@@ -153,3 +153,14 @@ def test_default_pairing_keeps_the_deepest_stages_of_the_deeper_network():
     assert distiller.student_features == ["s1", "s2", "s3"]
     with pytest.raises(ValueError, match="repeat a name"):
         graphkd.create_method("at", teacher_features=["a", "a"], student_features=["b", "c"])
+
+
+@pytest.mark.parametrize("name", ["at", "nst", "fsp", "kdsvd"])
+def test_module_path_feature_names_give_valid_term_names(name):
+    # WRN taps are module paths; term names key module dicts and may hold no dots
+    paths = ["block2.layer.0.relu1", "block3.layer.0.relu1", "relu"]
+    distiller = graphkd.create_method(name, teacher_features=paths, student_features=paths)
+    maps = responses([(4, 4, 4), (4, 2, 2), (4, 2, 2)], 0, names=paths)
+    out = distiller(maps, responses([(4, 4, 4), (4, 2, 2), (4, 2, 2)], 1, names=paths))
+    assert all("." not in key for key in out)
+    assert torch.isfinite(out["loss"])

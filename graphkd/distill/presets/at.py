@@ -88,6 +88,13 @@ def resolve_pairs(
     return teacher, student
 
 
+def term_name(method: str, *features: str) -> str:
+    """The output key of a term over tapped ``features``: ``"<method>_<feature>_..."``,
+    dots (module paths such as ``block2.layer.0.relu1``) written as underscores, since
+    term names key module dicts."""
+    return "_".join([method, *features]).replace(".", "_")
+
+
 def check_pairing(teacher: List[str], student: List[str], method: str) -> None:
     """Teacher and student stage outputs are paired by order: as many of each."""
     if len(teacher) != len(student):
@@ -176,7 +183,7 @@ class ATDistiller(GraphMatchingDistiller):
         self.teacher_features = list(teacher_features)
         self.student_features = list(student_features)
         check_pairing(self.teacher_features, self.student_features, "at")
-        self.fields = [f"at_{name}" for name in self.teacher_features]
+        self.fields = [term_name("at", name) for name in self.teacher_features]
         terms = [MatchTerm(field, field, "nodes", "mse", weight) for field in self.fields]
         super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
         self.p = p

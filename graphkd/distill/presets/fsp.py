@@ -12,7 +12,7 @@ from torch import Tensor
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs
+from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
@@ -141,7 +141,8 @@ class FSPDistiller(GraphMatchingDistiller):
         if init_epochs < 0:
             raise ValueError(f"fsp: init_epochs must be >= 0, got {init_epochs}")
         self.names = [
-            f"fsp_{low}_{high}" for low, high in zip(teacher_features[:-1], teacher_features[1:])
+            term_name("fsp", low, high)
+            for low, high in zip(teacher_features[:-1], teacher_features[1:])
         ]
         terms = [MatchTerm(name, "fsp", "edges", "mse") for name in self.names]
         super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)

@@ -11,7 +11,7 @@ from torch import Tensor
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs
+from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
 from graphkd.distill.presets.fsp import flow_graph
 from graphkd.graphs.svd_embedding import svd_embedding, top_right_singular_vectors
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -140,7 +140,8 @@ class KDSVDDistiller(GraphMatchingDistiller):
         if k < 1:
             raise ValueError(f"kdsvd: k must be >= 1 singular vector, got {k}")
         self.names = [
-            f"kdsvd_{low}_{high}" for low, high in zip(teacher_features[:-1], teacher_features[1:])
+            term_name("kdsvd", low, high)
+            for low, high in zip(teacher_features[:-1], teacher_features[1:])
         ]
         metric = PerSampleSquaredError(check_finite=not check_inputs)
         terms = [MatchTerm(name, "rbf", "edges", metric, weight) for name in self.names]

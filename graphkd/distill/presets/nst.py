@@ -11,7 +11,7 @@ from torch import Tensor
 from graphkd.distill.base import Distiller
 from graphkd.distill.inputs import pool_to_smaller
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs
+from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
 from graphkd.graphs import complete_graph
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -160,7 +160,7 @@ class NSTDistiller(Distiller):
         self.teacher_features = list(teacher_features)
         self.student_features = list(student_features)
         check_pairing(self.teacher_features, self.student_features, "nst")
-        self.names = [f"nst_{name}" for name in self.teacher_features]
+        self.names = [term_name("nst", name) for name in self.teacher_features]
         self.weight = weight
         self.ce_weight = ce_weight
         self.check_inputs = check_inputs
