@@ -21,7 +21,10 @@ def files_the_wheel_must_carry(repo: Path = REPO) -> List[str]:
     here whatever a command reads from the installed package."""
     package = repo / "graphkd"
     configs = sorted(path.relative_to(repo).as_posix() for path in package.glob("configs/*.yaml"))
-    return ["graphkd/py.typed", *configs]
+    # the quickstart distils from the shipped teacher and quotes the protocol's record
+    pretrained = sorted(path.relative_to(repo).as_posix() for path in package.glob("pretrained/*"))
+    assert "graphkd/pretrained/fashion_mnist_resnet20.pt" in pretrained
+    return ["graphkd/py.typed", *configs, *pretrained]
 
 
 def _copy_sources(target: Path) -> Path:
