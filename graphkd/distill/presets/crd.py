@@ -45,6 +45,10 @@ class NoiseContrast(Metric):
     evaluated as ``logaddexp`` of log-likelihoods, so a vanishing :math:`P` gives a
     finite loss and gradient.
 
+    Shapes: ``student`` (anchors) and ``teacher`` (positives) ``(B, D)``, ``negatives``
+    ``(B, K, D)``; or, through :meth:`from_scores`, the ``(B, K + 1)`` scores with the
+    positive in column 0.
+
     Parameters
     ----------
     num_samples : int
@@ -53,10 +57,6 @@ class NoiseContrast(Metric):
         :math:`T` (default 0.07).
     check_finite : bool
         Reject NaN/Inf inputs (see :class:`~graphkd.metrics.Metric`).
-
-    Shapes: ``student`` (anchors) and ``teacher`` (positives) ``(B, D)``, ``negatives``
-    ``(B, K, D)``; or, through :meth:`from_scores`, the ``(B, K + 1)`` scores with the
-    positive in column 0.
 
     Example
     -------
