@@ -126,7 +126,7 @@ def create_dataset(
     >>> create_dataset("imagenet")
     Traceback (most recent call last):
         ...
-    ValueError: unknown dataset 'imagenet'; valid names: cifar100, fashion_mnist, image_folder
+    ValueError: unknown dataset 'imagenet'; valid names: cifar100, fashion_mnist, image_folder; did you mean 'image_folder'?
     """
     cls = DATASETS.get(name)
     info = dataset_info(name, root, image_size)

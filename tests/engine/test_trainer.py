@@ -71,7 +71,7 @@ def test_missing_teacher_and_unknown_names_are_clear_errors(tmp_path):
     config = load_config("fashion_mnist", tiny_overrides(str(tmp_path)))
     with pytest.raises(ValueError, match="needs a trained teacher.*train-teacher"):
         _quiet().distill(config, "rkd")
-    with pytest.raises(ValueError, match="unknown method 'nope'; valid names: ce, cc, dist"):
+    with pytest.raises(ValueError, match="unknown method 'nope'; valid names: ce, ab, at, cc, crd"):
         _quiet().distill(config, "nope")
     bad = load_config("fashion_mnist", [*tiny_overrides(str(tmp_path)), "model.teacher=resnet9"])
     with pytest.raises(ValueError, match="unknown model 'resnet9'; valid names: .*resnet8"):
