@@ -49,7 +49,10 @@ def test_train_teacher_distill_resume_and_evaluate(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["distill", "--config", "fashion_mnist", "--method", "fitnets"], "unknown method 'fitnets'"),
+        (
+            ["distill", "--config", "fashion_mnist", "--method", "fitnets"],
+            "unknown method 'fitnets'",
+        ),
         (
             ["evaluate", "--model", "resnet9", "--checkpoint", "x", "--dataset", "fashion_mnist"],
             "unknown model 'resnet9'; valid names:",
