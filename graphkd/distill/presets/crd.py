@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 
 from graphkd.data.negative_sampler import NegativeSampler
-from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.bank_distiller import BankDistiller
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.hkd import _own_slice
 from graphkd.graphs.projector import Projector
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
@@ -184,7 +183,7 @@ class EmbedNodes(torch.nn.Module):
         return KnowledgeGraph(none, none, responses.batch_size, ndata=ndata)
 
 
-class CRDDistiller(GraphMatchingDistiller):
+class CRDDistiller(BankDistiller):
     r"""Contrastive representation distillation (Tian et al., ICLR 2020).
 
     Each network's pooled features pass through its own linear embedding and L2
@@ -246,7 +245,7 @@ class CRDDistiller(GraphMatchingDistiller):
     >>> distiller.after_step(t, s)
     """
 
-    needs_index = True
+    method_name = "CRD"
 
     def __init__(
         self,
@@ -293,7 +292,6 @@ class CRDDistiller(GraphMatchingDistiller):
         self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
         self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
         self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
-        self._pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
 
     def reset_parameters(self) -> None:
         """Re-initialise both heads, re-draw both banks and forget both constants Z."""
@@ -309,7 +307,7 @@ class CRDDistiller(GraphMatchingDistiller):
 
         ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
         """
-        index = self._index(teacher, student)
+        index = self.dataset_index(teacher, student)
         teacher_graph, student_graph = self.build_graphs(teacher, student)
         if negatives is None:
             if self.sampler.device != index.device:
@@ -331,7 +329,7 @@ class CRDDistiller(GraphMatchingDistiller):
                 self.bank_s.scores(embed_t, sources)
             ),
         }
-        self._pending = (index, embed_t.detach(), embed_s.detach())
+        self.remember(index, embed_t, embed_s)
         total: Optional[Tensor] = None
         for term in self.terms:
             if term.name not in values:
@@ -340,47 +338,6 @@ class CRDDistiller(GraphMatchingDistiller):
             total = weighted if total is None else total + weighted
         assert total is not None
         return {"loss": total, **values}
-
-    @torch.no_grad()
-    def after_step(self, teacher: Responses, student: Responses) -> None:
-        """Write the last forward pass's embeddings into the banks (every rank's rows
-        under DDP; with a gathered global batch this rank writes its own slice)."""
-        if self._pending is None:
-            raise ValueError(
-                "after_step writes the embeddings of the last forward pass into the memory "
-                "banks, but there was none since the last update; call the distiller on the "
-                "batch before the optimiser step"
-            )
-        index, teacher_embed, student_embed = self._pending
-        given = student.index if student.index is not None else teacher.index
-        if given is not None and given.dim() == 1 and given.shape[0] != index.shape[0]:
-            own = _own_slice(index.shape[0], given.shape[0])
-            index, teacher_embed, student_embed = index[own], teacher_embed[own], student_embed[own]
-        if given is not None and given is not index and not torch.equal(given, index):
-            raise ValueError(
-                "after_step received other dataset indices than the last forward pass; call "
-                "it with the responses of the batch just trained on"
-            )
-        self._pending = None
-        self.bank_t.update_across_ranks(index, teacher_embed)
-        self.bank_s.update_across_ranks(index, student_embed)
-
-    def _index(self, teacher: Responses, student: Responses) -> Tensor:
-        index = student.index if student.index is not None else teacher.index
-        if index is None:
-            raise ValueError(
-                "CRD reads and writes memory banks by dataset index, but the responses carry "
-                "no index; wrap the training set with graphkd.data.WithIndex and pass each "
-                "batch's index as Responses(index=...)"
-            )
-        if index.dim() != 1 or index.shape[0] != student.batch_size:
-            raise ValueError(
-                f"index must be (B,) = ({student.batch_size},) dataset indices, got shape "
-                f"{tuple(index.shape)}"
-            )
-        if self.check_inputs:
-            self.bank_s.check_index(index)
-        return index
 
 
 @METHODS.register("crd")

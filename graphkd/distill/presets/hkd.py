@@ -6,12 +6,11 @@ import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.data.negative_sampler import NegativeSampler
-from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.bank_distiller import BankDistiller
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
@@ -111,7 +110,7 @@ class HKDGraph(torch.nn.Module):
         return graph
 
 
-class HKDDistiller(GraphMatchingDistiller):
+class HKDDistiller(BankDistiller):
     r"""Holistic knowledge distillation (Zhou et al., ICCV 2021) with memory banks.
 
     Teacher and student each build an :class:`HKDGraph` (separate embed heads and
@@ -161,7 +160,11 @@ class HKDDistiller(GraphMatchingDistiller):
     which holds :math:`T`) and are evaluated from :meth:`MemoryBank.scores`, so the
     ``(B, K, D)`` negatives are only gathered when the bank is much larger than ``K``.
     After the optimiser step, :meth:`after_step` writes the embeddings of the last
-    forward pass into the banks. The banks are buffers, saved in ``state_dict()``.
+    forward pass into the banks (:class:`~graphkd.distill.bank_distiller.BankDistiller`):
+    :math:`M_s[i] \leftarrow \mathrm{normalize}(0.9 M_s[i] + 0.1 e^s_i)`, likewise
+    :math:`M_t` with :math:`e^t` (:math:`g` instead of :math:`e` with
+    ``objective="paper"``); nothing after a batch smaller than ``k``, whose graph term was
+    skipped. The banks are buffers, saved in ``state_dict()``.
 
     Parameters
     ----------
@@ -215,7 +218,7 @@ class HKDDistiller(GraphMatchingDistiller):
     >>> distiller.after_step(t, s)
     """
 
-    needs_index = True
+    method_name = "HKD"
 
     def __init__(
         self,
@@ -279,8 +282,6 @@ class HKDDistiller(GraphMatchingDistiller):
         self.k = k
         self.bank_weight = bank_weight
         self.objective = objective
-        self._pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
-        self._update_banks = True
         self._warned_small_batch = False
 
     def reset_parameters(self) -> None:
@@ -295,7 +296,7 @@ class HKDDistiller(GraphMatchingDistiller):
 
         ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
         """
-        index = self._index(teacher, student)
+        index = self.dataset_index(teacher, student)
         teacher_graph, student_graph = self.build_graphs(teacher, student)
         if negatives is None:
             if self.sampler.device != index.device:
@@ -314,12 +315,9 @@ class HKDDistiller(GraphMatchingDistiller):
         else:
             values = self._contrast(teacher_graph, student_graph, index, negatives, with_graph)
         stored = "gnn" if self.objective == "paper" and with_graph else "embed"
-        self._pending = (
-            index,
-            teacher_graph.ndata[stored].detach(),
-            student_graph.ndata[stored].detach(),
+        self.remember(
+            index, teacher_graph.ndata[stored], student_graph.ndata[stored], update=with_graph
         )
-        self._update_banks = with_graph
         total: Optional[Tensor] = None
         for term in self.terms:
             if term.name not in values:
@@ -328,59 +326,6 @@ class HKDDistiller(GraphMatchingDistiller):
             total = weighted if total is None else total + weighted
         assert total is not None
         return {"loss": total, **values}
-
-    @torch.no_grad()
-    def after_step(self, teacher: Responses, student: Responses) -> None:
-        """Write the last forward pass's embeddings into the banks (all ranks under DDP).
-
-        :math:`M_s[i] \\leftarrow \\mathrm{normalize}(0.9 M_s[i] + 0.1 e^s_i)`, likewise
-        :math:`M_t` with :math:`e^t`, for the batch's dataset indices (:math:`g` instead
-        of :math:`e` with ``objective="paper"``); nothing after a batch smaller than
-        ``k``, whose graph term was skipped.
-
-        ``teacher`` and ``student`` are this process's responses. Under data parallelism
-        the forward pass may have seen the global batch (``method.graph_batch: global``:
-        the ``W`` ranks' samples gathered in rank order); this rank then writes its own
-        slice, and the banks receive every rank's rows once, as with local graphs.
-        """
-        if self._pending is None:
-            raise ValueError(
-                "after_step writes the embeddings of the last forward pass into the memory "
-                "banks, but there was none since the last update; call the distiller on the "
-                "batch before the optimiser step"
-            )
-        index, teacher_embed, student_embed = self._pending
-        given = student.index if student.index is not None else teacher.index
-        if given is not None and given.dim() == 1 and given.shape[0] != index.shape[0]:
-            own = _own_slice(index.shape[0], given.shape[0])
-            index, teacher_embed, student_embed = index[own], teacher_embed[own], student_embed[own]
-        if given is not None and given is not index and not torch.equal(given, index):
-            raise ValueError(
-                "after_step received other dataset indices than the last forward pass; call "
-                "it with the responses of the batch just trained on"
-            )
-        self._pending = None
-        if not self._update_banks:
-            return
-        self.bank_t.update_across_ranks(index, teacher_embed)
-        self.bank_s.update_across_ranks(index, student_embed)
-
-    def _index(self, teacher: Responses, student: Responses) -> Tensor:
-        index = student.index if student.index is not None else teacher.index
-        if index is None:
-            raise ValueError(
-                "HKD reads and writes memory banks by dataset index, but the responses carry "
-                "no index; wrap the training set with graphkd.data.WithIndex and pass each "
-                "batch's index as Responses(index=...)"
-            )
-        if index.dim() != 1 or index.shape[0] != student.batch_size:
-            raise ValueError(
-                f"index must be (B,) = ({student.batch_size},) dataset indices, got shape "
-                f"{tuple(index.shape)}"
-            )
-        if self.check_inputs:
-            self.bank_s.check_index(index)
-        return index
 
     def _warn_small_batch(self) -> None:
         if not self._warned_small_batch:
@@ -581,17 +526,3 @@ def hkd_kd(
         bank_dtype=bank_dtype,
         momentum=momentum,
     )
-
-
-def _own_slice(gathered: int, local: int) -> slice:
-    """This rank's rows of a batch gathered from all ranks in rank order (equal sizes).
-
-    ``slice(None)`` when no process group runs or the sizes do not fit a gathered batch,
-    so that the caller's index check reports the mismatch.
-    """
-    if not (dist.is_available() and dist.is_initialized()):
-        return slice(None)
-    if gathered != local * dist.get_world_size():
-        return slice(None)
-    start = dist.get_rank() * local
-    return slice(start, start + local)
