@@ -287,19 +287,26 @@ def _load(args: argparse.Namespace, method: Optional[str] = None) -> Any:
     if method is not None and config.method.name != method:
         config = apply_overrides(config, [f"method.name={method}", "method.options={}"])
     shortcuts = _shortcut_overrides(args, config)
-    if args.command == "distill" and args.epochs is not None and args.epochs >= 1:
-        # a method's own stages (MHGD's attention epochs) scale like the milestones, to at
-        # most N epochs each (a factory's default need not suit the config's epochs)
-        from graphkd.engine.run_checks import check_method, stage_epoch_options
-
-        check_method(config.method.name)
-        scale = args.epochs / config.optim.epochs
-        stages = stage_epoch_options(config.method.name, config.method.options)
-        for key, value in stages.items():
-            scaled = max(1, min(args.epochs, round(value * scale)))
-            shortcuts.append(f"method.options.{key}={scaled}")
+    if args.command == "distill":
+        shortcuts += _stage_shortcuts(args, config, config.method.name, config.method.options)
     config = apply_overrides(config, shortcuts)
     return apply_overrides(config, args.overrides)
+
+
+def _stage_shortcuts(args: argparse.Namespace, config: Any, method: str, options: Any) -> List[str]:
+    """With ``--epochs N``, a method's own stages (MHGD's attention epochs) scaled like the
+    milestones, to at most N epochs each (a factory's default need not suit the config's
+    epochs); ``--set`` still has the last word."""
+    if args.epochs is None or args.epochs < 1:
+        return []
+    from graphkd.engine.run_checks import check_method, stage_epoch_options
+
+    check_method(method)
+    scale = args.epochs / config.optim.epochs
+    return [
+        f"method.options.{key}={max(1, min(args.epochs, round(value * scale)))}"
+        for key, value in stage_epoch_options(method, options).items()
+    ]
 
 
 def _recorded(checkpoint: str, what: str, option: str) -> str:
@@ -374,8 +381,9 @@ def _quickstart(args: argparse.Namespace) -> int:
 
     method = args.method or QUICKSTART_METHOD
     check_method(method)
-    base = load_config(QUICKSTART_CONFIG, args.overrides)
-    overrides = [*_shortcut_overrides(args, base), *args.overrides]
+    base = load_config(QUICKSTART_CONFIG, [f"method.name={method}", *args.overrides])
+    stages = _stage_shortcuts(args, base, method, base.method.options)
+    overrides = [*_shortcut_overrides(args, base), *stages, *args.overrides]
     result = quickstart(args.output, method, overrides, train_teacher=args.train_teacher)
     print(result.summary())
     return 0

@@ -11,6 +11,7 @@ sees how far one seed can say anything.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -118,8 +119,9 @@ def quickstart(
     method : str
         The distillation method of the first student (default MHGD).
     overrides : list of str
-        ``section.key=value`` overrides of the ``fashion_mnist_protocol`` config (and of
-        the teacher's config when it is trained).
+        ``section.key=value`` overrides of the ``fashion_mnist_protocol`` config switched to
+        ``method`` (``method.options.*`` are the method's), and of the teacher's config when
+        it is trained.
     trainer : Trainer, optional
         The trainer to use (default: ``Trainer(log=log)``).
     log : callable, optional
@@ -136,7 +138,8 @@ def quickstart(
     began = time.time()
     trainer = Trainer(log=log) if trainer is None else trainer
     log = trainer.log
-    config: Config = load_config(QUICKSTART_CONFIG, overrides)
+    # the method first, so that method.options among the overrides are the method's
+    config: Config = load_config(QUICKSTART_CONFIG, [f"method.name={method}", *overrides])
     config = apply_overrides(config, [f"run.output={output}"])
     shipped = protocol_record()["teacher"]
     if train_teacher or config.model.teacher != shipped["arch"]:
@@ -146,9 +149,10 @@ def quickstart(
         log(f"using the shipped protocol teacher {shipped['arch']} ({teacher_acc:.2f}%): {teacher}")
     config = apply_overrides(config, [f"model.teacher_checkpoint={teacher}"])
     log(f"distilling {config.model.student} with {method} ...")
-    method_acc = trainer.distill(config, method, overwrite=True).test_acc
+    method_acc = trainer.distill(config, overwrite=True).test_acc
     log(f"training {config.model.student} with cross-entropy only ...")
-    ce_acc = trainer.distill(config, CROSS_ENTROPY, overwrite=True).test_acc
+    alone = dataclasses.replace(config.method, name=CROSS_ENTROPY, options={})
+    ce_acc = trainer.distill(dataclasses.replace(config, method=alone), overwrite=True).test_acc
     plot = _plot(Path(output), [CROSS_ENTROPY, method])
     return QuickstartResult(
         Path(output), method, teacher_acc, method_acc, ce_acc, plot, time.time() - began, teacher

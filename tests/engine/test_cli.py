@@ -94,10 +94,13 @@ def test_quickstart_distils_from_the_shipped_teacher(tmp_path, capsys):
     out = str(tmp_path / "qs")
     args = ["quickstart", "--output", out, "--epochs", "1", "--limit-batches", "1"]
     args += ["--subset", "64", "--test-subset", "64", "--device", "cpu"]
-    args += ["--set", "data.batch_size=32", "--set", "method.options.stage1_epochs=1"]
+    args += ["--set", "data.batch_size=32"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "using the shipped protocol teacher resnet20 (93.92%)" in text
+    # --epochs 1 also shortens MHGD's attention stage (its 40 epochs scaled, at most 1)
+    attention = (tmp_path / "qs" / "mhgd" / "metrics_attention.csv").read_text().splitlines()
+    assert len(attention) == 2 and "not used for" not in text
     for line in ("cross-entropy only", "mhgd distillation", "gain of mhgd", "one seed"):
         assert line in text
     assert "protocol, 5 paired seeds: +1.48 points, 95% interval [+0.89, +2.07]" in text
