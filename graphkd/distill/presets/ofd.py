@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkd.distill.distiller import GraphMatchingDistiller, _validate
+from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.vid import paired_features, tapped_maps, term_name
+from graphkd.distill.presets.vid import checked_pair_maps, paired_features, term_name
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
-from graphkd.responses import Responses, check_finite
+from graphkd.responses import Responses
 
 #: ``(gamma, beta)`` per tapped teacher feature: the affine parameters ``(C,)`` of the
 #: batch norm producing it (the trainer's ``teacher_bn``).
@@ -181,18 +181,8 @@ class OFDDistiller(GraphMatchingDistiller):
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map pooled to the
         student's size (teacher graph) and the student's map through its connector
         (student graph)."""
-        if self.check_inputs:
-            _validate(teacher, student)
-            self.check_dtype(student)
-        t_maps = tapped_maps("ofd", teacher, self.teacher_features, self.teacher_widths, "teacher")
-        s_maps = tapped_maps("ofd", student, self.student_features, self.student_widths, "student")
-        if self.check_inputs:
-            check_finite(
-                {
-                    **{f"teacher feature {n!r}": m for n, m in zip(self.teacher_features, t_maps)},
-                    **{f"student feature {n!r}": m for n, m in zip(self.student_features, s_maps)},
-                }
-            )
+        widths = (self.teacher_widths, self.student_widths)
+        t_maps, s_maps = checked_pair_maps("ofd", self, teacher, student, widths)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, connector in zip(
             self.teacher_features, s_maps, t_maps, self.connectors

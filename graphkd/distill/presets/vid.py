@@ -98,6 +98,31 @@ def tapped_maps(
     return maps
 
 
+def checked_pair_maps(
+    method: str,
+    distiller: GraphMatchingDistiller,
+    teacher: Responses,
+    student: Responses,
+    widths: Tuple[Sequence[int], Sequence[int]],
+) -> Tuple[List[Tensor], List[Tensor]]:
+    """The teacher's and the student's paired stage maps (:func:`tapped_maps`), with the
+    distiller's batch, dtype and NaN/Inf checks while its ``check_inputs`` is on."""
+    if distiller.check_inputs:
+        _validate(teacher, student)
+        distiller.check_dtype(student)
+    names = (distiller.teacher_features, distiller.student_features)
+    t_maps = tapped_maps(method, teacher, names[0], widths[0], "teacher")
+    s_maps = tapped_maps(method, student, names[1], widths[1], "student")
+    if distiller.check_inputs:
+        check_finite(
+            {
+                **{f"teacher feature {n!r}": m for n, m in zip(names[0], t_maps)},
+                **{f"student feature {n!r}": m for n, m in zip(names[1], s_maps)},
+            }
+        )
+    return t_maps, s_maps
+
+
 def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
     """The pair at one size (:func:`~graphkd.distill.inputs.pool_to_smaller`: the taller
     map average-pooled to the other's ``(H, W)``); maps of equal height but different
@@ -256,18 +281,8 @@ class VIDDistiller(GraphMatchingDistiller):
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's (pooled) map on the
         teacher graph, the student's predicted mean on the student graph."""
-        if self.check_inputs:
-            _validate(teacher, student)
-            self.check_dtype(student)
-        t_maps = tapped_maps("vid", teacher, self.teacher_features, self.teacher_widths, "teacher")
-        s_maps = tapped_maps("vid", student, self.student_features, self.student_widths, "student")
-        if self.check_inputs:
-            check_finite(
-                {
-                    **{f"teacher feature {n!r}": m for n, m in zip(self.teacher_features, t_maps)},
-                    **{f"student feature {n!r}": m for n, m in zip(self.student_features, s_maps)},
-                }
-            )
+        widths = (self.teacher_widths, self.student_widths)
+        t_maps, s_maps = checked_pair_maps("vid", self, teacher, student, widths)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, network in zip(
             self.teacher_features, s_maps, t_maps, self.regressors
