@@ -5,6 +5,8 @@ with its defaults, ``kd_ensemble`` (KD from two teachers of the same architectur
 trained with seeds 0 and 1), VRM with one switch off (``vrm_no_<switch>``) and MHGD
 trained with its reference implementation's SVD gradient (``mhgd_reference_svd_gradient``,
 see the MHGD page's deviations).
+A method's warm-up or initialisation phase keeps the fraction of the schedule it has in
+the reference (``scaled_epoch_options``: DKD's 20-epoch warm-up of 240 is 1 epoch of 15).
 Each training run is its own ``python -m graphkd`` subprocess. The teacher is trained once
 (seed 0, with the teacher config) and shared; every (row, seed) student then distils
 from it. For one seed every row starts from the same student weights and sees the same
@@ -367,6 +369,7 @@ def teacher_config(config: str) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     from graphkd import list_methods
     from graphkd.engine import load_config
+    from graphkd.engine.run_checks import scaled_epoch_options
 
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -495,13 +498,17 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     def student(row: Row, seed: int) -> None:
         folder = run_output(output, seed, row)
-        epochs = load_config(args.config, [*common, *row.overrides]).optim.epochs
+        config = load_config(args.config, [*common, *row.overrides])
+        epochs = config.optim.epochs
+        # a warm-up or initialisation phase takes the reference's fraction of the schedule
+        scaled = scaled_epoch_options(row.method, config.method.options, epochs)
         train(
             ["distill", "--config", args.config, "--method", row.method],
             folder / row.method,
             [
                 *common,
                 *row.overrides,
+                *(f"method.options.{name}={value}" for name, value in scaled.items()),
                 *(ensemble_args if row.ensemble else []),
                 f"run.output={relative(folder)}",
                 f"run.seed={seed}",

@@ -98,6 +98,62 @@ def stage_epoch_options(method: str, options: Dict[str, Any]) -> Dict[str, int]:
     return found
 
 
+def scaled_epoch_options(method: str, options: Dict[str, Any], epochs: int) -> Dict[str, int]:
+    """The in-schedule ``*_epochs`` defaults of method ``method`` (warm-ups, initialisation
+    phases; its factory is marked :func:`~graphkd.distill.method_registry.written_for` the
+    reference's schedule of :math:`E` epochs) that ``options`` leaves unset, scaled to a
+    schedule of ``epochs`` epochs: ``round(default * epochs / E)``, at least 1 where the
+    default is positive, so each phase takes the same fraction of the schedule as in the
+    reference. Empty for unmarked methods and for ``epochs == E``.
+
+    Example
+    -------
+    >>> scaled_epoch_options("dkd", {}, 15)
+    {'warmup_epochs': 1}
+    >>> scaled_epoch_options("dkd", {"warmup_epochs": 5}, 15)
+    {}
+    """
+    reference = _reference_epochs(method)
+    if reference is None or epochs == reference:
+        return {}
+    return {
+        name: max(1, round(value * epochs / reference)) if value > 0 else 0
+        for name, value in stage_epoch_options(method, {}).items()
+        if name not in options
+    }
+
+
+def epoch_options_note(method: str, options: Dict[str, Any], epochs: int) -> Optional[str]:
+    """A warning when an in-schedule ``*_epochs`` option of ``method`` (see
+    :func:`scaled_epoch_options`) is not shorter than the ``epochs``-epoch schedule, so its
+    phase never ends (a warm-up never reaches full weight, an initialisation never hands
+    over to the task loss); ``None`` otherwise."""
+    reference = _reference_epochs(method)
+    if reference is None:
+        return None
+    values = stage_epoch_options(method, options)
+    long = {name: value for name, value in values.items() if value >= epochs}
+    if not long:
+        return None
+    fix = " ".join(
+        f"--set method.options.{name}={max(1, round(values[name] * epochs / reference))}"
+        for name in long
+    )
+    found = ", ".join(f"{name}={value}" for name, value in long.items())
+    return (
+        f"warning: {method}'s {found} lasts the whole {epochs}-epoch schedule, so that phase "
+        f"never ends (the defaults are written for the reference's {reference} epochs); for "
+        f"the same fraction of this schedule: {fix}"
+    )
+
+
+def _reference_epochs(method: str) -> Optional[int]:
+    """The schedule length a method's epoch defaults are written for, or ``None``."""
+    if method == CROSS_ENTROPY:
+        return None
+    return getattr(METHODS.get(import_method(method)), "reference_epochs", None)
+
+
 def check_model(name: str) -> None:
     """Raise for a network name that is neither a zoo model nor ``torchvision:``/``timm:``
     (the error lists the valid names)."""

@@ -71,6 +71,7 @@ from graphkd.engine.run_checks import (
     check_model,
     check_run,
     check_teacher_checkpoint,
+    epoch_options_note,
     resolve_device,
     stage_epoch_options,
 )
@@ -531,7 +532,12 @@ class Trainer:
         seed_everything(config.run.seed + context.rank, deterministic=config.run.deterministic)
         config, workers_note = _workers_for_cpus(config)
         if context.is_main:
-            for note in (milestones_beyond_epochs(config.optim), workers_note):
+            method, epochs = config.method, config.optim.epochs
+            for note in (
+                milestones_beyond_epochs(config.optim),
+                workers_note,
+                epoch_options_note(method.name, method.options, epochs),
+            ):
                 if note is not None:
                     self.log(note)
             self._log_data_source(config)

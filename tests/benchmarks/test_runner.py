@@ -246,6 +246,23 @@ def test_epochs_scales_the_students_schedule_and_leaves_the_teacher(runner, tmp_
     assert not any("optim.epochs" in c for c in teacher)
 
 
+def test_warm_ups_and_initialisations_take_the_references_fraction_of_the_schedule(
+    runner, tmp_path
+):
+    rows = ["dkd", "fsp", "mhgd", "--seeds", "0", "--output"]
+    runner.main(["--rows", *rows, str(tmp_path / "15")])
+    dkd, fsp, mhgd = [c for c in runner.commands if c[0] == "distill"]
+    assert "--set=method.options.warmup_epochs=1" in dkd  # 20 of 240 -> 1 of 15
+    assert "--set=method.options.init_epochs=2" in fsp  # 30 of 270 -> 2 of 15
+    assert not any("method.options" in c for c in mhgd)
+    runner.commands.clear()
+    longer = [str(tmp_path / "60"), "--epochs", "60", "--set", "method.options.warmup_epochs=3"]
+    runner.main(["--rows", *rows, *longer])
+    dkd, fsp, _ = [c for c in runner.commands if c[0] == "distill"]
+    assert [c for c in dkd if "warmup_epochs" in c] == ["--set=method.options.warmup_epochs=3"]
+    assert "--set=method.options.init_epochs=7" in fsp  # 30 * 60 / 270 = 6.67
+
+
 def test_each_run_records_its_code_and_the_table_says_which_made_each_row(runner, tmp_path):
     version = runner.code_version()
     runner.main(["--rows", "ce", "kd", "--seeds", "0", "--output", str(tmp_path)])

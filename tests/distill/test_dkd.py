@@ -53,9 +53,9 @@ def reference_dkd(z_s, z_t, target, alpha=1.0, beta=8.0, temperature=4.0):
     return alpha * tckd + beta * nckd, tckd, nckd
 
 
-def reference_warmup(epoch_one_based, warmup=20):
-    """The reference scales the DKD loss by min(epoch / warmup, 1), epochs from 1."""
-    return min(epoch_one_based / warmup, 1.0)
+def reference_warmup(epoch_one_based, warmup_epochs=20):
+    """The reference scales the DKD loss by min(epoch / warmup_epochs, 1), epochs from 1."""
+    return min(epoch_one_based / warmup_epochs, 1.0)
 
 
 # ------------------------------------------------------------------------------- tests
@@ -68,7 +68,7 @@ def test_defaults_are_the_reference_configs():
         "alpha": 1.0,
         "beta": 8.0,
         "temperature": 4.0,
-        "warmup": 20,
+        "warmup_epochs": 20,
         "ce_weight": 1.0,
     }
     method = graphkd.create_method("dkd")
@@ -88,7 +88,7 @@ def test_defaults_are_the_reference_configs():
 )
 def test_values_and_gradients_equal_the_reference(options):
     teacher, student = batch(requires_grad=True)
-    method = dkd(warmup=0, **options).double()
+    method = dkd(warmup_epochs=0, **options).double()
     out = method(teacher, student)
     expected, tckd, nckd = reference_dkd(student.logits, teacher.logits, student.labels, **options)
     torch.testing.assert_close(out["loss"], expected, rtol=1e-10, atol=1e-12)
@@ -107,7 +107,7 @@ def test_confident_logits_stay_finite_and_match():
     teacher.logits.mul_(4)
     with torch.no_grad():
         student.logits.mul_(4)
-    out = dkd(warmup=0).double()(teacher, student)
+    out = dkd(warmup_epochs=0).double()(teacher, student)
     expected, _, _ = reference_dkd(student.logits, teacher.logits, student.labels)
     torch.testing.assert_close(out["loss"], expected, rtol=1e-8, atol=1e-10)
     out["loss"].backward()
@@ -130,8 +130,8 @@ def test_a_fresh_method_trains_as_in_the_first_epoch_and_warmup_zero_disables_it
     teacher, student = batch()
     full, _, _ = reference_dkd(student.logits, teacher.logits, student.labels)
     torch.testing.assert_close(dkd().double()(teacher, student)["loss"], full / 20)
-    torch.testing.assert_close(dkd(warmup=1).double()(teacher, student)["loss"], full)
-    torch.testing.assert_close(dkd(warmup=0).double()(teacher, student)["loss"], full)
+    torch.testing.assert_close(dkd(warmup_epochs=1).double()(teacher, student)["loss"], full)
+    torch.testing.assert_close(dkd(warmup_epochs=0).double()(teacher, student)["loss"], full)
 
 
 def test_ensembles_and_wrapped_modules_pass_the_epoch_on():
@@ -159,7 +159,7 @@ def test_teacher_gets_no_gradient_and_identical_predictions_cost_nothing():
     teacher, student = batch()
     teacher.logits.requires_grad_(True)
     same = Responses(teacher.logits.detach().clone().requires_grad_(True), labels=student.labels)
-    out = dkd(warmup=0).double()(teacher, same)
+    out = dkd(warmup_epochs=0).double()(teacher, same)
     torch.testing.assert_close(out["loss"], torch.zeros((), dtype=torch.float64))
     out["loss"].backward()
     assert teacher.logits.grad is None
@@ -168,7 +168,7 @@ def test_teacher_gets_no_gradient_and_identical_predictions_cost_nothing():
 
 def test_two_classes_leave_nckd_at_zero():
     teacher, student = batch(classes=2, requires_grad=True)
-    out = dkd(warmup=0).double()(teacher, student)
+    out = dkd(warmup_epochs=0).double()(teacher, student)
     expected, tckd, _ = reference_dkd(student.logits, teacher.logits, student.labels)
     torch.testing.assert_close(out["nckd"], torch.zeros((), dtype=torch.float64))
     torch.testing.assert_close(out["loss"], expected)
@@ -203,8 +203,8 @@ def test_errors_name_the_problem_and_the_fix():
         dkd(temperature=0.0)
     with pytest.raises(ValueError, match="beta must be >= 0"):
         dkd(beta=-1.0)
-    with pytest.raises(ValueError, match="warmup must be >= 0"):
-        dkd(warmup=-1)
+    with pytest.raises(ValueError, match="warmup_epochs must be >= 0"):
+        dkd(warmup_epochs=-1)
     nan = Responses(student.logits.clone(), labels=student.labels)
     nan.logits[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or Inf"):

@@ -183,7 +183,7 @@ def test_defaults_are_mdistillers():
     )
     assert isinstance(method, ReviewKDDistiller)
     assert all(term.weight == 1.0 for term in method.terms) and method.ce_weight == 1.0
-    assert method.warmup == 20
+    assert method.warmup_epochs == 20
     assert [f.conv1.out_channels for f in method.fusions] == [512, 512, 512]  # min(512, 600)
     assert [f.attention is not None for f in method.fusions] == [True, True, False]
     for fusion in method.fusions:  # kaiming_uniform_(a=1): bound sqrt(3 / fan_in)
@@ -201,8 +201,8 @@ def test_warmup_follows_the_announced_epoch():
         method.set_epoch(epoch)
         factors.append(method.warmup_factor())
     assert factors == [1 / 20, 10 / 20, 1.0, 1.0]
-    assert make(shapes, shapes, 4, 4, warmup=0).warmup_factor() == 1.0
-    assert make(shapes, shapes, 4, 4, warmup=1).warmup_factor() == 1.0
+    assert make(shapes, shapes, 4, 4, warmup_epochs=0).warmup_factor() == 1.0
+    assert make(shapes, shapes, 4, 4, warmup_epochs=1).warmup_factor() == 1.0
 
 
 ZOO_PAIRS = [
@@ -296,8 +296,8 @@ def test_bad_inputs_are_rejected_with_the_fix():
         create(student_features=["a", "x"])
     with pytest.raises(ValueError, match="reviews spatial maps"):
         create(teacher_shapes={"a": (4,), "b": (6, 4, 4)}, teacher_features=["a", "b"])
-    with pytest.raises(ValueError, match="warmup must be >= 0"):
-        create(warmup=-1)
+    with pytest.raises(ValueError, match="warmup_epochs must be >= 0"):
+        create(warmup_epochs=-1)
 
     method = make(shapes, shapes, 6, 6)
     teacher, student = responses(shapes, 6, 1), responses(shapes, 6, 2)

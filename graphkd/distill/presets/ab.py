@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.presets.fitnet import HintRegressor
 from graphkd.distill.presets.vid import paired_features, tapped_maps, term_name
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -224,6 +224,7 @@ class ABDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("ab")
+@written_for(270)
 def ab(
     teacher_shapes: Optional[Dict[str, Shape]] = None,
     student_shapes: Optional[Dict[str, Shape]] = None,

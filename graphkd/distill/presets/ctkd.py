@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.presets.kd import sample_nodes
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import Metric, check_positive
@@ -203,6 +203,7 @@ class CTKDDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("ctkd")
+@written_for(240)
 def ctkd(
     weight: float = 0.9,
     ce_weight: float = 0.1,

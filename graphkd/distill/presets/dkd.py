@@ -11,7 +11,7 @@ from torch import Tensor
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import check_positive
 from graphkd.responses import Responses
@@ -99,7 +99,7 @@ class DKDDistiller(GraphMatchingDistiller):
             + \beta\,\mathrm{NCKD}\big)
 
     with :math:`e` the 0-based epoch (:meth:`~graphkd.distill.Distiller.set_epoch`) and
-    :math:`E_w` the warm-up length (``warmup=0``: no warm-up). See :func:`dkd`.
+    :math:`E_w` the warm-up length (``warmup_epochs=0``: no warm-up). See :func:`dkd`.
     """
 
     def __init__(
@@ -107,11 +107,11 @@ class DKDDistiller(GraphMatchingDistiller):
         alpha: float = 1.0,
         beta: float = 8.0,
         temperature: float = 4.0,
-        warmup: int = 20,
+        warmup_epochs: int = 20,
         ce_weight: float = 1.0,
     ) -> None:
         check_positive("dkd", "temperature", temperature)
-        for name, value in (("alpha", alpha), ("beta", beta), ("warmup", warmup)):
+        for name, value in (("alpha", alpha), ("beta", beta), ("warmup_epochs", warmup_epochs)):
             if value < 0:
                 raise ValueError(f"dkd: {name} must be >= 0, got {value!r}; pass a value >= 0")
         options = {"temperature": temperature, "scale_by_temperature_squared": True}
@@ -121,12 +121,17 @@ class DKDDistiller(GraphMatchingDistiller):
         ]
         builder = functools.partial(target_split, temperature=temperature)
         super().__init__(builder, terms=terms, ce_weight=ce_weight)
-        self.alpha, self.beta, self.temperature, self.warmup = alpha, beta, temperature, warmup
+        self.alpha, self.beta, self.temperature, self.warmup_epochs = (
+            alpha,
+            beta,
+            temperature,
+            warmup_epochs,
+        )
 
     def warmup_factor(self) -> float:
         """:math:`\\min((e + 1) / E_w, 1)` at the current epoch :math:`e` (1 without a
         warm-up)."""
-        return 1.0 if self.warmup == 0 else min((self.epoch + 1) / self.warmup, 1.0)
+        return 1.0 if self.warmup_epochs == 0 else min((self.epoch + 1) / self.warmup_epochs, 1.0)
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         if self.check_inputs:
@@ -138,11 +143,12 @@ class DKDDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("dkd")
+@written_for(240)
 def dkd(
     alpha: float = 1.0,
     beta: float = 8.0,
     temperature: float = 4.0,
-    warmup: int = 20,
+    warmup_epochs: int = 20,
     ce_weight: float = 1.0,
 ) -> DKDDistiller:
     r"""Decoupled knowledge distillation (Zhao et al., CVPR 2022).
@@ -173,7 +179,7 @@ def dkd(
         resnet110->resnet32; ImageNet: beta 0.5 for ResNet34->ResNet18).
     temperature : float
         :math:`\tau` (4; 1 on ImageNet).
-    warmup : int
+    warmup_epochs : int
         :math:`E_w`, epochs over which the loss ramps up linearly (20; 1 on ImageNet;
         0 for none).
     ce_weight : float
@@ -193,5 +199,9 @@ def dkd(
     (['loss', 'nckd', 'tckd'], True)
     """
     return DKDDistiller(
-        alpha=alpha, beta=beta, temperature=temperature, warmup=warmup, ce_weight=ce_weight
+        alpha=alpha,
+        beta=beta,
+        temperature=temperature,
+        warmup_epochs=warmup_epochs,
+        ce_weight=ce_weight,
     )

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -218,6 +218,7 @@ def _accumulate(params: List[Tensor], grads: Sequence[Optional[Tensor]]) -> None
 
 
 @METHODS.register("fsp")
+@written_for(270)
 def fsp(
     teacher_channels: Optional[Dict[str, int]] = None,
     student_channels: Optional[Dict[str, int]] = None,

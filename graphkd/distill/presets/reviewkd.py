@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
 from graphkd.responses import Responses, check_finite
@@ -174,7 +174,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
             \sum_{k=1}^{L} \mathrm{HCL}\big(o_k, t_k\big)
 
     (:class:`HierarchicalContextLoss`; :math:`e` the 0-based epoch from
-    :meth:`~graphkd.distill.Distiller.set_epoch`, :math:`E_w` = ``warmup``).
+    :meth:`~graphkd.distill.Distiller.set_epoch`, :math:`E_w` = ``warmup_epochs``).
 
     Graph form: each network's graph has the samples as nodes; node :math:`i` carries
     field ``level<k>`` per level (the teacher's maps, the student's reviewed outputs),
@@ -193,7 +193,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
         every tapped feature).
     weight : float
         :math:`w` (1).
-    warmup : int
+    warmup_epochs : int
         :math:`E_w` (20; 0: no warm-up).
     mid_channels : int, optional
         Width of the fusion (default ``min(512, student_dim)``, the reference's rule).
@@ -212,7 +212,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
         teacher_features: Optional[Sequence[str]] = None,
         student_features: Optional[Sequence[str]] = None,
         weight: float = 1.0,
-        warmup: int = 20,
+        warmup_epochs: int = 20,
         mid_channels: Optional[int] = None,
         ce_weight: float = 1.0,
         check_inputs: bool = True,
@@ -230,8 +230,8 @@ class ReviewKDDistiller(GraphMatchingDistiller):
                 f"{len(student_names) - 1} {student_names[:-1]}; select as many of each with "
                 "teacher_features=[...] and student_features=[...]"
             )
-        if warmup < 0:
-            raise ValueError(f"warmup must be >= 0 epochs, got {warmup}")
+        if warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0 epochs, got {warmup_epochs}")
         terms = [
             MatchTerm(
                 f"hcl{k + 1}",
@@ -251,7 +251,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
         )
         self.teacher_names, self.teacher_levels = teacher_names, teacher_levels
         self.student_names, self.student_levels = student_names, student_levels
-        self.warmup = int(warmup)
+        self.warmup_epochs = int(warmup_epochs)
         mid = min(512, student_levels[-1][0]) if mid_channels is None else int(mid_channels)
         last = len(student_levels) - 1
         self.fusions = nn.ModuleList(
@@ -261,7 +261,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
 
     def warmup_factor(self) -> float:
         """:math:`\\min((e + 1) / E_w, 1)` at the current epoch (1 without a warm-up)."""
-        return 1.0 if self.warmup == 0 else min((self.epoch + 1) / self.warmup, 1.0)
+        return 1.0 if self.warmup_epochs == 0 else min((self.epoch + 1) / self.warmup_epochs, 1.0)
 
     def _maps(self, responses: Responses, names: List[str], levels: List, who: str) -> List[Tensor]:
         maps = []
@@ -336,6 +336,7 @@ def _sample_nodes(maps: List[Tensor]) -> KnowledgeGraph:
 
 
 @METHODS.register("reviewkd")
+@written_for(240)
 def reviewkd(
     teacher_shapes: Optional[Dict[str, Sequence[int]]] = None,
     student_shapes: Optional[Dict[str, Sequence[int]]] = None,
@@ -344,7 +345,7 @@ def reviewkd(
     teacher_features: Optional[Sequence[str]] = None,
     student_features: Optional[Sequence[str]] = None,
     weight: float = 1.0,
-    warmup: int = 20,
+    warmup_epochs: int = 20,
     mid_channels: Optional[int] = None,
     ce_weight: float = 1.0,
 ) -> ReviewKDDistiller:
@@ -367,7 +368,7 @@ def reviewkd(
         The reviewed stage outputs (default: all tapped ones).
     weight : float
         1 (mdistiller's default; its CIFAR-100 resnet32x4 config uses 5).
-    warmup : int
+    warmup_epochs : int
         20 epochs (1 on ImageNet).
     mid_channels : int, optional
         ``min(512, student_dim)``.
@@ -397,7 +398,7 @@ def reviewkd(
         teacher_features=teacher_features,
         student_features=student_features,
         weight=weight,
-        warmup=warmup,
+        warmup_epochs=warmup_epochs,
         mid_channels=mid_channels,
         ce_weight=ce_weight,
     )
