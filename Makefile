@@ -2,6 +2,8 @@
 #   make quickstart            distil a Fashion-MNIST student with a graph method (the main job)
 #   make test                  run the whole test suite
 #   make test STACK=dgl-native the same on torch 2.2.1, the newest torch DGL 2.1.0 ships add-ons for
+#   make torch [STACK=...]     only the stack's virtual environment with torch (CI installs the
+#                              second stack's meanwhile)
 #   make docs / make lint      build the Sphinx site (warnings are errors, MathJax from npm,
 #                              checked to render offline) / run ruff
 #   make bench-quick           smoke run of the distillation benchmark (tiny data, ce and kd)
@@ -22,16 +24,22 @@ endif
 # MathJax ships with the docs (rendered formulas offline); npm installs it at build time
 MATHJAX := mathjax@3.2.2
 
-.PHONY: quickstart test docs docs-mathjax lint setup bench-quick
+.PHONY: quickstart test docs docs-mathjax lint setup torch bench-quick
 
-$(VENV)/.installed: pyproject.toml Makefile
+# torch first (the long download), then graphkd with its extras
+$(VENV)/.torch: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	$(PIP) -e ".[dev,docs,viz,log]" $(TORCH)
 	touch $@
 
 setup: $(VENV)/.installed
+
+torch: $(VENV)/.torch
 
 quickstart: $(VENV)/.installed
 	$(VENV)/bin/graphkd quickstart
