@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops import edge_dot, edge_softmax, incoming_edge_sum
-from graphkd.ops.dense_block import uses_dense_block
+from graphkd.ops.backend import uses_dense_block
 
 
 def variance_scaling_fan_out_(weight: Tensor, factor: float = 2.0) -> Tensor:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.metrics.metric import check_choice, check_positive, check_same_shape
+from graphkd.ops import edge_log_softmax
 
 if TYPE_CHECKING:
     from graphkd.knowledge_graph import KnowledgeGraph
@@ -237,25 +238,6 @@ def pearson_distance(student: Tensor, teacher: Tensor, dim: int = 1, eps: float 
     return (1.0 - _cosine_along(a, b, dim, eps)).mean()
 
 
-def _edge_log_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
-    """Log of the softmax over the incoming edges of each destination node, per head.
-
-    Computed as ``s - logsumexp`` per destination with the per-node maximum subtracted
-    first, so that log-probabilities stay finite however large the score gaps are.
-    """
-    dst = graph.dst
-    shape = (graph.num_nodes,) + tuple(scores.shape[1:])
-    index = dst.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
-    peak = scores.new_full(shape, -math.inf).scatter_reduce(
-        0, index, scores.detach(), reduce="amax", include_self=True
-    )
-    shifted = scores - peak[dst]
-    total = scores.new_zeros(shape).index_add(0, dst, shifted.exp())
-    # Nodes without incoming edges keep a zero total; they are never gathered below.
-    total = torch.where(total > 0, total, torch.ones_like(total))
-    return shifted - total.log()[dst]
-
-
 def _check_edge_scores(caller: str, scores: Tensor, graph: KnowledgeGraph) -> None:
     if scores.dim() not in (1, 2):
         raise ValueError(
@@ -303,8 +285,8 @@ def _log_distributions(
     in_degree = torch.bincount(graph.dst, minlength=graph.num_nodes)
     count = (in_degree > 0).sum() * heads
     return (
-        _edge_log_softmax(graph, student / temperature),
-        _edge_log_softmax(graph, teacher / temperature),
+        edge_log_softmax(graph, student / temperature),
+        edge_log_softmax(graph, teacher / temperature),
         count,
     )
 
@@ -576,8 +558,44 @@ def info_nce(
             "stack K negatives per anchor along dim 1"
         )
     anchors, positives, negatives = _promote(anchors, positives, negatives)
-    positive = (anchors * positives).sum(-1, keepdim=True)
+    positive = (anchors * positives).sum(-1)
     negative = torch.einsum("bd,bkd->bk", anchors, negatives)
-    logits = torch.cat([positive, negative], dim=1) / temperature
-    target = torch.zeros(anchors.shape[0], dtype=torch.long, device=anchors.device)
+    return info_nce_from_scores(positive, negative, temperature)
+
+
+def info_nce_from_scores(positive: Tensor, negatives: Tensor, temperature: float = 0.07) -> Tensor:
+    """InfoNCE from similarity scores already computed, the positive at index 0.
+
+    .. math::
+
+        \\ell = \\frac{1}{B} \\sum_i -\\log
+            \\frac{\\exp(q_i / T)}{\\exp(q_i / T) + \\sum_k \\exp(r_{ik} / T)}
+
+    :func:`info_nce` with ``negatives`` is this with the scores
+    :math:`q_i = \\langle a_i, p_i \\rangle` and :math:`r_{ik} = \\langle a_i, n_{ik}
+    \\rangle`; a memory bank that scores its rows against the anchors itself (HKD's) calls
+    it without gathering the ``(B, K, D)`` negatives. The scores are used in their dtype.
+
+    Parameters
+    ----------
+    positive : Tensor
+        ``(B,)`` scores :math:`q_i` of each anchor with its positive.
+    negatives : Tensor
+        ``(B, K)`` scores :math:`r_{ik}` of each anchor with its ``K`` negatives.
+    temperature : float, default 0.07
+
+    Example
+    -------
+    >>> import torch
+    >>> round(float(info_nce_from_scores(torch.ones(1), torch.zeros(1, 1), 1.0)), 4)
+    0.3133
+    """
+    check_positive("infonce", "temperature", temperature)
+    if positive.dim() != 1 or negatives.dim() != 2 or negatives.shape[0] != positive.shape[0]:
+        raise ValueError(
+            f"infonce: scores must have shapes (B,) and (B, K), got {tuple(positive.shape)} "
+            f"and {tuple(negatives.shape)}"
+        )
+    logits = torch.cat([positive.unsqueeze(1), negatives], dim=1) / temperature
+    target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     return F.cross_entropy(logits, target)

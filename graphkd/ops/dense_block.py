@@ -4,7 +4,9 @@ A complete graph with self-loops, or a complete bipartite graph, has exactly the
 ``src_start + i -> dst_start + j`` for all ``i < num_src``, ``j < num_dst``, in
 row-major order (:attr:`KnowledgeGraph.block`). On such graphs a gather/scatter kernel
 is a broadcast, a matrix product or a reduction over one axis, which runs at dense
-speed; results are identical to the sparse kernels.
+speed; results are identical to the sparse kernels. Each function here is the ``"dense"``
+implementation of one :class:`~graphkd.ops.backend.Kernel`; the dispatcher
+(:func:`~graphkd.ops.backend.select`) decides when it runs.
 """
 
 from __future__ import annotations
@@ -13,12 +15,6 @@ import torch
 from torch import Tensor
 
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import current_backend
-
-
-def uses_dense_block(graph: KnowledgeGraph) -> bool:
-    """Whether the kernels take the dense path for ``graph`` under the current backend."""
-    return graph.block is not None and current_backend() == "auto"
 
 
 def _ranges(graph: KnowledgeGraph):
@@ -29,6 +25,12 @@ def _ranges(graph: KnowledgeGraph):
         num_src,
         num_dst,
     )
+
+
+def _grid(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
+    """``(E, *)`` edge values as the ``(num_src, num_dst, *)`` grid of the block."""
+    _, _, num_src, num_dst = _ranges(graph)
+    return efeat.reshape(num_src, num_dst, *efeat.shape[1:])
 
 
 def _rows(feat: Tensor, rows: slice) -> Tensor:
@@ -88,9 +90,8 @@ def block_destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
 
 def block_divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) -> Tensor:
     """``(E, *)`` ``e_uv / x_v`` as one broadcast division over the source axis."""
-    _, dst, num_src, num_dst = _ranges(graph)
-    grid = efeat.reshape(num_src, num_dst, *efeat.shape[1:])
-    return (grid / _rows(feat, dst).unsqueeze(0)).reshape(efeat.shape)
+    _, dst, _, _ = _ranges(graph)
+    return (_grid(graph, efeat) / _rows(feat, dst).unsqueeze(0)).reshape(efeat.shape)
 
 
 class _NormalizeColumns(torch.autograd.Function):
@@ -115,16 +116,14 @@ class _NormalizeColumns(torch.autograd.Function):
 
 def block_normalize_incoming(graph: KnowledgeGraph, efeat: Tensor, eps: float) -> Tensor:
     """``(E, *)`` ``e_uv / max(||e_{:,v}||, eps)``: column norms over the source axis."""
-    _, _, num_src, num_dst = _ranges(graph)
-    grid = efeat.reshape(num_src, num_dst, *efeat.shape[1:])
-    return _NormalizeColumns.apply(grid, eps).reshape(efeat.shape)
+    return _NormalizeColumns.apply(_grid(graph, efeat), eps).reshape(efeat.shape)
 
 
-def block_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
-    """Softmax over each destination's incoming edges: over the source axis."""
-    _, _, num_src, num_dst = _ranges(graph)
-    grid = scores.reshape(num_src, num_dst, *scores.shape[1:])
-    return torch.softmax(grid, dim=0).reshape(scores.shape)
+def block_softmax(graph: KnowledgeGraph, scores: Tensor, log: bool = False) -> Tensor:
+    """Softmax (``log``: log-softmax) over each destination's incoming edges: over the
+    source axis."""
+    normalise = torch.log_softmax if log else torch.softmax
+    return normalise(_grid(graph, scores), dim=0).reshape(scores.shape)
 
 
 def block_neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
@@ -136,9 +135,12 @@ def block_neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
 
 def block_incoming_edge_sum(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
     """Sum of edge features over the source axis, placed at the destinations."""
-    _, dst, num_src, num_dst = _ranges(graph)
-    total = efeat.reshape(num_src, num_dst, *efeat.shape[1:]).sum(0)
-    return _place_destinations(graph, dst, total)
+    return _place_destinations(graph, _ranges(graph)[1], _grid(graph, efeat).sum(0))
+
+
+def block_incoming_edge_max(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
+    """Maximum of edge features over the source axis, placed at the destinations."""
+    return _place_destinations(graph, _ranges(graph)[1], _grid(graph, efeat).amax(0))
 
 
 def _place_destinations(graph: KnowledgeGraph, dst: slice, values: Tensor) -> Tensor:

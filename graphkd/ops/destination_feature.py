@@ -6,8 +6,15 @@ from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import use_dgl_kernels
-from graphkd.ops.dense_block import block_destination_feature, uses_dense_block
+from graphkd.ops.backend import Kernel
+from graphkd.ops.dense_block import block_destination_feature
+
+DESTINATION_FEATURE = Kernel(
+    "destination_feature",
+    dense=block_destination_feature,
+    dgl=lambda graph, feat: dgl.ops.copy_v(graph.topology, feat),
+    torch=lambda graph, feat: feat.index_select(0, graph.dst),
+)
 
 
 def destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
@@ -38,8 +45,4 @@ def destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
     >>> destination_feature(g, torch.tensor([10.0, 20.0, 30.0]))
     tensor([20., 20., 10.])
     """
-    if uses_dense_block(graph):
-        return block_destination_feature(graph, feat)
-    if use_dgl_kernels(feat.device):
-        return dgl.ops.copy_v(graph.topology, feat)
-    return feat.index_select(0, graph.dst)
+    return DESTINATION_FEATURE(graph, feat)

@@ -6,8 +6,15 @@ from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import use_dgl_kernels
-from graphkd.ops.dense_block import block_divide_by_destination, uses_dense_block
+from graphkd.ops.backend import Kernel
+from graphkd.ops.dense_block import block_divide_by_destination
+
+DIVIDE_BY_DESTINATION = Kernel(
+    "divide_by_destination",
+    dense=block_divide_by_destination,
+    dgl=lambda graph, efeat, feat: dgl.ops.e_div_v(graph.topology, efeat, feat),
+    torch=lambda graph, efeat, feat: efeat / feat.index_select(0, graph.dst),
+)
 
 
 def divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) -> Tensor:
@@ -40,8 +47,4 @@ def divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) ->
     >>> divide_by_destination(g, torch.tensor([4.0, 8.0, 9.0]), torch.tensor([3.0, 4.0, 5.0]))
     tensor([1., 2., 3.])
     """
-    if uses_dense_block(graph):
-        return block_divide_by_destination(graph, efeat, feat)
-    if use_dgl_kernels(efeat.device):
-        return dgl.ops.e_div_v(graph.topology, efeat, feat)
-    return efeat / feat.index_select(0, graph.dst)
+    return DIVIDE_BY_DESTINATION(graph, efeat, feat)

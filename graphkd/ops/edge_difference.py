@@ -8,8 +8,17 @@ from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import use_dgl_kernels
-from graphkd.ops.dense_block import block_difference, uses_dense_block
+from graphkd.ops.backend import Kernel
+from graphkd.ops.dense_block import block_difference
+
+EDGE_DIFFERENCE = Kernel(
+    "edge_difference",
+    dense=block_difference,
+    dgl=lambda graph, src_feat, dst_feat: dgl.ops.u_sub_v(graph.topology, src_feat, dst_feat),
+    torch=lambda graph, src_feat, dst_feat: (
+        src_feat.index_select(0, graph.src) - dst_feat.index_select(0, graph.dst)
+    ),
+)
 
 
 def edge_difference(
@@ -41,9 +50,4 @@ def edge_difference(
     >>> edge_difference(g, torch.tensor([[3.0], [1.0]]))
     tensor([[2.]])
     """
-    dst_feat = src_feat if dst_feat is None else dst_feat
-    if uses_dense_block(graph):
-        return block_difference(graph, src_feat, dst_feat)
-    if use_dgl_kernels(src_feat.device):
-        return dgl.ops.u_sub_v(graph.topology, src_feat, dst_feat)
-    return src_feat.index_select(0, graph.src) - dst_feat.index_select(0, graph.dst)
+    return EDGE_DIFFERENCE(graph, src_feat, src_feat if dst_feat is None else dst_feat)

@@ -8,8 +8,19 @@ from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import use_dgl_kernels
-from graphkd.ops.dense_block import block_dot, uses_dense_block
+from graphkd.ops.backend import Kernel
+from graphkd.ops.dense_block import block_dot
+
+EDGE_DOT = Kernel(
+    "edge_dot",
+    dense=block_dot,
+    dgl=lambda graph, src_feat, dst_feat: dgl.ops.u_dot_v(
+        graph.topology, src_feat, dst_feat
+    ).squeeze(-1),
+    torch=lambda graph, src_feat, dst_feat: (
+        src_feat.index_select(0, graph.src) * dst_feat.index_select(0, graph.dst)
+    ).sum(-1),
+)
 
 
 def edge_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor] = None) -> Tensor:
@@ -39,9 +50,4 @@ def edge_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor]
     >>> edge_dot(g, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
     tensor([11.])
     """
-    dst_feat = src_feat if dst_feat is None else dst_feat
-    if uses_dense_block(graph):
-        return block_dot(graph, src_feat, dst_feat)
-    if use_dgl_kernels(src_feat.device):
-        return dgl.ops.u_dot_v(graph.topology, src_feat, dst_feat).squeeze(-1)
-    return (src_feat.index_select(0, graph.src) * dst_feat.index_select(0, graph.dst)).sum(-1)
+    return EDGE_DOT(graph, src_feat, src_feat if dst_feat is None else dst_feat)

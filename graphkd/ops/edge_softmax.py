@@ -1,14 +1,52 @@
-"""Softmax of edge scores over the incoming edges of each node."""
+"""Softmax and log-softmax of edge scores over the incoming edges of each node."""
 
 from __future__ import annotations
+
+from functools import partial
+from typing import Tuple
 
 import torch
 from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import use_dgl_kernels
-from graphkd.ops.dense_block import block_softmax, uses_dense_block
+from graphkd.ops.backend import Kernel
+from graphkd.ops.dense_block import block_softmax
+from graphkd.ops.destination_feature import destination_feature
+from graphkd.ops.divide_by_destination import divide_by_destination
+from graphkd.ops.neighbour_sum import incoming_edge_max, incoming_edge_sum
+
+
+def _shifted_scores(graph: KnowledgeGraph, scores: Tensor) -> Tuple[Tensor, Tensor]:
+    """``s_uv - max_w s_wv`` (the maximum without gradient) and, per node, the sum of the
+    exponentials of its incoming shifted scores (0 at nodes without incoming edges)."""
+    shifted = scores - destination_feature(graph, incoming_edge_max(graph, scores.detach()))
+    return shifted, incoming_edge_sum(graph, shifted.exp())
+
+
+def _softmax_by_parts(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
+    shifted, total = _shifted_scores(graph, scores)
+    return divide_by_destination(graph, shifted.exp(), total)
+
+
+def _log_softmax_by_parts(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
+    shifted, total = _shifted_scores(graph, scores)
+    total = torch.where(total > 0, total, torch.ones_like(total))  # nodes without in-edges
+    return shifted - destination_feature(graph, total.log())
+
+
+EDGE_SOFTMAX = Kernel(
+    "edge_softmax",
+    dense=block_softmax,
+    dgl=lambda graph, scores: dgl.ops.edge_softmax(graph.topology, scores),
+    torch=_softmax_by_parts,
+)
+EDGE_LOG_SOFTMAX = Kernel(
+    "edge_log_softmax",
+    dense=partial(block_softmax, log=True),
+    dgl=_log_softmax_by_parts,
+    torch=_log_softmax_by_parts,
+)
 
 
 def edge_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
@@ -36,14 +74,38 @@ def edge_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     >>> edge_softmax(g, torch.tensor([0.0, 0.0]))
     tensor([0.5000, 0.5000])
     """
-    if uses_dense_block(graph):
-        return block_softmax(graph, scores)
-    if use_dgl_kernels(scores.device):
-        return dgl.ops.edge_softmax(graph.topology, scores)
-    trailing = scores.shape[1:]
-    index = graph.dst.view(-1, *([1] * len(trailing))).expand_as(scores)
-    empty = scores.new_full((graph.num_nodes, *trailing), float("-inf"))
-    node_max = empty.scatter_reduce(0, index, scores, reduce="amax", include_self=True)
-    exp = torch.exp(scores - node_max.index_select(0, graph.dst).detach())
-    total = torch.zeros_like(empty).index_add_(0, graph.dst, exp)
-    return exp / total.index_select(0, graph.dst)
+    return EDGE_SOFTMAX(graph, scores)
+
+
+def edge_log_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
+    r"""Log-probabilities of the distribution over each node's incoming edges.
+
+    .. math::
+        \log a_{uv} = (s_{uv} - m_v)
+            - \log \sum_{w \in \mathcal{N}(v)} \exp(s_{wv} - m_v),
+        \qquad m_v = \max_{w \in \mathcal{N}(v)} s_{wv}
+
+    The maximum is subtracted first (without gradient), so the log-probabilities stay
+    finite however large the score gaps are, where ``log(edge_softmax(...))`` would give
+    ``-inf``.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+        ``E`` edges over ``N`` nodes.
+    scores : Tensor
+        ``(E,)`` or ``(E, H)`` (one score per head).
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``scores``.
+
+    Example
+    -------
+    >>> import torch
+    >>> g = KnowledgeGraph(torch.tensor([0, 1]), torch.tensor([2, 2]), num_nodes=3)
+    >>> edge_log_softmax(g, torch.tensor([0.0, -1000.0]))
+    tensor([    0., -1000.])
+    """
+    return EDGE_LOG_SOFTMAX(graph, scores)

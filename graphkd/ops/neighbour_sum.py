@@ -1,4 +1,4 @@
-"""Sums of neighbour features and of incoming edge features at each node."""
+"""Reductions over the incoming edges of each node: neighbour sums, edge sums and maxima."""
 
 from __future__ import annotations
 
@@ -7,11 +7,52 @@ from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import use_dgl_kernels
+from graphkd.ops.backend import Kernel
 from graphkd.ops.dense_block import (
+    block_incoming_edge_max,
     block_incoming_edge_sum,
     block_neighbour_sum,
-    uses_dense_block,
+)
+
+
+def _sum_at_destinations(graph: KnowledgeGraph, values: Tensor) -> Tensor:
+    """``(N, *)``: the ``(E, *)`` per-edge ``values`` summed at each edge's destination."""
+    return values.new_zeros((graph.num_nodes, *values.shape[1:])).index_add(0, graph.dst, values)
+
+
+def _max_at_destinations(graph: KnowledgeGraph, values: Tensor) -> Tensor:
+    """``(N, *)``: the maximum of the ``(E, *)`` per-edge ``values`` at each destination,
+    0 at nodes without incoming edges."""
+    index = graph.dst.view(-1, *([1] * (values.dim() - 1))).expand_as(values)
+    empty = values.new_zeros((graph.num_nodes, *values.shape[1:]))
+    return empty.scatter_reduce(0, index, values, reduce="amax", include_self=False)
+
+
+def _dgl_max_at_destinations(graph: KnowledgeGraph, values: Tensor) -> Tensor:
+    """DGL's maximum over incoming edges, set to 0 at nodes without incoming edges (where
+    DGL leaves ``-inf``)."""
+    peak = dgl.ops.copy_e_max(graph.topology, values)
+    received = graph.topology.in_degrees() > 0
+    return torch.where(received.view(-1, *([1] * (peak.dim() - 1))), peak, 0.0)
+
+
+NEIGHBOUR_SUM = Kernel(
+    "neighbour_sum",
+    dense=block_neighbour_sum,
+    dgl=lambda graph, feat: dgl.ops.copy_u_sum(graph.topology, feat),
+    torch=lambda graph, feat: _sum_at_destinations(graph, feat.index_select(0, graph.src)),
+)
+INCOMING_EDGE_SUM = Kernel(
+    "incoming_edge_sum",
+    dense=block_incoming_edge_sum,
+    dgl=lambda graph, efeat: dgl.ops.copy_e_sum(graph.topology, efeat),
+    torch=_sum_at_destinations,
+)
+INCOMING_EDGE_MAX = Kernel(
+    "incoming_edge_max",
+    dense=block_incoming_edge_max,
+    dgl=_dgl_max_at_destinations,
+    torch=_max_at_destinations,
 )
 
 
@@ -42,12 +83,7 @@ def neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
             [0.],
             [3.]])
     """
-    if uses_dense_block(graph):
-        return block_neighbour_sum(graph, feat)
-    if use_dgl_kernels(feat.device):
-        return dgl.ops.copy_u_sum(graph.topology, feat)
-    out = torch.zeros((graph.num_nodes, *feat.shape[1:]), dtype=feat.dtype, device=feat.device)
-    return out.index_add(0, graph.dst, feat.index_select(0, graph.src))
+    return NEIGHBOUR_SUM(graph, feat)
 
 
 def incoming_edge_sum(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
@@ -75,9 +111,32 @@ def incoming_edge_sum(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
     >>> incoming_edge_sum(g, torch.tensor([1.0, 2.0]))
     tensor([0., 0., 3.])
     """
-    if uses_dense_block(graph):
-        return block_incoming_edge_sum(graph, efeat)
-    if use_dgl_kernels(efeat.device):
-        return dgl.ops.copy_e_sum(graph.topology, efeat)
-    out = torch.zeros((graph.num_nodes, *efeat.shape[1:]), dtype=efeat.dtype, device=efeat.device)
-    return out.index_add(0, graph.dst, efeat)
+    return INCOMING_EDGE_SUM(graph, efeat)
+
+
+def incoming_edge_max(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
+    r"""Maximum of edge features over the incoming edges of each node.
+
+    .. math::
+        h_v = \max_{u \in \mathcal{N}(v)} e_{uv}
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+        ``E`` edges over ``N`` nodes.
+    efeat : Tensor
+        ``(E, *)`` edge features; trailing dims are reduced independently.
+
+    Returns
+    -------
+    Tensor
+        ``(N, *)``; zero at nodes without incoming edges.
+
+    Example
+    -------
+    >>> import torch
+    >>> g = KnowledgeGraph(torch.tensor([0, 1]), torch.tensor([2, 2]), num_nodes=3)
+    >>> incoming_edge_max(g, torch.tensor([-1.0, -2.0]))
+    tensor([ 0.,  0., -1.])
+    """
+    return INCOMING_EDGE_MAX(graph, efeat)

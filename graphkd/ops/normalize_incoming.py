@@ -5,9 +5,23 @@ from __future__ import annotations
 from torch import Tensor
 
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.dense_block import block_normalize_incoming, uses_dense_block
+from graphkd.ops.backend import Kernel
+from graphkd.ops.dense_block import block_normalize_incoming
 from graphkd.ops.divide_by_destination import divide_by_destination
 from graphkd.ops.neighbour_sum import incoming_edge_sum
+
+
+def _normalize_by_parts(graph: KnowledgeGraph, efeat: Tensor, eps: float) -> Tensor:
+    norm = incoming_edge_sum(graph, efeat.pow(2)).clamp_min(eps**2).sqrt()
+    return divide_by_destination(graph, efeat, norm)
+
+
+NORMALIZE_INCOMING = Kernel(
+    "normalize_incoming",
+    dense=block_normalize_incoming,
+    dgl=_normalize_by_parts,
+    torch=_normalize_by_parts,
+)
 
 
 def normalize_incoming(graph: KnowledgeGraph, efeat: Tensor, eps: float = 1e-12) -> Tensor:
@@ -42,7 +56,4 @@ def normalize_incoming(graph: KnowledgeGraph, efeat: Tensor, eps: float = 1e-12)
     >>> normalize_incoming(g, torch.tensor([3.0, 4.0, -2.0]))
     tensor([ 0.6000,  0.8000, -1.0000])
     """
-    if uses_dense_block(graph):
-        return block_normalize_incoming(graph, efeat, eps)
-    norm = incoming_edge_sum(graph, efeat.pow(2)).clamp_min(eps**2).sqrt()
-    return divide_by_destination(graph, efeat, norm)
+    return NORMALIZE_INCOMING(graph, efeat, eps)

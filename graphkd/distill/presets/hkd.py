@@ -20,6 +20,7 @@ from graphkd.graphs.projector import Projector
 from graphkd.graphs.tagconv_encoder import TAGConvEncoder
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import InfoNCE
+from graphkd.metrics.functional import info_nce_from_scores
 from graphkd.responses import Responses
 
 #: HKD's objectives: the reference implementation's and the paper's Eq. 10.
@@ -358,18 +359,20 @@ class HKDDistiller(BankDistiller):
         scores_s = self.bank_s.scores(torch.stack(anchors_s, 1), negatives)
         scores_t = self.bank_t.scores(torch.stack(anchors_t, 1), negatives)
         temperature = self.metrics["individual"].temperature
-        individual = _info_nce(
+        individual = info_nce_from_scores(
             (embed_s * memory_t).sum(1), scores_s[:, 0], temperature
-        ) + _info_nce((embed_t * memory_s).sum(1), scores_t[:, 0], temperature)
+        ) + info_nce_from_scores((embed_t * memory_s).sum(1), scores_t[:, 0], temperature)
         if not with_graph:
             return {"individual": individual, "graph": individual.new_zeros(())}
         with torch.no_grad():
             weight = self.bank_weight
             target_s = F.normalize(weight * memory_t + (1 - weight) * gnn_t, dim=1)
             target_t = F.normalize(weight * memory_s + (1 - weight) * gnn_s, dim=1)
-        graph = _info_nce(
+        graph = info_nce_from_scores(
             (gnn_s * target_s).sum(1), scores_s[:, 1], self.metrics["graph"].temperature
-        ) + _info_nce((gnn_t * target_t).sum(1), scores_t[:, 1], self.metrics["graph"].temperature)
+        ) + info_nce_from_scores(
+            (gnn_t * target_t).sum(1), scores_t[:, 1], self.metrics["graph"].temperature
+        )
         return {"individual": individual, "graph": graph}
 
     def _paper(
@@ -383,17 +386,10 @@ class HKDDistiller(BankDistiller):
         temperature = self.metrics["graph"].temperature
         scores_s = self.bank_t.scores(gnn_s[:, None, :], negatives)[:, 0]
         scores_t = self.bank_s.scores(gnn_t[:, None, :], negatives)[:, 0]
-        graph = _info_nce(positive, scores_s, temperature) + _info_nce(
+        graph = info_nce_from_scores(positive, scores_s, temperature) + info_nce_from_scores(
             positive, scores_t, temperature
         )
         return {"graph": graph}
-
-
-def _info_nce(positive: Tensor, negative: Tensor, temperature: float) -> Tensor:
-    """Batch-mean cross-entropy of ``[positive, negatives] / T`` with the positive at 0."""
-    logits = torch.cat([positive.unsqueeze(1), negative], dim=1) / temperature
-    target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-    return F.cross_entropy(logits, target)
 
 
 def _given(

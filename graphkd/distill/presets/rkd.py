@@ -2,13 +2,13 @@
 
 Everything the method computes lives here: the graph builder with its two edge fields,
 the angle term computed from Gram-matrix entries (without the ``B x B x D`` difference
-tensor or stored ``B^3`` angles), the distiller with its two exact computation paths, and
-the preset.
+tensor or stored ``B^3`` angles), the distiller with its two exact computations (the
+Gram rewrite :data:`RELATIONS`, chosen by :mod:`graphkd.ops`, and the graph), and the
+preset.
 """
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any, Dict, Optional, Tuple
 
@@ -23,15 +23,17 @@ from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import check_relational_batch, complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.dense_block import self_gram
+from graphkd.ops.gram import (
+    GramRewrite,
+    check_path,
+    coincidence_tolerance,
+    inverse_lengths,
+    squared_distances,
+)
 from graphkd.responses import Responses
 
-PATHS = ("auto", "gram", "explicit")
 CHUNK_ENTRIES = 2**18
 """Default size of one chunk of the Gram path's angle block, in angles (1 MiB of float32)."""
-COINCIDENCE_FACTOR = 16.0
-"""Differences with ``||d||^2 <= 16 sqrt(D) eps_dtype (||x_i||^2 + ||x_j||^2)`` (centred
-embeddings) count as zero-length on the Gram path: below that the expansion's rounding
-error dominates."""
 
 
 def rkd_graph(
@@ -81,15 +83,9 @@ class _Vertices:
 
     def __init__(self, gram: Tensor, rows: slice, tolerance: float) -> None:
         diagonal = gram.diagonal()
-        vertex = diagonal[rows, None]
-        scale = vertex + diagonal[None, :]
-        squared = scale - 2.0 * gram[rows]
-        self.inverse = torch.where(
-            squared <= tolerance * scale,
-            torch.zeros_like(squared),
-            squared.clamp_min(torch.finfo(gram.dtype).tiny).rsqrt(),
-        )
-        self.shifted = gram[rows] - 0.5 * vertex
+        squared, apart = squared_distances(gram[rows], diagonal[rows], diagonal, tolerance)
+        self.inverse = inverse_lengths(squared, apart, torch.finfo(gram.dtype).tiny)
+        self.shifted = gram[rows] - 0.5 * diagonal[rows, None]
         ones = torch.ones_like(self.shifted)
         left = torch.stack([-self.shifted, -ones], dim=2)
         right = torch.stack([ones, self.shifted], dim=1)
@@ -153,8 +149,7 @@ def _centred_gram(x: Tensor) -> Tuple[Tensor, float]:
     """``X_c X_c^T`` of the centred rows (exactly symmetric) and the coincidence tolerance."""
     centred = x - x.mean(0, keepdim=True)
     gram = self_gram(centred)
-    tolerance = COINCIDENCE_FACTOR * math.sqrt(x.shape[1]) * torch.finfo(x.dtype).eps
-    return 0.5 * (gram + gram.t()), tolerance
+    return 0.5 * (gram + gram.t()), coincidence_tolerance(x.shape[1], x.dtype)
 
 
 def gram_distances(gram: Tensor, tolerance: float) -> Tensor:
@@ -164,12 +159,11 @@ def gram_distances(gram: Tensor, tolerance: float) -> Tensor:
         d_{ij} = \sqrt{G_{ii} + G_{jj} - 2 G_{ij}}
 
     exactly 0, with zero gradient, where the squared length is at most
-    ``tolerance (G_ii + G_jj)`` (the diagonal and coincident samples).
+    ``tolerance (G_ii + G_jj)`` (the diagonal and coincident samples; the coincidence
+    rule of :mod:`graphkd.ops.gram`).
     """
     diagonal = gram.diagonal()
-    scale = diagonal[:, None] + diagonal[None, :]
-    squared = scale - 2.0 * gram
-    apart = squared > tolerance * scale
+    squared, apart = squared_distances(gram, diagonal, diagonal, tolerance)
     distance = torch.where(apart, squared.clamp_min(torch.finfo(gram.dtype).tiny).sqrt(), 0.0)
     mean_nonzero = distance.sum() / apart.sum().clamp_min(1)
     return distance / mean_nonzero.clamp_min(1e-12)
@@ -191,9 +185,9 @@ def angle_smooth_l1(student: Tensor, teacher: Tensor, chunk: Optional[int] = Non
     equal in value and gradient to the smooth L1 between the ``angle`` fields of
     :func:`rkd_graph`. Time :math:`O(B^2 D + B^3)`; memory :math:`O(B^2 + cB^2)` for a
     chunk of :math:`c` vertices :math:`j`, recomputed in the backward pass. Differences
-    whose expanded squared length falls below ``16 sqrt(D) eps_dtype (||x_i||^2 +
-    ||x_j||^2)`` count as zero, with zero gradient (the explicit features of exactly
-    coincident samples are zero too; at that size rounding dominates the expansion).
+    that the coincidence rule of :mod:`graphkd.ops.gram` counts as zero (expanded squared
+    length below ``16 sqrt(D) eps_dtype (||x_i||^2 + ||x_j||^2)``) have zero length and
+    gradient, as the explicit features of exactly coincident samples do.
 
     Parameters
     ----------
@@ -254,14 +248,19 @@ def _angle_term(
 class RKDDistiller(GraphMatchingDistiller):
     r"""Relational KD's distiller: distances and angles of the complete graph of samples.
 
-    Two exact computations of the same loss:
+    Two exact computations of the same loss, the Gram rewrite :data:`RELATIONS`
+    (:class:`~graphkd.ops.gram.GramRewrite`):
 
-    * ``path="explicit"``: :func:`rkd_graph` with both edge fields (the angle field is
-      ``B^2 x B``, built from a ``B x B x D`` difference tensor), compared by the match
-      terms;
-    * ``path="gram"`` (the default, ``"auto"``): distances by :func:`gram_distances`
-      and the angle term by :func:`angle_smooth_l1`, from the ``B x B`` Gram matrices of
-      the centred embeddings; nothing of size ``B^2 D`` or a stored ``B^3`` tensor.
+    * the graph (:meth:`graph_losses`): :func:`rkd_graph` with both edge fields (the
+      angle field is ``B^2 x B``, built from a ``B x B x D`` difference tensor), compared
+      by the match terms;
+    * the rewrite (:meth:`gram_losses`): distances by :func:`gram_distances` and the
+      angle term by :func:`angle_smooth_l1`, from the ``B x B`` Gram matrices of the
+      centred embeddings; nothing of size ``B^2 D`` or a stored ``B^3`` tensor.
+
+    With ``path="gram"`` (the default, ``"auto"``) the dispatcher of :mod:`graphkd.ops`
+    runs the rewrite under the ``"auto"`` backend and the graph under ``"dgl"`` or
+    ``"torch"``; ``path="explicit"`` always runs the graph.
 
     Parameters
     ----------
@@ -270,8 +269,8 @@ class RKDDistiller(GraphMatchingDistiller):
     feature : str, optional
         A tapped feature instead of the pooled embedding.
     path : str
-        ``"auto"`` (the Gram path), ``"gram"`` or ``"explicit"``; the attribute ``path``
-        holds the resolved choice and may be changed later.
+        ``"auto"`` (same as ``"gram"``), ``"gram"`` or ``"explicit"``; the attribute
+        ``path`` holds the resolved choice and may be changed later.
     chunk : int, optional
         Vertices per chunk of the Gram path (see :func:`angle_smooth_l1`).
     ce_weight : float
@@ -295,9 +294,7 @@ class RKDDistiller(GraphMatchingDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        if path not in PATHS:
-            valid = ", ".join(repr(p) for p in PATHS)
-            raise ValueError(f"rkd: unknown path {path!r}; use one of {valid}")
+        check_path("rkd", path)
         terms = [
             MatchTerm("distance", "distance", "edges", "smooth_l1", distance_weight),
             MatchTerm("angle", "angle", "edges", "smooth_l1", angle_weight),
@@ -328,14 +325,20 @@ class RKDDistiller(GraphMatchingDistiller):
             angle = _angle_term(s_gram, t_gram, (s_tolerance, t_tolerance), self.chunk)
         return {"distance": distance, "angle": angle}
 
+    def graph_losses(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """The unweighted terms on the graphs of :func:`rkd_graph`, ``{"distance": ...,
+        "angle": ...}``."""
+        teacher_graph, student_graph = self.build_graphs(teacher, student)
+        return {term.name: self._match(term, teacher_graph, student_graph) for term in self.terms}
+
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
-        if self.path == "explicit":
-            return super().forward(teacher, student)
-        if self.path != "gram":
-            raise ValueError(f"rkd: path must be 'gram' or 'explicit', got {self.path!r}")
-        values = self.gram_losses(teacher, student)
+        values = RELATIONS(self.path, student.logits.device, self, teacher, student)
         total = sum(term.weight * values[term.name] for term in self.terms)
         return {"loss": total, **values}
+
+
+#: RKD's Gram rewrite: :meth:`RKDDistiller.gram_losses` for :meth:`RKDDistiller.graph_losses`.
+RELATIONS = GramRewrite("rkd", RKDDistiller.gram_losses, RKDDistiller.graph_losses)
 
 
 @METHODS.register("rkd")

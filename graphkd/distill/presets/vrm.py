@@ -2,12 +2,12 @@
 
 Everything the method computes lives here: the two graphs (inter-sample and inter-class,
 real view -> virtual view), the unreliable-edge pruning, the logit adaptor, the
-distiller with its explicit-edge path and its memory-light Gram path, and the preset.
+distiller with its explicit-edge path and its memory-light Gram rewrite
+(:data:`RELATIONS`, chosen by :mod:`graphkd.ops`), and the preset.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Dict, Optional, Tuple, cast
 
 import torch
@@ -27,13 +27,16 @@ from graphkd.graphs import (
 )
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.functional import zscore as standardise
+from graphkd.ops.gram import (
+    GramRewrite,
+    check_path,
+    coincidence_tolerance,
+    inverse_lengths,
+    squared_distances,
+)
 from graphkd.responses import Responses, check_finite
 
 VRM_METRICS = ("mse", "smooth_l1", "l1", "cosine")
-PATHS = ("auto", "gram", "explicit")
-COINCIDENCE_FACTOR = 16.0
-"""Differences with ``||d||^2 <= 16 sqrt(D) eps_dtype (||x_i||^2 + ||x~_j||^2)`` count as
-zero on the Gram path: below that the expansion's rounding error dominates."""
 
 Graphs = Dict[str, KnowledgeGraph]
 
@@ -295,12 +298,9 @@ def _inverse_lengths(
 ) -> Tuple[Tensor, Tensor]:
     """``(N, M)`` inverse lengths of ``x_i - y_j`` (0 where the difference counts as zero)
     and the float mask of the non-zero ones, from ``cross = X Y^T``."""
-    scale = src_sq[:, None] + dst_sq[None, :]
-    squared = scale - 2.0 * cross
-    tolerance = COINCIDENCE_FACTOR * math.sqrt(src.shape[1]) * torch.finfo(src.dtype).eps
-    apart = squared > tolerance * scale
-    inverse = torch.where(apart, squared.clamp_min(eps * eps).rsqrt(), 0.0)
-    return inverse, apart.to(src.dtype)
+    tolerance = coincidence_tolerance(src.shape[1], src.dtype)
+    squared, apart = squared_distances(cross, src_sq, dst_sq, tolerance)
+    return inverse_lengths(squared, apart, eps * eps), apart.to(src.dtype)
 
 
 def normalised_difference_mse(
@@ -336,10 +336,10 @@ def normalised_difference_mse(
     difference that does not count as zero (all of them are far longer than
     :math:`\epsilon`), 0 for coincident endpoints, where :math:`\|a - b\|^2 = 2 - 2\,a
     \cdot b` would not hold. One matrix product per Gram block, fused with the additions
-    around it (``addmm``), and masks applied by multiplication. A difference whose expanded squared length falls below
-    ``16 sqrt(D) eps_dtype (||x_i||^2 + ||x~_j||^2)`` counts as zero, with zero gradient:
-    at that size rounding dominates the expansion, and the explicit features of exactly
-    coincident endpoints are zero too.
+    around it (``addmm``), and masks applied by multiplication. A difference that the
+    coincidence rule of :mod:`graphkd.ops.gram` counts as zero (expanded squared length
+    below ``16 sqrt(D) eps_dtype (||x_i||^2 + ||x~_j||^2)``) has zero length and gradient,
+    as the explicit features of exactly coincident endpoints do.
 
     Parameters
     ----------
@@ -424,12 +424,17 @@ class VRMDistiller(GraphMatchingDistiller):
         \mathcal{L} = \alpha\,\phi\big(E^s_{ISV}[K], E^t_{ISV}[K]\big)
                     + \beta\,\phi\big(E^s_{ICV}, E^t_{ICV}\big)
 
-    Two exact computations of the same loss:
+    Two exact computations of the same loss, the Gram rewrite :data:`RELATIONS`
+    (:class:`~graphkd.ops.gram.GramRewrite`):
 
-    * ``path="explicit"``: the edge features are materialised (``B^2 x C`` and
-      ``C^2 x B``) and compared by the match terms with any metric;
-    * ``path="gram"`` (MSE only): :func:`normalised_difference_mse` from ``B x B`` and
-      ``C x C`` Gram matrices, never materialising the edge features.
+    * the graphs (:meth:`graph_losses`): the edge features are materialised
+      (``B^2 x C`` and ``C^2 x B``) and compared by the match terms with any metric;
+    * the rewrite (:meth:`gram_losses`, MSE only): :func:`normalised_difference_mse`
+      from ``B x B`` and ``C x C`` Gram matrices, never materialising the edge features.
+
+    With ``path="gram"`` the dispatcher of :mod:`graphkd.ops` runs the rewrite under the
+    ``"auto"`` backend and the graphs under ``"dgl"`` or ``"torch"``;
+    ``path="explicit"`` always runs the graphs.
 
     The trainer reads ``needs_virtual_view`` and ``ce_on_virtual_view`` (both equal to
     ``virtual``): each image also passes through the virtual-view transform, and the
@@ -496,7 +501,7 @@ class VRMDistiller(GraphMatchingDistiller):
         check_inputs: bool = True,
     ) -> None:
         _check_choice("metric", metric, VRM_METRICS)
-        _check_choice("path", path, PATHS)
+        check_path("vrm", path)
         _check_drop_fraction(drop_fraction)
         if path == "gram" and metric != "mse":
             raise ValueError(
@@ -577,24 +582,27 @@ class VRMDistiller(GraphMatchingDistiller):
             )
         return values
 
+    def graph_losses(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """The unweighted terms on the explicit graphs, ``{"isv": ..., "icv": ...}``."""
+        teacher_graphs, student_graphs = self.build_graphs(teacher, student)
+        return {
+            term.name: self._match(term, teacher_graphs[term.name], student_graphs[term.name])
+            for term in self.terms
+        }
+
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
-        if self.path == "gram":
-            if self.metric_name != "mse":
-                raise ValueError(
-                    f"vrm: the Gram path computes the MSE metric only, not {self.metric_name!r}; "
-                    "set path='explicit'"
-                )
-            values = self.gram_losses(teacher, student)
-        elif self.path == "explicit":
-            teacher_graphs, student_graphs = self.build_graphs(teacher, student)
-            values = {
-                term.name: self._match(term, teacher_graphs[term.name], student_graphs[term.name])
-                for term in self.terms
-            }
-        else:
-            raise ValueError(f"vrm: path must be 'gram' or 'explicit', got {self.path!r}")
+        if self.path == "gram" and self.metric_name != "mse":
+            raise ValueError(
+                f"vrm: the Gram path computes the MSE metric only, not {self.metric_name!r}; "
+                "set path='explicit'"
+            )
+        values = RELATIONS(self.path, student.logits.device, self, teacher, student)
         total = torch.stack([term.weight * values[term.name] for term in self.terms]).sum()
         return {"loss": total, **values}
+
+
+#: VRM's Gram rewrite: :meth:`VRMDistiller.gram_losses` for :meth:`VRMDistiller.graph_losses`.
+RELATIONS = GramRewrite("vrm", VRMDistiller.gram_losses, VRMDistiller.graph_losses)
 
 
 @METHODS.register("vrm")
