@@ -5,8 +5,17 @@ One forward + backward of each loss alone, on the same tensors, in one process:
 - every preset torchdistill 1.1.5 also implements (KD, LSKD, RKD, SP, PKT, DIST, CC), at
   ``B`` samples with ``D``-dimensional embeddings or ``C`` classes; the dense PyTorch
   formulation of each preset (tests/distill/references.py) runs beside them;
+- the feature-map and contrastive baselines torchdistill 1.1.5 also implements (AT, FSP,
+  VID, FitNet's hint, AB, ICKD, ReviewKD, CRD) at the stage shapes of CIFAR-100's
+  resnet32x4 -> resnet8x4 pair, ``B = 64`` by default (``make_feature_cases``); where a
+  method has trainable parts (regressors, connectors, embeddings, variances), the peer's
+  hold graphkd's initial weights and both sides time them; CRD runs with its
+  16,384-negative banks over CIFAR-100's 50,000 samples;
 - VRM, which torchdistill lacks, against a minimal Gram-matrix formulation of the same
   loss written below (``minimal_vrm``).
+
+torchdistill 1.1.5 has no DKD, NKD, MLKD, CTKD, NST, KDSVD or OFD loss, so those presets
+have no case here.
 
 Time is the median over repeats of one forward + backward, the variants of a case
 interleaved within each repeat (their order rotating) so that load on a shared machine
@@ -103,6 +112,12 @@ def timed(loss: Loss, device: torch.device) -> float:
 
 
 def measure(case: Case, repeats: int, device: torch.device) -> Dict[str, float]:
+    result: Dict[str, float] = {}
+    if case.compare_values:
+        # before any timed pass: a peer that writes its state in the forward pass (CRD's
+        # memory banks) is then compared from the same state as graphkd
+        ours, theirs = float(case.graphkd().detach()), float(case.peer().detach())
+        result["value difference"] = abs(ours - theirs) / max(abs(theirs), 1e-30)
     variants = {"graphkd": case.graphkd, "peer": case.peer}
     if case.dense is not None:
         variants["dense"] = case.dense
@@ -121,12 +136,9 @@ def measure(case: Case, repeats: int, device: torch.device) -> Dict[str, float]:
                 times[name].append(timed(variants[name], device))
     finally:
         gc.enable()
-    result = {f"{name} ms": statistics.median(t) * 1e3 for name, t in times.items()}
+    result.update({f"{name} ms": statistics.median(t) * 1e3 for name, t in times.items()})
     for name, loss in variants.items():
         result[f"{name} MiB"] = saved_bytes(loss, device) / 2**20
-    if case.compare_values:
-        ours, theirs = float(case.graphkd().detach()), float(case.peer().detach())
-        result["value difference"] = abs(ours - theirs) / max(abs(theirs), 1e-30)
     return result
 
 
@@ -316,11 +328,255 @@ def make_cases(batch: int, dim: int, classes: int, device: torch.device) -> List
     return cases
 
 
+#: CIFAR-100 resnet32x4 -> resnet8x4: both networks' stage outputs ``(C, H, W)``.
+STAGES = {"layer1": (64, 32, 32), "layer2": (128, 16, 16), "layer3": (256, 8, 8)}
+#: Their pooled embeddings' width.
+EMBEDDING = 256
+
+
+def copy_parameters(source: torch.nn.Module, target: torch.nn.Module) -> None:
+    """Copy ``source``'s parameters into ``target``'s, matched by order and shape, so that
+    a peer's trainable parts start where graphkd's do."""
+    ours, theirs = list(source.parameters()), list(target.parameters())
+    if len(ours) != len(theirs) or any(a.shape != b.shape for a, b in zip(ours, theirs)):
+        raise ValueError(f"cannot copy {source} into {target}: their parameters differ")
+    with torch.no_grad():
+        for mine, peer in zip(ours, theirs):
+            peer.copy_(mine)
+
+
+def make_feature_cases(
+    batch: int, classes: int, num_samples: int, nce_k: int, device: torch.device
+) -> List[Case]:
+    """The feature-map and contrastive baselines torchdistill also implements (AT, FSP,
+    VID, FitNet's hint, AB, ICKD, ReviewKD, CRD) at the stage shapes of CIFAR-100's
+    resnet32x4 -> resnet8x4 pair (:data:`STAGES`), each peer's trainable parts holding
+    graphkd's initial weights."""
+    from torchdistill.losses import mid_level as td
+    from torchdistill.models.adaptation import ConvReg
+    from torchdistill.models.wrapper import AttentionBasedFusion, Normalizer4CRD, Regressor4VID
+
+    generator = torch.Generator(device="cpu").manual_seed(1)
+
+    def randn(*shape: int, grad: bool = False) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).to(device).requires_grad_(grad)
+
+    names = list(STAGES)
+    t_maps = {name: randn(batch, *shape) for name, shape in STAGES.items()}
+    s_maps = {name: randn(batch, *shape, grad=True) for name, shape in STAGES.items()}
+    t_embed, s_embed = randn(batch, EMBEDDING), randn(batch, EMBEDDING, grad=True)
+    t_logits, s_logits = randn(batch, classes), randn(batch, classes, grad=True)
+    index = torch.randperm(num_samples, generator=generator)[:batch].to(device)
+    teacher = Responses(t_logits, embedding=t_embed, features=t_maps, index=index)
+    student = Responses(s_logits, embedding=s_embed, features=s_maps, index=index)
+    channels = {name: shape[0] for name, shape in STAGES.items()}
+    maps = f"B={batch}, maps {', '.join(f'{c}x{h}x{w}' for c, h, w in STAGES.values())}"
+    # torchdistill's losses read {module path: {"input" | "output": tensor}}
+    t_io = {name: {"output": m} for name, m in t_maps.items()}
+
+    def pairs(student_paths: List[str], teacher_paths: List[str], weights=None) -> Dict:
+        weights = weights or [1.0] * len(student_paths)
+        return {
+            f"pair{k}": {
+                "student": {"io": "output", "path": s},
+                "teacher": {"io": "output", "path": t},
+                "weight": w,
+            }
+            for k, (s, t, w) in enumerate(zip(student_paths, teacher_paths, weights))
+        }
+
+    def ours(distiller: torch.nn.Module, key: str = "loss") -> Loss:
+        distiller = distiller.to(device)
+        return lambda: distiller(teacher, student)[key]
+
+    # AT: mode "code" is the authors' (and mdistiller's) mean-squared form graphkd uses
+    at_peer = td.ATLoss(pairs(names, names), mode="code")
+    # FSP between consecutive stage outputs, as graphkd pairs them
+    fsp_peer = td.FSPLoss(
+        {
+            f"pair{k}": {
+                f"{who}_{end}": {"io": "output", "path": path}
+                for who in ("student", "teacher")
+                for end, path in (("first", low), ("second", high))
+            }
+            for k, (low, high) in enumerate(zip(names[:-1], names[1:]))
+        }
+    )
+
+    vid = graphkd.create_method("vid", teacher_channels=channels, student_channels=channels)
+    vid_heads = torch.nn.ModuleList()
+    for name, network in zip(names, vid.regressors):
+        head = Regressor4VID(channels[name], channels[name], channels[name], 1e-5, 5.0)
+        copy_parameters(network, head.regressor)
+        with torch.no_grad():
+            head.soft_plus_param.copy_(vid.metrics[f"vid_{name}"].log_scale)
+        vid_heads.append(head)
+    vid_heads.to(device)
+    vid_peer = td.VIDLoss(pairs([f"vid{k}" for k in range(len(names))], names))
+
+    def vid_loss() -> torch.Tensor:
+        io = {f"vid{k}": {"output": h(s_maps[n])} for k, (n, h) in enumerate(zip(names, vid_heads))}
+        return vid_peer(io, t_io)
+
+    fitnet = graphkd.create_method("fitnet", teacher_shapes=STAGES, student_shapes=STAGES)
+    hint = STAGES[fitnet.hint]
+    fitnet_head = ConvReg(hint[0], hint[0], kernel_size=1, stride=1, padding=0).to(device)
+    copy_parameters(fitnet.regressor, fitnet_head)
+
+    def fitnet_loss() -> torch.Tensor:
+        # torchdistill's FitNets hint is MSELoss on the regressor's output (no own class)
+        regressed = fitnet_head(s_maps[fitnet.student_hint])
+        return 100.0 * torch.nn.functional.mse_loss(regressed, t_maps[fitnet.hint])
+
+    # AB: equal shapes, so RepDistiller's connectors are identities; weights 2^(k - n + 1)
+    ab_weights = [3e-3 * 2.0 ** (k - len(names) + 1) for k in range(len(names))]
+    ab_peer = td.AltActTransferLoss(pairs(names, names, ab_weights), margin=1.0, reduction="mean")
+
+    ickd = graphkd.create_method(
+        "ickd", teacher_channels=channels, student_channels=channels, kd_weight=0.0
+    )
+    ickd_head = torch.nn.Sequential(
+        torch.nn.Conv2d(EMBEDDING, EMBEDDING, 1, bias=False), torch.nn.BatchNorm2d(EMBEDDING)
+    ).to(device)
+    copy_parameters(ickd.embed, ickd_head)
+    ickd_peer = td.ChSimLoss(pairs(["embed"], [names[-1]]))
+
+    def ickd_loss() -> torch.Tensor:
+        # ChSimLoss divides by C B^2, graphkd (and the authors' CIFAR code) by B C
+        io = {"embed": {"output": ickd_head(s_maps[names[-1]])}}
+        return 2.5 * batch * ickd_peer(io, t_io)
+
+    reviewkd = graphkd.create_method(
+        "reviewkd",
+        teacher_shapes=STAGES,
+        student_shapes=STAGES,
+        teacher_dim=EMBEDDING,
+        student_dim=EMBEDDING,
+        warmup_epochs=0,
+    )
+    levels = [*STAGES.values(), (EMBEDDING, 1, 1)]
+    fusions = torch.nn.ModuleList()
+    for k, (fusion, level) in enumerate(zip(reviewkd.fusions, levels)):
+        mid = fusion.conv1.out_channels
+        peer_fusion = AttentionBasedFusion(level[0], mid, level[0], k < len(levels) - 1)
+        copy_parameters(fusion, peer_fusion)
+        fusions.append(peer_fusion)
+    fusions.to(device)
+    hcl = td.HierarchicalContextLoss("abf", "output", "level", "output")
+
+    def reviewkd_loss() -> torch.Tensor:
+        # Student4KnowledgeReview's review, deep to shallow, then one HCL per level
+        s_levels = [*s_maps.values(), s_embed[:, :, None, None]]
+        t_levels = [*t_maps.values(), t_embed[:, :, None, None]]
+        out, residual = fusions[-1](s_levels[-1])
+        total = hcl({"abf": {"output": (out, residual)}}, {"level": {"output": t_levels[-1]}})
+        for k in range(len(levels) - 2, -1, -1):
+            out, residual = fusions[k](s_levels[k], residual, levels[k][1])
+            io = {"abf": {"output": (out, residual)}}
+            total = total + hcl(io, {"level": {"output": t_levels[k]}})
+        return total
+
+    labels = torch.arange(num_samples) % classes
+    crd = graphkd.create_method(
+        "crd", teacher_dim=EMBEDDING, student_dim=EMBEDDING, labels=labels, nce_k=nce_k
+    ).to(device)
+    negatives = crd.sampler.to(device)(index)  # drawn once: torchdistill takes them as given
+    crd_heads = torch.nn.ModuleDict(
+        {who: Normalizer4CRD(torch.nn.Linear(EMBEDDING, 128)) for who in ("teacher", "student")}
+    )
+    copy_parameters(crd.teacher_builder.embed.linear, crd_heads["teacher"].linear)
+    copy_parameters(crd.student_builder.embed.linear, crd_heads["student"].linear)
+    crd_heads.to(device)
+    crd_peer = td.CRDLoss(
+        "student_norm", "empty", "teacher_norm", 128, num_samples, nce_k, num_samples, 0.07, 0.5
+    ).to(device)
+    with torch.no_grad():  # memory_v1 is the student's bank, memory_v2 the teacher's
+        crd_peer.memory_v1.copy_(crd.bank_s.memory)
+        crd_peer.memory_v2.copy_(crd.bank_t.memory)
+    contrast = torch.cat([index[:, None], negatives], 1)
+
+    def crd_ours() -> torch.Tensor:
+        return crd(teacher, student, negatives=negatives)["loss"]
+
+    def crd_loss() -> torch.Tensor:
+        s_io = {
+            "student_norm": {"output": crd_heads["student"](s_embed)},
+            "empty": {"input": {"pos_idx": index, "contrast_idx": contrast}},
+        }
+        t_io_crd = {"teacher_norm": {"output": crd_heads["teacher"](t_embed)}}
+        return 0.8 * crd_peer(s_io, t_io_crd)
+
+    def io_loss(loss: torch.nn.Module, scale: float = 1.0) -> Loss:
+        return lambda: scale * loss({n: {"output": m} for n, m in s_maps.items()}, t_io)
+
+    return [
+        Case(
+            "at",
+            maps,
+            ours(graphkd.create_method("at", teacher_channels=channels, student_channels=channels)),
+            io_loss(at_peer, 1000.0),
+            "ATLoss",
+        ),
+        Case(
+            "fsp",
+            maps,
+            ours(
+                graphkd.create_method("fsp", teacher_channels=channels, student_channels=channels)
+            ),
+            io_loss(fsp_peer),
+            "FSPLoss",
+            note="different norms: see the FSP note",
+            compare_values=False,
+        ),
+        Case("vid", maps, ours(vid), vid_loss, "VIDLoss + Regressor4VID"),
+        Case(
+            "fitnet",
+            f"B={batch}, hint {'x'.join(map(str, hint))}",
+            ours(fitnet),
+            fitnet_loss,
+            "MSELoss + ConvReg",
+        ),
+        Case(
+            "ab",
+            maps,
+            ours(graphkd.create_method("ab", teacher_shapes=STAGES, student_shapes=STAGES), "ab"),
+            io_loss(ab_peer),
+            "AltActTransferLoss",
+        ),
+        Case(
+            "ickd",
+            f"B={batch}, map {'x'.join(map(str, STAGES[names[-1]]))}",
+            ours(ickd),
+            ickd_loss,
+            "ChSimLoss + 1x1 embedding",
+        ),
+        Case(
+            "reviewkd",
+            f"{maps}, D={EMBEDDING}",
+            ours(reviewkd),
+            reviewkd_loss,
+            "HierarchicalContextLoss + AttentionBasedFusion",
+        ),
+        Case(
+            "crd",
+            f"B={batch}, D={EMBEDDING}->128, N={num_samples}, K={nce_k}",
+            crd_ours,
+            crd_loss,
+            "CRDLoss + Normalizer4CRD",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--dim", type=int, default=128, help="embedding width D")
     parser.add_argument("--classes", type=int, default=100, help="classes C of logit methods")
+    parser.add_argument(
+        "--feature-batch", type=int, default=64, help="B of the feature-map and CRD cases"
+    )
+    parser.add_argument("--num-samples", type=int, default=50000, help="CRD's dataset size N")
+    parser.add_argument("--nce-k", type=int, default=16384, help="CRD's negatives K")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--only", nargs="+", default=None, help="case names to run")
@@ -343,7 +599,10 @@ def main() -> None:
         "| graphkd MiB | peer MiB | memory ratio | same value |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for case in make_cases(args.batch, args.dim, args.classes, device):
+    cases = make_cases(args.batch, args.dim, args.classes, device) + make_feature_cases(
+        args.feature_batch, args.classes, args.num_samples, args.nce_k, device
+    )
+    for case in cases:
         if args.only and case.name.split()[0] not in args.only:
             continue
         r = measure(case, args.repeats, device)
@@ -360,7 +619,8 @@ def main() -> None:
             f"| {r['graphkd MiB'] / max(r['peer MiB'], 1e-9):.2f} | {same} |"
         )
         print(rows[-1], flush=True)
-    rows += ["", CC_NOTE, "", SP_NOTE]
+    for note in (CC_NOTE, SP_NOTE, FEATURE_NOTE, FSP_NOTE, ICKD_NOTE, CRD_NOTE):
+        rows += ["", note]
     table = "\n".join(rows) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -381,6 +641,42 @@ SP_NOTE = (
     "SP note: torchdistill's SPKDLoss normalises each Gram row with normalize(G, 1), whose "
     "second argument is the norm order p = 1 (unit L1 rows); graphkd's sp (like the paper "
     "and RepDistiller) uses unit L2 rows, so the values differ while the work is the same."
+)
+
+FEATURE_NOTE = (
+    "Feature-map cases: maps are the stage outputs of CIFAR-100's resnet32x4 and resnet8x4 "
+    "(both 64x32x32, 128x16x16, 256x8x8, embedding 256). The peers' trainable parts "
+    "(torchdistill's Regressor4VID, ConvReg, AttentionBasedFusion, Normalizer4CRD; for "
+    "ICKD a 1x1 embedding) start from graphkd's initial weights and are timed on both "
+    "sides. The peer's value is scaled by graphkd's weight (AT 1000, FitNet 100, AB "
+    "3e-3 x 2^(k-n+1) per stage, CRD 0.8); ReviewKD is compared without its warm-up "
+    "(warmup_epochs=0), AB during its initialisation (the ab term), ICKD without its KD term."
+)
+
+FSP_NOTE = (
+    "FSP note: torchdistill's FSPLoss max-pools the larger map of a pair and sums the L2 "
+    "norms of the FSP matrices' difference along their first channel axis over B; graphkd's "
+    "fsp (like RepDistiller) average-pools and takes the mean squared difference over "
+    "B C_k C_k+1, so the values differ while both compute the same two matrix products per "
+    "stage pair."
+)
+
+ICKD_NOTE = (
+    "ICKD note: torchdistill's ChSimLoss divides the summed squared correlation differences "
+    "by C B^2, graphkd (like the authors' CIFAR code) by B C, so the peer's value is scaled "
+    "by B x 2.5. torchdistill's own ICKD embedding (ChannelSimilarityEmbed) is a 3x3 "
+    "convolution, the authors' ImageNet form; both sides here embed with the CIFAR form "
+    "graphkd uses, a 1x1 convolution and batch norm."
+)
+
+CRD_NOTE = (
+    "CRD note: torchdistill 1.1.5's CRDLoss cannot draw negatives itself (its draw reads "
+    "self.prob, which it never sets), so both sides take the same K negatives, drawn once "
+    "by graphkd's sampler. torchdistill gathers the (B, K + 1, 128) rows of each bank and "
+    "keeps them for the backward pass; graphkd multiplies the embeddings with the whole "
+    "bank when N <= 32 K (MemoryBank.scores) and picks the sampled scores. torchdistill "
+    "writes the batch's bank rows inside the timed forward pass, graphkd in after_step "
+    "(B rows, not timed); values are compared on the first pass, before either writes."
 )
 
 

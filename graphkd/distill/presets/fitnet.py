@@ -114,7 +114,9 @@ class HintRegressor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn(self.conv(x))
-        return torch.relu(out) if self.relu else out
+        # in place, as mdistiller's ReLU(inplace=True): the batch norm's backward pass
+        # reads its input, not this output, and a fresh map costs page faults on the CPU
+        return torch.relu_(out) if self.relu else out
 
 
 class FitNetDistiller(GraphMatchingDistiller):
