@@ -439,3 +439,24 @@ def test_presets_need_dims_and_labels(missing):
     del options[missing]
     with pytest.raises(ValueError, match=f"HKD needs {missing}|needs labels"):
         graphkd.create_method("hkd", **options)
+
+
+def test_contrastive_terms_are_the_metrics_info_nce():
+    """HKD scores its bank rows itself; from those scores the loss is metrics' InfoNCE
+    with the negatives gathered."""
+    from graphkd.metrics.functional import info_nce, info_nce_from_scores
+
+    generator = torch.Generator().manual_seed(0)
+    anchors, positives = (
+        F.normalize(torch.randn(6, 8, generator=generator, dtype=torch.float64), dim=1)
+        for _ in range(2)
+    )
+    negatives = F.normalize(torch.randn(6, 5, 8, generator=generator, dtype=torch.float64), dim=2)
+    positive = (anchors * positives).sum(1)
+    negative = torch.einsum("bd,bkd->bk", anchors, negatives)
+    torch.testing.assert_close(
+        info_nce_from_scores(positive, negative, 0.07),
+        info_nce(anchors, positives, negatives, temperature=0.07),
+    )
+    with pytest.raises(ValueError, match=r"shapes \(B,\) and \(B, K\)"):
+        info_nce_from_scores(positive, negative[:3], 0.07)

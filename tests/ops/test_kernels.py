@@ -65,6 +65,39 @@ def test_edge_softmax_matches_dense_softmax(backend, heads):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("heads", [None, 3])
+def test_edge_log_softmax_matches_dense_log_softmax_and_stays_finite(backend, heads):
+    g = random_graph()
+    scores = leaf(g.num_edges) if heads is None else leaf(g.num_edges, heads)
+    far = scores * 1000.0  # exp underflows: the log of edge_softmax would be -inf
+    with ops.use_backend(backend):
+        out, far_out = ops.edge_log_softmax(g, scores), ops.edge_log_softmax(g, far)
+    for given, result in ((scores, out), (far, far_out)):
+        expected = torch.empty_like(given)
+        for node in range(g.num_nodes):
+            incoming = (g.dst == node).nonzero().flatten()
+            if len(incoming):
+                expected[incoming] = torch.log_softmax(given[incoming], dim=0)
+        torch.testing.assert_close(result, expected)
+    assert torch.isfinite(far_out).all()
+    (grad,) = torch.autograd.grad(far_out.sum(), scores)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("trailing", [(), (2,)])
+def test_incoming_edge_max_is_zero_at_nodes_without_incoming_edges(backend, trailing):
+    g = KnowledgeGraph(torch.tensor([0, 1, 2, 0]), torch.tensor([1, 1, 3, 3]), num_nodes=5)
+    e = leaf(4, *trailing) - 10.0  # negative maxima, unlike the 0 of nodes without edges
+    with ops.use_backend(backend):
+        out = ops.incoming_edge_max(g, e)
+    expected = torch.zeros(5, *trailing, dtype=torch.float64)
+    expected[1] = torch.maximum(e[0], e[1])
+    expected[3] = torch.maximum(e[2], e[3])
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape", [(6,), (6, 3)])
 def test_destination_feature(backend, shape):
     g = random_graph()
@@ -181,6 +214,9 @@ def test_dense_block_path_equals_sparse_kernels(make):
                 ops.destination_feature(g, x),
                 ops.divide_by_destination(g, e, x[:, :1].exp()),
                 ops.divide_by_destination(g, scores, x[:, 0].exp()),
+                ops.edge_log_softmax(g, scores),
+                ops.edge_log_softmax(g, ops.edge_dot(g, heads)),
+                ops.incoming_edge_max(g, e),
             ]
             total = sum(v.pow(2).sum() for v in values)
             grads = torch.autograd.grad(total, [x, heads, e])
