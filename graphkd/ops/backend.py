@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List
 
 import torch
 
-from graphkd._dgl import dgl_supports
+from graphkd._dgl import dgl, dgl_supports
 
 if TYPE_CHECKING:
     from graphkd.knowledge_graph import KnowledgeGraph
@@ -170,6 +170,16 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"Kernel({self.name!r})"
+
+
+def dgl_kernel(name: str) -> Callable[..., Any]:
+    """``dgl.ops.<name>`` on a graph's DGL topology, as an implementation
+    ``(graph, *tensors) -> Tensor`` (DGL is imported on the first call)."""
+
+    def through_dgl(graph: KnowledgeGraph, *tensors: torch.Tensor) -> Any:
+        return getattr(dgl.ops, name)(graph.topology, *tensors)
+
+    return through_dgl
 
 
 def list_kernels() -> List[str]:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import Kernel
+from graphkd.ops.backend import Kernel, dgl_kernel
 from graphkd.ops.dense_block import block_destination_feature
 
+
+def _gather_destinations(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
+    return feat.index_select(0, graph.dst)
+
+
 DESTINATION_FEATURE = Kernel(
-    "destination_feature",
-    dense=block_destination_feature,
-    dgl=lambda graph, feat: dgl.ops.copy_v(graph.topology, feat),
-    torch=lambda graph, feat: feat.index_select(0, graph.dst),
+    "destination_feature", block_destination_feature, dgl_kernel("copy_v"), _gather_destinations
 )
 
 

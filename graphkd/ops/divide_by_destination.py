@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import Kernel
+from graphkd.ops.backend import Kernel, dgl_kernel
 from graphkd.ops.dense_block import block_divide_by_destination
 
+
+def _divide_gathered(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) -> Tensor:
+    return efeat / feat.index_select(0, graph.dst)
+
+
 DIVIDE_BY_DESTINATION = Kernel(
-    "divide_by_destination",
-    dense=block_divide_by_destination,
-    dgl=lambda graph, efeat, feat: dgl.ops.e_div_v(graph.topology, efeat, feat),
-    torch=lambda graph, efeat, feat: efeat / feat.index_select(0, graph.dst),
+    "divide_by_destination", block_divide_by_destination, dgl_kernel("e_div_v"), _divide_gathered
 )
 
 

@@ -6,18 +6,17 @@ from typing import Optional
 
 from torch import Tensor
 
-from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import Kernel
+from graphkd.ops.backend import Kernel, dgl_kernel
 from graphkd.ops.dense_block import block_difference
 
+
+def _gathered_difference(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tensor:
+    return src_feat.index_select(0, graph.src) - dst_feat.index_select(0, graph.dst)
+
+
 EDGE_DIFFERENCE = Kernel(
-    "edge_difference",
-    dense=block_difference,
-    dgl=lambda graph, src_feat, dst_feat: dgl.ops.u_sub_v(graph.topology, src_feat, dst_feat),
-    torch=lambda graph, src_feat, dst_feat: (
-        src_feat.index_select(0, graph.src) - dst_feat.index_select(0, graph.dst)
-    ),
+    "edge_difference", block_difference, dgl_kernel("u_sub_v"), _gathered_difference
 )
 
 

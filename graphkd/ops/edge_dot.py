@@ -11,16 +11,17 @@ from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.backend import Kernel
 from graphkd.ops.dense_block import block_dot
 
-EDGE_DOT = Kernel(
-    "edge_dot",
-    dense=block_dot,
-    dgl=lambda graph, src_feat, dst_feat: dgl.ops.u_dot_v(
-        graph.topology, src_feat, dst_feat
-    ).squeeze(-1),
-    torch=lambda graph, src_feat, dst_feat: (
-        src_feat.index_select(0, graph.src) * dst_feat.index_select(0, graph.dst)
-    ).sum(-1),
-)
+
+def _dgl_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tensor:
+    """DGL's ``u_dot_v`` without its trailing singleton dim."""
+    return dgl.ops.u_dot_v(graph.topology, src_feat, dst_feat).squeeze(-1)
+
+
+def _gathered_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Tensor) -> Tensor:
+    return (src_feat.index_select(0, graph.src) * dst_feat.index_select(0, graph.dst)).sum(-1)
+
+
+EDGE_DOT = Kernel("edge_dot", block_dot, _dgl_dot, _gathered_dot)
 
 
 def edge_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor] = None) -> Tensor:

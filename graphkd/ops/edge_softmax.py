@@ -8,9 +8,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import Kernel
+from graphkd.ops.backend import Kernel, dgl_kernel
 from graphkd.ops.dense_block import block_softmax
 from graphkd.ops.destination_feature import destination_feature
 from graphkd.ops.divide_by_destination import divide_by_destination
@@ -35,17 +34,13 @@ def _log_softmax_by_parts(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     return shifted - destination_feature(graph, total.log())
 
 
-EDGE_SOFTMAX = Kernel(
-    "edge_softmax",
-    dense=block_softmax,
-    dgl=lambda graph, scores: dgl.ops.edge_softmax(graph.topology, scores),
-    torch=_softmax_by_parts,
-)
+EDGE_SOFTMAX = Kernel("edge_softmax", block_softmax, dgl_kernel("edge_softmax"), _softmax_by_parts)
+#: Composed of other kernels, which dispatch themselves: one function serves DGL and torch.
 EDGE_LOG_SOFTMAX = Kernel(
     "edge_log_softmax",
-    dense=partial(block_softmax, log=True),
-    dgl=_log_softmax_by_parts,
-    torch=_log_softmax_by_parts,
+    partial(block_softmax, log=True),
+    _log_softmax_by_parts,
+    _log_softmax_by_parts,
 )
 
 

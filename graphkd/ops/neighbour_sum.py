@@ -7,7 +7,7 @@ from torch import Tensor
 
 from graphkd._dgl import dgl
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.ops.backend import Kernel
+from graphkd.ops.backend import Kernel, dgl_kernel
 from graphkd.ops.dense_block import (
     block_incoming_edge_max,
     block_incoming_edge_sum,
@@ -36,23 +36,18 @@ def _dgl_max_at_destinations(graph: KnowledgeGraph, values: Tensor) -> Tensor:
     return torch.where(received.view(-1, *([1] * (peak.dim() - 1))), peak, 0.0)
 
 
+def _sum_of_sources(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
+    return _sum_at_destinations(graph, feat.index_select(0, graph.src))
+
+
 NEIGHBOUR_SUM = Kernel(
-    "neighbour_sum",
-    dense=block_neighbour_sum,
-    dgl=lambda graph, feat: dgl.ops.copy_u_sum(graph.topology, feat),
-    torch=lambda graph, feat: _sum_at_destinations(graph, feat.index_select(0, graph.src)),
+    "neighbour_sum", block_neighbour_sum, dgl_kernel("copy_u_sum"), _sum_of_sources
 )
 INCOMING_EDGE_SUM = Kernel(
-    "incoming_edge_sum",
-    dense=block_incoming_edge_sum,
-    dgl=lambda graph, efeat: dgl.ops.copy_e_sum(graph.topology, efeat),
-    torch=_sum_at_destinations,
+    "incoming_edge_sum", block_incoming_edge_sum, dgl_kernel("copy_e_sum"), _sum_at_destinations
 )
 INCOMING_EDGE_MAX = Kernel(
-    "incoming_edge_max",
-    dense=block_incoming_edge_max,
-    dgl=_dgl_max_at_destinations,
-    torch=_max_at_destinations,
+    "incoming_edge_max", block_incoming_edge_max, _dgl_max_at_destinations, _max_at_destinations
 )
 
 

@@ -16,11 +16,9 @@ def _normalize_by_parts(graph: KnowledgeGraph, efeat: Tensor, eps: float) -> Ten
     return divide_by_destination(graph, efeat, norm)
 
 
+#: Composed of other kernels, which dispatch themselves: one function serves DGL and torch.
 NORMALIZE_INCOMING = Kernel(
-    "normalize_incoming",
-    dense=block_normalize_incoming,
-    dgl=_normalize_by_parts,
-    torch=_normalize_by_parts,
+    "normalize_incoming", block_normalize_incoming, _normalize_by_parts, _normalize_by_parts
 )
 
 

@@ -251,10 +251,9 @@ class RKDDistiller(GraphMatchingDistiller):
     Two exact computations of the same loss, the Gram rewrite :data:`RELATIONS`
     (:class:`~graphkd.ops.gram.GramRewrite`):
 
-    * the graph (:meth:`graph_losses`): :func:`rkd_graph` with both edge fields (the
-      angle field is ``B^2 x B``, built from a ``B x B x D`` difference tensor), compared
-      by the match terms;
-    * the rewrite (:meth:`gram_losses`): distances by :func:`gram_distances` and the
+    * the graph: :func:`rkd_graph` with both edge fields (the angle field is ``B^2 x B``,
+      built from a ``B x B x D`` difference tensor), compared by the match terms;
+    * the rewrite (:meth:`gram_forward`, :meth:`gram_losses`): distances by :func:`gram_distances` and the
       angle term by :func:`angle_smooth_l1`, from the ``B x B`` Gram matrices of the
       centred embeddings; nothing of size ``B^2 D`` or a stored ``B^3`` tensor.
 
@@ -325,20 +324,19 @@ class RKDDistiller(GraphMatchingDistiller):
             angle = _angle_term(s_gram, t_gram, (s_tolerance, t_tolerance), self.chunk)
         return {"distance": distance, "angle": angle}
 
-    def graph_losses(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
-        """The unweighted terms on the graphs of :func:`rkd_graph`, ``{"distance": ...,
-        "angle": ...}``."""
-        teacher_graph, student_graph = self.build_graphs(teacher, student)
-        return {term.name: self._match(term, teacher_graph, student_graph) for term in self.terms}
-
-    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
-        values = RELATIONS(self.path, student.logits.device, self, teacher, student)
+    def gram_forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """``{"loss": total, "distance": ..., "angle": ...}`` by the Gram rewrite."""
+        values = self.gram_losses(teacher, student)
         total = sum(term.weight * values[term.name] for term in self.terms)
         return {"loss": total, **values}
 
+    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        return RELATIONS(self.path, student.logits.device, self, teacher, student)
 
-#: RKD's Gram rewrite: :meth:`RKDDistiller.gram_losses` for :meth:`RKDDistiller.graph_losses`.
-RELATIONS = GramRewrite("rkd", RKDDistiller.gram_losses, RKDDistiller.graph_losses)
+
+#: RKD's Gram rewrite: :meth:`RKDDistiller.gram_forward` for the graphs' match terms
+#: (:meth:`GraphMatchingDistiller.forward <graphkd.GraphMatchingDistiller.forward>`).
+RELATIONS = GramRewrite("rkd", RKDDistiller.gram_forward, GraphMatchingDistiller.forward)
 
 
 @METHODS.register("rkd")

@@ -18,7 +18,6 @@ from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
 from graphkd.graphs import (
     check_relational_batch,
-    class_graph,
     edge_features,
     joint_entropy,
     percentile_mask,
@@ -142,7 +141,9 @@ def icv_graph(
 ) -> KnowledgeGraph:
     r"""VRM's inter-class graph: every real class -> every virtual class.
 
-    A class is the vector of its scores over the batch, :math:`w_c = z_{:,c}`.
+    A class is the vector of its scores over the batch, :math:`w_c = z_{:,c}`: the graph
+    is :func:`isv_graph` of the transposed logits (the nodes of
+    :func:`~graphkd.graphs.class_graph`).
 
     .. math::
         e_{ab} = \frac{w_a - \tilde w_b}{\|w_a - \tilde w_b\|_2} \in \mathbb{R}^{B},
@@ -167,13 +168,7 @@ def icv_graph(
     >>> icv_graph(torch.randn(4, 10), torch.randn(4, 10)).edata["edge"].shape
     torch.Size([100, 4])
     """
-    if like is None:
-        graph = class_graph(real, virtual)
-    else:
-        graph = like.same_topology()
-        graph.ndata["h"] = torch.cat([real.t(), virtual.t()])
-    graph.edata["edge"] = edge_features.normalised_difference(graph, graph.ndata["h"])
-    return graph
+    return isv_graph(real.t(), virtual.t(), like)
 
 
 class RealVirtualGraphs(nn.Module):
