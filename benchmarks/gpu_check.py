@@ -1,9 +1,10 @@
 r"""One check of graphkd on a GPU: the CUDA tests, every method's loss and gradients on the
 device against CPU float64, and the whole-step table with AMP on.
 
-Three parts, in this order, within one time budget (``--budget-s``, 420 s by default, so
-that the command ends within 8 minutes on one GPU, start-up included). What no longer
-fits is skipped, and the output names it as skipped.
+Three parts, in this order, within one time budget (``--budget-s``, 420 s by default,
+counted once torch and graphkd are imported, so that the command ends within 8 minutes
+on one GPU). What no longer fits is skipped, and the output names it as skipped; the
+outputs are rewritten after each part, so a run stopped from outside keeps what it did.
 
 1. **Tests.** The suite marks no test for a device; the tests about CUDA say so in their
    names, so ``pytest -k "cuda or gpu" tests`` selects them: the command line's error for
@@ -472,14 +473,16 @@ def report(results: Dict[str, Any]) -> str:
         "## Tests",
         "",
     ]
-    tests = results["tests"]
+    tests = results.get("tests", {"skipped": "not reached"})
     if "skipped" in tests:
         lines.append(f"Skipped: {tests['skipped']}.")
     else:
         counts = ", ".join(f"{n} {kind}" for kind, n in tests["counts"].items()) or "nothing ran"
         ending = " (stopped at its time limit)" if tests["timed_out"] else ""
         lines.append(f"`{tests['command']}`: {counts}{ending}; log in `pytest.log`.")
-    comparison = results["comparison"]
+    comparison = results.get("comparison")
+    if comparison is None:
+        return "\n".join(lines) + "\n\nThe comparison and the steps table: not reached.\n"
     lines += [
         "",
         "## Loss and gradients against CPU float64",
@@ -495,7 +498,8 @@ def report(results: Dict[str, Any]) -> str:
     ]
     for row in comparison["results"]:
         if row["error"]:
-            lines.append(f"| {row['method']} | {row['stage']} | error: {row['error']} |||| no |")
+            error = " ".join(row["error"].replace("|", "/").split())  # one table cell
+            lines.append(f"| {row['method']} | {row['stage']} | error: {error} |||| no |")
             continue
         lines.append(
             f"| {row['method']} | {row['stage']} | {row['loss']:.6g} | "
@@ -505,8 +509,11 @@ def report(results: Dict[str, Any]) -> str:
     if comparison["skipped"]:
         lines += ["", f"Skipped (budget spent): {', '.join(comparison['skipped'])}."]
     lines += ["", "## Whole steps with AMP on", ""]
-    steps = results["steps"]
-    lines.append(f"Skipped: {steps['skipped']}." if "skipped" in steps else steps["table"])
+    steps = results.get("steps", {"skipped": "not reached"})
+    if "table" in steps:
+        lines.append(steps["table"])
+    else:
+        lines.append(f"Skipped: {steps['skipped']}." if "skipped" in steps else steps["error"])
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -528,7 +535,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=50000, help="memory-bank rows")
     parser.add_argument("--nce-k", type=int, default=16384)
     parser.add_argument("--repeats", type=int, default=20)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device is visible; use --device cpu")
+    if "kd" not in args.methods:
+        parser.error("include kd among --methods: it is the steps table's reference")
+    return args
+
+
+def write(results: Dict[str, Any], out: Path, budget: Budget) -> str:
+    """Write ``gpu_check.json`` and ``gpu_check.md`` of what has run so far; the markdown."""
+    results["used_s"] = budget.used()
+    (out / "gpu_check.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = report(results)
+    (out / "gpu_check.md").write_text(markdown)
+    return markdown
 
 
 #: Shares of the budget: the most the tests may take, and what the comparison leaves for
@@ -542,18 +563,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     budget = Budget(args.budget_s)
     device = torch.device(args.device)
-    if "kd" not in args.methods:
-        raise ValueError("include kd among --methods: it is the steps table's reference")
     args.out.mkdir(parents=True, exist_ok=True)
     results: Dict[str, Any] = {"environment": environment(device, argv), "budget_s": args.budget_s}
+    spent = {"skipped": f"the budget of {args.budget_s:.0f} s was spent"}
 
     if not args.tests:
         results["tests"] = {"skipped": "no tests asked for (--tests '')"}
     elif budget.left() <= 0:
-        results["tests"] = {"skipped": f"the budget of {args.budget_s:.0f} s was spent"}
+        results["tests"] = spent
     else:
         limit = min(TESTS_SHARE * args.budget_s, budget.left())
         results["tests"] = run_tests(["tests"], args.tests, limit, args.out / "pytest.log")
+    write(results, args.out, budget)
+    print(f"[{budget.used():.0f} s] tests done", file=sys.stderr, flush=True)
 
     sizes = Sizes(args.compare_batch, args.compare_samples, args.compare_nce_k)
     tolerance = Tolerance(args.loss_tolerance, args.gradient_tolerance)
@@ -570,21 +592,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "results": [dataclasses.asdict(c) for c in compared],
         "skipped": skipped,
     }
+    write(results, args.out, budget)
+    print(f"[{budget.used():.0f} s] comparison done", file=sys.stderr, flush=True)
 
     if budget.left() <= 0:
-        results["steps"] = {"skipped": f"the budget of {args.budget_s:.0f} s was spent"}
+        results["steps"] = spent
     else:
-        results["steps"] = measure_steps(args, device, budget)
-
-    results["used_s"] = budget.used()
-    (args.out / "gpu_check.json").write_text(json.dumps(results, indent=2) + "\n")
-    markdown = report(results)
-    (args.out / "gpu_check.md").write_text(markdown)
+        try:
+            results["steps"] = measure_steps(args, device, budget)
+        except Exception as error:  # the report of the other parts is still written
+            results["steps"] = {"error": f"error: {type(error).__name__}: {error}"}
+    markdown = write(results, args.out, budget)
     print(markdown)
     tests = results["tests"]
     # pytest's 5: no test selected; a run stopped at its time limit has no status and fails
-    tests_failed = "skipped" not in tests and tests["returncode"] not in (0, 5)
-    return 1 if tests_failed or not all(c.passed for c in compared) else 0
+    failed = "skipped" not in tests and tests["returncode"] not in (0, 5)
+    failed = failed or "error" in results["steps"] or not all(c.passed for c in compared)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def test_the_cuda_branches_run_against_a_stand_in_for_torch_cuda(gpu_check, monk
     assert list(medians) == ["kd", "rkd"]
     assert calls == ["sync", "step", "sync"] * 4
 
-    args = gpu_check.parse_args(["--out", "unused"])
+    args = gpu_check.parse_args(["--device", "cpu", "--out", "unused"])
     caption = steps.steps_caption(args, cuda, True, 20)
     assert "Stand-in GPU, AMP on" in caption and "peak allocated memory" in caption
     env = gpu_check.environment(cuda, ["--out", "my folder"])
@@ -191,20 +191,40 @@ def test_a_cpu_run_writes_the_report_with_the_steps_table(gpu_check, tmp_path):
     assert "Skipped: no tests asked for" in markdown
 
 
-def test_a_failing_comparison_makes_the_run_fail(gpu_check, tmp_path, monkeypatch):
-    def failed(name, device, sizes, tolerance):
-        return [gpu_check.Comparison(name, "distill", False, error="ValueError: off")]
+@pytest.mark.parametrize("broken", ["comparison", "steps"])
+def test_a_failing_part_makes_the_run_fail_and_is_reported(
+    gpu_check, tmp_path, monkeypatch, broken
+):
+    def compared(name, device, sizes, tolerance):
+        if broken == "comparison":
+            return [gpu_check.Comparison(name, "distill", False, error="ValueError: off")]
+        return [gpu_check.Comparison(name, "distill", True, 1.0, 0.0, 0.0, "student.logits", 1)]
 
-    monkeypatch.setattr(gpu_check, "compare_method", failed)
-    monkeypatch.setattr(
-        gpu_check, "measure_steps", lambda args, device, budget: {"skipped": "not asked"}
-    )
+    def measured(args, device, budget):
+        if broken == "steps":
+            raise RuntimeError("out of memory")
+        return {"skipped": "not asked"}
+
+    monkeypatch.setattr(gpu_check, "compare_method", compared)
+    monkeypatch.setattr(gpu_check, "measure_steps", measured)
     argv = ["--device", "cpu", "--methods", "kd", "--tests", "", "--out", str(tmp_path)]
     assert gpu_check.main(argv) == 1
-    assert (
-        "| kd | distill | error: ValueError: off |||| no |"
-        in (tmp_path / "gpu_check.md").read_text()
-    )
+    markdown = (tmp_path / "gpu_check.md").read_text()
+    if broken == "comparison":
+        assert "| kd | distill | error: ValueError: off |||| no |" in markdown
+    else:
+        assert "| kd | distill | 1 | 0.0e+00 | 0.0e+00 | student.logits | yes |" in markdown
+        assert markdown.endswith("with AMP on\n\nerror: RuntimeError: out of memory\n")
+
+
+def test_the_command_line_refuses_what_cannot_run(gpu_check, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        gpu_check.parse_args(["--device", "cpu", "--methods", "rkd", "--out", str(tmp_path)])
+    assert "include kd among --methods" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            gpu_check.parse_args(["--out", str(tmp_path)])
+        assert "no CUDA device is visible; use --device cpu" in capsys.readouterr().err
 
 
 def test_a_spent_budget_skips_every_part_and_says_so(gpu_check, tmp_path):
