@@ -125,6 +125,17 @@ class Recorder:
         return {choice for _, choice in self.calls}
 
 
+def assert_same_steps(mine: List[Tuple[Dict, List]], theirs: List[Tuple[Dict, List]]) -> None:
+    for (values, grads), (their_values, their_grads) in zip(mine, theirs):
+        assert values.keys() == their_values.keys()
+        for key in values:
+            torch.testing.assert_close(values[key], their_values[key])
+        for grad, their_grad in zip(grads, their_grads):
+            assert (grad is None) == (their_grad is None)
+            if grad is not None:
+                torch.testing.assert_close(grad, their_grad)
+
+
 @pytest.mark.parametrize("name", graphkd.list_methods())
 def test_every_method_under_dgl_equals_the_default(name, monkeypatch):
     distiller = make_method(name).double()
@@ -137,14 +148,25 @@ def test_every_method_under_dgl_equals_the_default(name, monkeypatch):
     assert not recorder.choices() & {"dense", "gram"}, recorder.calls
     if default_choices:  # a method with graph computations runs them through DGL
         assert "dgl" in recorder.choices(), (default_choices, recorder.calls)
-    for (values, grads), (dgl_values, dgl_grads) in zip(default, through_dgl):
-        assert values.keys() == dgl_values.keys()
-        for key in values:
-            torch.testing.assert_close(dgl_values[key], values[key])
-        for grad, dgl_grad in zip(grads, dgl_grads):
-            assert (grad is None) == (dgl_grad is None)
-            if grad is not None:
-                torch.testing.assert_close(dgl_grad, grad)
+    assert_same_steps(through_dgl, default)
+
+
+@pytest.mark.parametrize("name", graphkd.list_methods())
+def test_every_method_without_dgl_on_the_device_equals_the_default(name, monkeypatch):
+    """What a GPU with the CPU-only DGL runs: dense blocks and Gram rewrites by default,
+    PyTorch kernels elsewhere and under the "torch" backend."""
+    from graphkd import _dgl
+
+    distiller = make_method(name).double()
+    default = losses_and_gradients(distiller)
+    monkeypatch.setitem(_dgl._dgl_devices, "cpu", False)
+    recorder = Recorder(monkeypatch)
+    assert_same_steps(losses_and_gradients(distiller), default)
+    assert "dgl" not in recorder.choices(), recorder.calls
+    recorder.calls.clear()
+    with ops.use_backend("torch"):
+        assert_same_steps(losses_and_gradients(distiller), default)
+    assert not recorder.choices() & {"dense", "gram", "dgl"}, recorder.calls
 
 
 def test_relational_methods_build_their_graphs_only_outside_the_default(monkeypatch):
