@@ -94,10 +94,10 @@ WIDTHS = {
     "teacher": (64, {"s1": 16, "s2": 32, "s3": 64}),
     "student": (32, {"s1": 16, "s2": 32, "s3": 64}),
 }
-#: A gradient is measured against at least this fraction of the method's largest one.
-GRADIENT_FLOOR = 1e-3
 #: Side of each tapped feature map.
 SPATIAL = {"s1": 8, "s2": 4, "s3": 4}
+#: A gradient is measured against at least this fraction of the method's largest one.
+GRADIENT_FLOOR = 1e-3
 
 
 @dataclasses.dataclass
@@ -182,6 +182,7 @@ def make_method(name: str, sizes: Sizes) -> Distiller:
     """Method ``name`` on the CPU in float32, its parameters drawn from seed 0."""
     known = {
         "num_samples": sizes.num_samples,
+        "nce_k": sizes.nce_k,
         "num_classes": CLASSES,
         "labels": torch.arange(sizes.num_samples) % CLASSES,
         **{f"{role}_dim": WIDTHS[role][0] for role in WIDTHS},
@@ -191,9 +192,8 @@ def make_method(name: str, sizes: Sizes) -> Distiller:
             for role in WIDTHS
         },
     }
-    options = {"nce_k": sizes.nce_k} if name in ("hkd", "hkd_kd", "crd") else {}
     torch.manual_seed(0)
-    return graphkd.create_method(name, **method_arguments(name, known), **options)
+    return graphkd.create_method(name, **method_arguments(name, known))
 
 
 def random_responses(role: str, batch: int, num_samples: int, seed: int) -> Responses:

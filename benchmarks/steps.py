@@ -180,12 +180,12 @@ def steps_table(
 def steps_caption(args: argparse.Namespace, device: torch.device, amp: bool, repeats: int) -> str:
     """What the table measured: models, batch, device, AMP, repeats and the memory rule."""
     if device.type == "cuda":
-        where = f"{torch.cuda.get_device_name(device)}"
+        where, half = torch.cuda.get_device_name(device), "float16"
         held = "peak allocated memory of the step above what it started with"
     else:
-        where = f"CPU ({torch.get_num_threads()} threads)"
+        where, half = f"CPU ({torch.get_num_threads()} threads)", "bfloat16"
         held = "bytes saved for backward"
-    precision = ", AMP on (networks in float16 on CUDA, bfloat16 on CPU)" if amp else ""
+    precision = f", AMP on (networks in {half}, the method's loss in float32)" if amp else ""
     return (
         f"{args.teacher} -> {args.student}, batch {args.batch}, {where}{precision}, median of "
         f"{repeats} steps taken in turns; memory = {held} + the method's buffers."

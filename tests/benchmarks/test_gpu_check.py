@@ -142,6 +142,18 @@ def test_the_tests_part_counts_each_outcome(gpu_check, tmp_path):
     assert "-k 'not other'" in outcome["command"]
 
 
+def test_tests_past_their_time_limit_are_stopped_and_reported(gpu_check, tmp_path):
+    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_slow():\n    time.sleep(600)\n")
+    outcome = gpu_check.run_tests([str(tmp_path)], None, 8, tmp_path / "pytest.log")
+    assert outcome["timed_out"] and outcome["returncode"] is None
+    assert outcome["counts"] == {}
+    results = {"environment": gpu_check.environment(CPU, []), "budget_s": 10, "tests": outcome}
+    markdown = gpu_check.write(results, tmp_path, gpu_check.Budget(10))
+    assert ": nothing ran (stopped at its time limit); log in `pytest.log`." in markdown
+    assert markdown.endswith("The comparison and the steps table: not reached.\n")
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["tests"]["timed_out"]
+
+
 def test_the_cuda_branches_run_against_a_stand_in_for_torch_cuda(gpu_check, monkeypatch):
     steps = gpu_check.step_benchmark
     calls = []
