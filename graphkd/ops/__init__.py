@@ -7,7 +7,7 @@ is registered with its implementations, which hold only math; :func:`select`, in
 
 * backend ``"auto"`` (the default): the dense implementation on a graph whose edges form
   one full block (broadcasts and matrix products, :mod:`graphkd.ops.dense_block`; for
-  RKD and VRM, their Gram rewrites), otherwise DGL's kernels where the installed DGL can
+  RKD, VRM and NST, their Gram rewrites), otherwise DGL's kernels where the installed DGL can
   hold the graph on the tensors' device, else PyTorch;
 * ``"dgl"``: DGL's kernels always; every method then builds its graph and its graph loss
   runs through DGL (on the CPU with the PyPI build of DGL);

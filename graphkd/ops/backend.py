@@ -65,8 +65,8 @@ def set_backend(name: str) -> None:
     ----------
     name : str
         ``"auto"`` (default: the dense implementation on graphs whose edges form one
-        full block, see :mod:`graphkd.ops.dense_block`, and the Gram rewrites of RKD
-        and VRM; otherwise DGL where it can hold the graph, else PyTorch), ``"dgl"`` or
+        full block, see :mod:`graphkd.ops.dense_block`, and the Gram rewrites of RKD,
+        VRM and NST; otherwise DGL where it can hold the graph, else PyTorch), ``"dgl"`` or
         ``"torch"`` (always that implementation: every method then builds its graph and
         runs its graph kernels there).
     """

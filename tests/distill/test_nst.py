@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import graphkd
-from graphkd import Responses
-from graphkd.distill.presets.nst import NSTDistiller, graph_mmd
+from graphkd import Responses, ops
+from graphkd.distill.presets.nst import MMD, NSTDistiller, graph_mmd
 
 B = 4
 NAMES = ["layer1", "layer2", "layer3"]
@@ -102,6 +102,55 @@ def test_dense_forward_equals_the_explicit_kernel_graphs(case):
     assert first_s.num_nodes == B * (c_s + c_t)
     assert int(first_s.edata["cross"].sum()) == B * c_s * c_t
     assert first_s.num_edges == B * (c_s**2 + c_s * c_t)
+
+
+def recorded_choices(monkeypatch):
+    """Records ``(computation, implementation)`` of NST's rewrite and the edge dot kernel."""
+    calls = []
+    for computation in (MMD, ops.KERNELS["edge_dot"]):
+        for choice, function in computation.implementations.items():
+
+            def recorded(*args, name=computation.name, choice=choice, function=function):
+                calls.append((name, choice))
+                return function(*args)
+
+            monkeypatch.setitem(computation.implementations, choice, recorded)
+    return calls
+
+
+def loss_and_gradients(distiller, teacher_shapes, student_shapes):
+    teacher = responses(teacher_shapes, 0)
+    student = responses(student_shapes, 1, requires_grad=True)
+    out = distiller(teacher, student)
+    return out, torch.autograd.grad(out["loss"], list(student.features.values()))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_explicit_graphs_through_dgl_equal_the_gram_rewrite(case, monkeypatch):
+    student_shapes, teacher_shapes = CASES[case]
+    calls = recorded_choices(monkeypatch)
+    rewritten, rewritten_grads = loss_and_gradients(
+        NSTDistiller(NAMES, NAMES), teacher_shapes, student_shapes
+    )
+    assert calls == [("nst", "gram")]
+    calls.clear()
+    with ops.use_backend("dgl"):
+        explicit, explicit_grads = loss_and_gradients(
+            NSTDistiller(NAMES, NAMES), teacher_shapes, student_shapes
+        )
+    assert calls[0] == ("nst", "explicit")
+    assert set(calls[1:]) == {("edge_dot", "dgl")} and len(calls) == 1 + 2 * len(NAMES)
+    assert explicit.keys() == rewritten.keys()
+    for key in rewritten:
+        torch.testing.assert_close(explicit[key], rewritten[key], rtol=1e-12, atol=1e-14)
+    for g, w in zip(explicit_grads, rewritten_grads):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-14)
+    calls.clear()
+    path_explicit, _ = loss_and_gradients(
+        NSTDistiller(NAMES, NAMES, path="explicit"), teacher_shapes, student_shapes
+    )
+    assert calls[0] == ("nst", "explicit") and ("nst", "gram") not in calls
+    torch.testing.assert_close(path_explicit["loss"], rewritten["loss"], rtol=1e-12, atol=1e-14)
 
 
 def test_defaults_are_the_references():

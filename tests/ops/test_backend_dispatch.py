@@ -169,9 +169,13 @@ def test_every_method_without_dgl_on_the_device_equals_the_default(name, monkeyp
     assert not recorder.choices() & {"dense", "gram", "dgl"}, recorder.calls
 
 
+#: The methods with a Gram rewrite and a DGL kernel their explicit graphs run.
+REWRITTEN = {"rkd": "edge_difference", "vrm": "edge_difference", "nst": "edge_dot"}
+
+
 def test_relational_methods_build_their_graphs_only_outside_the_default(monkeypatch):
     recorder = Recorder(monkeypatch)
-    for name in ("rkd", "vrm"):
+    for name, kernel in REWRITTEN.items():
         distiller = make_method(name).double()
         recorder.calls.clear()
         losses_and_gradients(distiller)
@@ -180,7 +184,7 @@ def test_relational_methods_build_their_graphs_only_outside_the_default(monkeypa
         with ops.use_backend("dgl"):
             losses_and_gradients(distiller)
         assert (name, "explicit") in recorder.calls and (name, "gram") not in recorder.calls
-        assert ("edge_difference", "dgl") in recorder.calls
+        assert (kernel, "dgl") in recorder.calls
 
 
 def non_block_graph() -> KnowledgeGraph:
@@ -235,7 +239,7 @@ def test_every_op_is_registered_with_three_implementations():
 
 @pytest.mark.parametrize("backend, expected", [("auto", "gram"), ("dgl", "explicit")])
 def test_the_gram_rewrites_follow_the_dispatcher(backend, expected):
-    assert set(ops.GRAM_REWRITES) == {"rkd", "vrm"}
+    assert set(ops.GRAM_REWRITES) == set(REWRITTEN)
     with ops.use_backend(backend):
         for rewrite in ops.GRAM_REWRITES.values():
             assert rewrite.implementation("gram", CPU) == expected
@@ -246,7 +250,7 @@ def test_the_gram_rewrites_follow_the_dispatcher(backend, expected):
         ops.GramRewrite("rkd", print, print)
 
 
-@pytest.mark.parametrize("name", ["rkd", "vrm"])
+@pytest.mark.parametrize("name", list(REWRITTEN))
 def test_the_gram_rewrite_equals_the_explicit_graph(name):
     distiller = make_method(name).double()
     rewrite = ops.GRAM_REWRITES[name]
@@ -284,10 +288,14 @@ def test_one_coincidence_rule_counts_near_duplicates_as_zero_length():
     torch.testing.assert_close(inverse[0, 2], torch.tensor(10.0), rtol=1e-3, atol=0.0)
 
 
-@pytest.mark.parametrize("name", ["rkd", "vrm"])
+@pytest.mark.parametrize("name", list(REWRITTEN))
 def test_methods_reject_unknown_paths_through_the_shared_check(name):
+    required = {
+        "vrm": {"adaptor": False},
+        "nst": {"teacher_features": ["s1"], "student_features": ["s1"]},
+    }
     with pytest.raises(ValueError, match=f"{name}: unknown path 'sparse'"):
-        graphkd.create_method(name, path="sparse", **({"adaptor": False} if name == "vrm" else {}))
+        graphkd.create_method(name, path="sparse", **required.get(name, {}))
 
 
 def test_dense_kernels_on_a_bipartite_block_need_no_dgl_graph():

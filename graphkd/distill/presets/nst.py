@@ -1,4 +1,10 @@
-"""NST (Huang & Wang, 2017): match the distributions of neuron selectivity patterns by MMD."""
+"""NST (Huang & Wang, 2017): match the distributions of neuron selectivity patterns by MMD.
+
+Everything the method computes lives here: the channel kernel graphs and the MMD read
+off their edges, the same MMD from Gram matrices (:func:`polynomial_mmd`), the distiller
+with its two exact computations (the Gram rewrite :data:`MMD`, chosen by
+:mod:`graphkd.ops`, and the graphs), and the preset.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from graphkd.graphs import complete_graph
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops import edge_dot
+from graphkd.ops.gram import GramRewrite, check_path
 from graphkd.responses import Responses
 
 
@@ -27,7 +34,11 @@ def selectivity(features: Tensor) -> Tensor:
 
 def polynomial_mmd(student: Tensor, teacher: Tensor) -> Tensor:
     r"""Squared MMD with the kernel :math:`k(x, y) = (x^\top y)^2` between the channel
-    responses of each sample, averaged over the samples.
+    responses of each sample, averaged over the samples, from Gram matrices.
+
+    Every kernel value is a squared entry of a per-sample Gram matrix
+    (:math:`T_i T_i^\top`, :math:`S_i S_i^\top`, :math:`S_i T_i^\top`), so the three
+    edge means of :func:`graph_mmd` are means of squared Gram entries:
 
     .. math::
         \frac{1}{B}\sum_i \Big[\frac{1}{C_t^2}\sum_{a, a'} k(t_{ia}, t_{ia'})
@@ -124,9 +135,20 @@ class NSTDistiller(Distiller):
         \mathcal{L} = w \sum_j \Big[\overline{k}_{tt} + \overline{k}_{ss}
             - 2\,\overline{k}_{st}\Big]_j
 
-    (:math:`\overline{k}` the mean kernel over an edge set and the batch). The forward
-    pass evaluates the three means as dense batched matrix products
-    (:func:`polynomial_mmd`), equal to the explicit graphs of :meth:`build_graphs`.
+    (:math:`\overline{k}` the mean kernel over an edge set and the batch). Two exact
+    computations of the same loss, the Gram rewrite :data:`MMD`
+    (:class:`~graphkd.ops.gram.GramRewrite`):
+
+    * the graphs (:meth:`graph_losses`): :meth:`build_graphs` puts the kernel on every
+      edge through :func:`graphkd.ops.edge_dot` (``B (C_t^2 + C_s^2 + C_s C_t)`` edges)
+      and :func:`graph_mmd` reads the three means off them;
+    * the rewrite (:meth:`gram_losses`): :func:`polynomial_mmd`, the three means as
+      squared entries of batched Gram matrices, with no graph built.
+
+    With ``path="gram"`` (the default, ``"auto"``) the dispatcher of :mod:`graphkd.ops`
+    runs the rewrite under the ``"auto"`` backend and the graphs under ``"dgl"`` or
+    ``"torch"``, whose kernels then compute the edges; ``path="explicit"`` always runs
+    the graphs.
 
     Parameters
     ----------
@@ -134,6 +156,9 @@ class NSTDistiller(Distiller):
         The stage outputs read, shallow to deep, as many of each.
     weight : float
         :math:`w` (50).
+    path : str
+        ``"auto"`` (same as ``"gram"``), ``"gram"`` or ``"explicit"``; the attribute
+        ``path`` holds the resolved choice and may be changed later.
     ce_weight : float
         Weight of the student's cross-entropy (1).
     check_inputs : bool
@@ -153,15 +178,18 @@ class NSTDistiller(Distiller):
         teacher_features: Sequence[str],
         student_features: Sequence[str],
         weight: float = 50.0,
+        path: str = "auto",
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
+        check_path("nst", path)
         super().__init__()
         self.teacher_features = list(teacher_features)
         self.student_features = list(student_features)
         check_pairing(self.teacher_features, self.student_features, "nst")
         self.names = [term_name("nst", name) for name in self.teacher_features]
         self.weight = weight
+        self.path = "explicit" if path == "explicit" else "gram"
         self.ce_weight = ce_weight
         self.check_inputs = check_inputs
 
@@ -175,11 +203,19 @@ class NSTDistiller(Distiller):
             out.append((selectivity(s_map), selectivity(t_map)))
         return out
 
+    def gram_losses(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """The unweighted MMD of each stage pair by the Gram rewrite (:func:`polynomial_mmd`)."""
+        pairs = self._responses(teacher, student)
+        return {name: polynomial_mmd(s, t) for name, (s, t) in zip(self.names, pairs)}
+
+    def graph_losses(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """The unweighted MMD of each stage pair on the explicit kernel graphs
+        (:func:`graph_mmd` of :meth:`build_graphs`)."""
+        teacher_graphs, student_graphs = self.build_graphs(teacher, student)
+        return {name: graph_mmd(teacher_graphs[name], student_graphs[name]) for name in self.names}
+
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
-        values = {
-            name: polynomial_mmd(s, t)
-            for name, (s, t) in zip(self.names, self._responses(teacher, student))
-        }
+        values = MMD(self.path, student.logits.device, self, teacher, student)
         total = self.weight * torch.stack(list(values.values())).sum()
         return {"loss": total, **values}
 
@@ -195,6 +231,10 @@ class NSTDistiller(Distiller):
         return teacher_graphs, student_graphs
 
 
+#: NST's Gram rewrite: :meth:`NSTDistiller.gram_losses` for :meth:`NSTDistiller.graph_losses`.
+MMD = GramRewrite("nst", NSTDistiller.gram_losses, NSTDistiller.graph_losses)
+
+
 @METHODS.register("nst")
 def nst(
     teacher_channels: Optional[Dict[str, int]] = None,
@@ -203,6 +243,7 @@ def nst(
     student_features: Optional[Sequence[str]] = None,
     weight: float = 50.0,
     ce_weight: float = 1.0,
+    path: str = "auto",
 ) -> NSTDistiller:
     r"""Neuron selectivity transfer (Huang & Wang, 2017), mdistiller's settings.
 
@@ -211,7 +252,8 @@ def nst(
             - 2\,\overline{k}_{st}\Big]_j, \qquad k(x, y) = (x^\top y)^2
 
     over the unit-normalised spatial responses of the channels of each paired stage
-    (see :class:`NSTDistiller`).
+    (see :class:`NSTDistiller`; by default the three means come from Gram matrices,
+    the Gram rewrite :data:`MMD`).
 
     Parameters
     ----------
@@ -226,6 +268,9 @@ def nst(
         50.
     ce_weight : float
         1.
+    path : str
+        ``"auto"`` or ``"gram"`` (the means from Gram matrices wherever the dispatcher
+        picks dense implementations), ``"explicit"`` (the kernel graphs built).
 
     Example
     -------
@@ -237,4 +282,4 @@ def nst(
     teacher_names, student_names = resolve_pairs(
         "nst", teacher_channels, student_channels, teacher_features, student_features
     )
-    return NSTDistiller(teacher_names, student_names, weight=weight, ce_weight=ce_weight)
+    return NSTDistiller(teacher_names, student_names, weight=weight, path=path, ce_weight=ce_weight)
