@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -206,3 +206,23 @@ def _reset(module: nn.Module) -> None:
         return
     for child in module.children():
         _reset(child)
+
+
+def add_gradients(objective: Tensor, params: Sequence[Tensor]) -> None:
+    """Add the gradient of ``objective`` to the ``.grad`` of each of ``params`` it
+    reaches, by ``torch.autograd.grad`` (the others keep their ``.grad``, ``None``
+    included): the step of a :meth:`Distiller.combine_gradients` that picks its own
+    objective.
+
+    Example
+    -------
+    >>> import torch
+    >>> w, unused = torch.ones(2, requires_grad=True), torch.ones(1, requires_grad=True)
+    >>> add_gradients((3.0 * w).sum(), [w, unused])
+    >>> w.grad.tolist(), unused.grad
+    ([3.0, 3.0], None)
+    """
+    grads = torch.autograd.grad(objective, params, allow_unused=True)
+    for param, grad in zip(params, grads):
+        if grad is not None:
+            param.grad = grad if param.grad is None else param.grad + grad

@@ -52,6 +52,59 @@ def embedding_of(responses: Responses, feature: Optional[str] = None) -> Tensor:
     return responses.features[feature].flatten(1)
 
 
+def tapped_feature(responses: Responses, name: str, who: str, fix: str) -> Tensor:
+    """The tapped feature ``name`` of ``responses``.
+
+    When it is missing, the ``ValueError`` names ``who`` (``"teacher"``/``"student"``),
+    the tapped features, and ends with ``fix``.
+
+    Example
+    -------
+    >>> import torch
+    >>> r = Responses(torch.zeros(2, 3), features={"layer1": torch.zeros(2, 4, 8, 8)})
+    >>> tapped_feature(r, "layer2", "student", "tap it")
+    Traceback (most recent call last):
+    ...
+    ValueError: the student's responses carry no feature 'layer2' (tapped: layer1); tap it
+    """
+    if name not in responses.features:
+        tapped = ", ".join(responses.features) or "none"
+        raise ValueError(
+            f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); {fix}"
+        )
+    return responses.features[name]
+
+
+def shaped_feature(
+    responses: Responses, name: str, shape: Sequence[int], who: str, method: str
+) -> Tensor:
+    """The tapped feature ``name`` of ``responses`` (:func:`tapped_feature`), checked to be
+    ``(B, *shape)``.
+
+    ``who`` and ``method`` (the preset's name) word the ``ValueError`` raised when the map
+    is missing or of another shape than ``{who}_shapes`` gives it.
+
+    Example
+    -------
+    >>> import torch
+    >>> r = Responses(torch.zeros(2, 3), features={"layer1": torch.zeros(2, 4, 8, 8)})
+    >>> tuple(shaped_feature(r, "layer1", (4, 8, 8), "student", "fitnet").shape)
+    (2, 4, 8, 8)
+    """
+    fix = (
+        f"{method} reads tapped stage outputs: tap them with graphkd.models.tap(model, "
+        f"features=[...]) and list them in {who}_shapes"
+    )
+    feature = tapped_feature(responses, name, who, fix)
+    if tuple(feature.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but "
+            f"{who}_shapes gives it {tuple(shape)}; pass the (C, H, W) of the tapped maps "
+            "at the training image size"
+        )
+    return feature
+
+
 def stage_maps(
     responses: Responses, names: Optional[Sequence[str]], who: str, method: str
 ) -> List[Tensor]:
@@ -68,7 +121,6 @@ def stage_maps(
     >>> [tuple(m.shape) for m in stage_maps(r, None, "student", "at")]
     [(2, 4, 8, 8)]
     """
-    tapped = ", ".join(responses.features) or "none"
     if names is None:
         names = list(responses.features)
         if not names:
@@ -78,14 +130,12 @@ def stage_maps(
                 "stage outputs by default)"
             )
     maps = []
+    fix = (
+        "tap it with graphkd.models.tap(model, features=[...]) or name tapped ones in "
+        f"{method}'s {who}_features"
+    )
     for name in names:
-        if name not in responses.features:
-            raise ValueError(
-                f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); tap it "
-                f"with graphkd.models.tap(model, features=[...]) or name tapped ones in "
-                f"{method}'s {who}_features"
-            )
-        feature = responses.features[name]
+        feature = tapped_feature(responses, name, who, fix)
         if feature.dim() != 4:
             raise ValueError(
                 f"{method} reads (B, C, H, W) feature maps, but the {who}'s feature {name!r} "

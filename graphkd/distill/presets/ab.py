@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
-import torch
 from torch import Tensor, nn
 
-from graphkd.distill.distiller import GraphMatchingDistiller, _validate
+from graphkd.distill.base import add_gradients
+from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.presets.fitnet import HintRegressor
-from graphkd.distill.presets.vid import paired_features, tapped_maps, term_name
+from graphkd.distill.presets.vid import (
+    checked_pair_maps,
+    paired_features,
+    sample_graphs,
+    term_name,
+)
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
-from graphkd.responses import Responses, check_finite
+from graphkd.responses import Responses
 
 Shape = Tuple[int, int, int]
 
@@ -32,6 +37,7 @@ class BoundaryLoss(Metric):
 
     Example
     -------
+    >>> import torch
     >>> loss = BoundaryLoss(margin=1.0)
     >>> float(loss(torch.tensor([[0.0, 2.0]]), torch.tensor([[-1.0, 1.0]])))
     1.0
@@ -157,20 +163,11 @@ class ABDistiller(GraphMatchingDistiller):
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map (teacher graph)
         and the student's map through its connector (student graph)."""
-        if self.check_inputs:
-            _validate(teacher, student)
-            self.check_dtype(student)
-        t_widths = [shape[0] for shape in self.teacher_shapes]
-        s_widths = [shape[0] for shape in self.student_shapes]
-        t_maps = tapped_maps("ab", teacher, self.teacher_features, t_widths, "teacher")
-        s_maps = tapped_maps("ab", student, self.student_features, s_widths, "student")
-        if self.check_inputs:
-            check_finite(
-                {
-                    **{f"teacher feature {n!r}": m for n, m in zip(self.teacher_features, t_maps)},
-                    **{f"student feature {n!r}": m for n, m in zip(self.student_features, s_maps)},
-                }
-            )
+        widths = (
+            [shape[0] for shape in self.teacher_shapes],
+            [shape[0] for shape in self.student_shapes],
+        )
+        t_maps, s_maps = checked_pair_maps("ab", self, teacher, student, widths)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, network in zip(
             self.teacher_features, s_maps, t_maps, self.connectors
@@ -183,12 +180,7 @@ class ABDistiller(GraphMatchingDistiller):
                     f"{tuple(t_map.shape)}; pass the shapes of the tapped maps "
                     "(teacher_shapes, student_shapes)"
                 )
-        none = torch.empty(0, dtype=torch.long, device=student.logits.device)
-        batch = student.batch_size
-        return (
-            KnowledgeGraph(none, none, batch, ndata=t_fields),
-            KnowledgeGraph(none, none, batch, ndata=s_fields),
-        )
+        return sample_graphs(t_fields, s_fields, student)
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         """``{"loss": L_ab during initialisation else 0, "ab": L_ab, "ab_<feature>": ...}``."""
@@ -217,10 +209,7 @@ class ABDistiller(GraphMatchingDistiller):
         extra = self.parameters() if distiller_params is None else distiller_params
         params += [p for p in extra if p.requires_grad]
         loss = transfer_loss if self.initialising(epoch) else ce_loss + transfer_loss
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        for param, grad in zip(params, grads):
-            if grad is not None:
-                param.grad = grad if param.grad is None else param.grad + grad
+        add_gradients(loss, params)
 
 
 @METHODS.register("ab")

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -174,21 +175,7 @@ class FitNetDistiller(GraphMatchingDistiller):
         self.regressor = HintRegressor(student_shape, teacher_shape, relu=relu)
 
     def _map(self, responses: Responses, name: str, shape: Tuple[int, ...], who: str) -> Tensor:
-        if name not in responses.features:
-            tapped = ", ".join(sorted(responses.features)) or "none"
-            raise ValueError(
-                f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); fitnet "
-                "reads its hint from a tapped stage output: tap it with "
-                "graphkd.models.tap(model, features=[...]) and list it in "
-                f"{who}_shapes"
-            )
-        feature = responses.features[name]
-        if tuple(feature.shape[1:]) != tuple(shape):
-            raise ValueError(
-                f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but "
-                f"{who}_shapes gives it {tuple(shape)}; pass the (C, H, W) of the tapped "
-                "maps at the training image size"
-            )
+        feature = shaped_feature(responses, name, shape, who, "fitnet")
         if self.check_inputs:
             check_finite({f"{who} feature {name!r}": feature})
         return feature

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkd.distill.base import add_gradients
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
@@ -207,14 +208,7 @@ class FSPDistiller(GraphMatchingDistiller):
             objective = self.weight * transfer_loss
         else:
             objective = ce_loss + self.after_init_weight * transfer_loss
-        grads = torch.autograd.grad(objective, params, allow_unused=True)
-        _accumulate(params, grads)
-
-
-def _accumulate(params: List[Tensor], grads: Sequence[Optional[Tensor]]) -> None:
-    for param, grad in zip(params, grads):
-        if grad is not None:
-            param.grad = grad if param.grad is None else param.grad + grad
+        add_gradients(objective, params)
 
 
 @METHODS.register("fsp")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.inputs import tapped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -204,14 +205,11 @@ class ICKDDistiller(GraphMatchingDistiller):
         self.kd = create_metric("kd", tau=temperature, check_finite=False)
 
     def _map(self, responses: Responses, name: str, width: int, who: str) -> Tensor:
-        if name not in responses.features:
-            tapped = ", ".join(sorted(responses.features)) or "none"
-            raise ValueError(
-                f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); ickd "
-                "relates the channels of a tapped stage output: tap it with "
-                f"graphkd.models.tap(model, features=[...]) and list it in {who}_channels"
-            )
-        feature = responses.features[name]
+        fix = (
+            "ickd relates the channels of a tapped stage output: tap it with "
+            f"graphkd.models.tap(model, features=[...]) and list it in {who}_channels"
+        )
+        feature = tapped_feature(responses, name, who, fix)
         if feature.dim() != 4 or feature.shape[1] != width:
             raise ValueError(
                 f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but ickd "

@@ -12,7 +12,12 @@ from torch import Tensor, nn
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.vid import checked_pair_maps, paired_features, term_name
+from graphkd.distill.presets.vid import (
+    checked_pair_maps,
+    paired_widths,
+    sample_graphs,
+    term_name,
+)
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
 from graphkd.responses import Responses
@@ -141,12 +146,9 @@ class OFDDistiller(GraphMatchingDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        t_names, s_names = paired_features(
+        t_names, s_names, t_widths, s_widths = paired_widths(
             "ofd", teacher_channels, student_channels, teacher_features, student_features
         )
-        assert teacher_channels is not None and student_channels is not None
-        t_widths = [int(teacher_channels[name]) for name in t_names]
-        s_widths = [int(student_channels[name]) for name in s_names]
         count = len(t_names)
         terms = [
             MatchTerm(
@@ -189,12 +191,7 @@ class OFDDistiller(GraphMatchingDistiller):
         ):
             s_fields[name] = connector(s_map)
             t_fields[name] = F.adaptive_avg_pool2d(t_map.detach(), s_fields[name].shape[-2:])
-        none = torch.empty(0, dtype=torch.long, device=student.logits.device)
-        batch = student.batch_size
-        return (
-            KnowledgeGraph(none, none, batch, ndata=t_fields),
-            KnowledgeGraph(none, none, batch, ndata=s_fields),
-        )
+        return sample_graphs(t_fields, s_fields, student)
 
 
 def _margin(teacher_bn: Optional[BatchNormAffine], name: str, width: int) -> Tensor:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -264,24 +265,10 @@ class ReviewKDDistiller(GraphMatchingDistiller):
         return 1.0 if self.warmup_epochs == 0 else min((self.epoch + 1) / self.warmup_epochs, 1.0)
 
     def _maps(self, responses: Responses, names: List[str], levels: List, who: str) -> List[Tensor]:
-        maps = []
-        for name, shape in zip(names[:-1], levels[:-1]):
-            if name not in responses.features:
-                tapped = ", ".join(sorted(responses.features)) or "none"
-                raise ValueError(
-                    f"the {who}'s responses carry no feature {name!r} (tapped: {tapped}); "
-                    "reviewkd reviews tapped stage outputs: tap them with "
-                    "graphkd.models.tap(model, features=[...]) and list them in "
-                    f"{who}_shapes"
-                )
-            feature = responses.features[name]
-            if tuple(feature.shape[1:]) != shape:
-                raise ValueError(
-                    f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but "
-                    f"{who}_shapes gives it {shape}; pass the (C, H, W) of the tapped maps at "
-                    "the training image size"
-                )
-            maps.append(feature)
+        maps = [
+            shaped_feature(responses, name, shape, who, "reviewkd")
+            for name, shape in zip(names[:-1], levels[:-1])
+        ]
         if self.check_inputs:
             check_finite({f"{who} feature {name!r}": m for name, m in zip(names, maps)})
         if responses.embedding is None:

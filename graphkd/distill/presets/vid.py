@@ -81,6 +81,43 @@ def paired_features(
     return teacher, student
 
 
+def paired_widths(
+    method: str,
+    teacher_channels: Optional[Dict[str, int]],
+    student_channels: Optional[Dict[str, int]],
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+) -> Tuple[List[str], List[str], List[int], List[int]]:
+    """The paired features (:func:`paired_features`) and their channel counts:
+    ``(teacher names, student names, teacher widths, student widths)``.
+
+    Example
+    -------
+    >>> paired_widths("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
+    (['b', 'c'], ['x', 'y'], [8, 16], [8, 16])
+    """
+    t_names, s_names = paired_features(
+        method, teacher_channels, student_channels, teacher_features, student_features
+    )
+    assert teacher_channels is not None and student_channels is not None
+    t_widths = [int(teacher_channels[name]) for name in t_names]
+    s_widths = [int(student_channels[name]) for name in s_names]
+    return t_names, s_names, t_widths, s_widths
+
+
+def sample_graphs(
+    teacher_fields: Dict[str, Tensor], student_fields: Dict[str, Tensor], student: Responses
+) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
+    """The teacher's and the student's edgeless graphs of the batch's samples, carrying
+    ``teacher_fields`` and ``student_fields`` (``(B, ...)`` each) as node data."""
+    none = torch.empty(0, dtype=torch.long, device=student.logits.device)
+    batch = student.batch_size
+    return (
+        KnowledgeGraph(none, none, batch, ndata=teacher_fields),
+        KnowledgeGraph(none, none, batch, ndata=student_fields),
+    )
+
+
 def tapped_maps(
     method: str, responses: Responses, names: Sequence[str], widths: Sequence[int], who: str
 ) -> List[Tensor]:
@@ -248,12 +285,9 @@ class VIDDistiller(GraphMatchingDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        t_names, s_names = paired_features(
+        t_names, s_names, t_widths, s_widths = paired_widths(
             "vid", teacher_channels, student_channels, teacher_features, student_features
         )
-        assert teacher_channels is not None and student_channels is not None
-        t_widths = [int(teacher_channels[name]) for name in t_names]
-        s_widths = [int(student_channels[name]) for name in s_names]
         terms = [
             MatchTerm(
                 term_name("vid", name),
@@ -289,12 +323,7 @@ class VIDDistiller(GraphMatchingDistiller):
         ):
             s_map, t_map = pooled_pair(s_map, t_map.detach())
             t_fields[name], s_fields[name] = t_map, network(s_map)
-        none = torch.empty(0, dtype=torch.long, device=student.logits.device)
-        batch = student.batch_size
-        return (
-            KnowledgeGraph(none, none, batch, ndata=t_fields),
-            KnowledgeGraph(none, none, batch, ndata=s_fields),
-        )
+        return sample_graphs(t_fields, s_fields, student)
 
 
 @METHODS.register("vid")
