@@ -15,10 +15,12 @@ from torch.utils.data import DataLoader
 from graphkd.data import create_dataset
 from graphkd.distill import Distiller
 from graphkd.engine.checkpoint import read_training_checkpoint
-from graphkd.engine.config import load_config
+from graphkd.engine.config import DataConfig, load_config
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.method_setup import two_view_transform
-from graphkd.engine.trainer import CROSS_ENTROPY, _build_models, _dataset_info, _training_set
+from graphkd.engine.run_checks import CROSS_ENTROPY
+from graphkd.engine.run_data import data_info, training_set
+from graphkd.engine.run_models import build_models
 from graphkd.engine.training_views import teacher_responses
 from graphkd.responses import Responses
 
@@ -64,7 +66,8 @@ def run_batch(run: Union[str, Path], batch_size: int = 32, seed: int = 0) -> Run
     config = dataclasses.replace(config, run=dataclasses.replace(config.run, device="cpu"))
     context = DistributedContext(0, 1, torch.device("cpu"))
     state = read_training_checkpoint(folder / "last.pt")
-    models = _build_models(config, state["arch"], True, _training_set(config), context)
+    base_set = training_set(config.data, config.run.seed)
+    models = build_models(config, state["arch"], True, base_set, context)
     models.student.model.load_state_dict(state["model"])
     distiller = models.distiller
     assert distiller is not None
@@ -73,21 +76,7 @@ def run_batch(run: Union[str, Path], batch_size: int = 32, seed: int = 0) -> Run
     models.student.eval()
     distiller.eval()
 
-    info = _dataset_info(config)
-    transform = info.test_transform()
-    if distiller.needs_virtual_view:
-        transform = two_view_transform(info, real=transform)
-    data = config.data
-    test_set = create_dataset(
-        data.dataset,
-        root=data.root,
-        train=False,
-        download=data.download,
-        transform=transform,
-        image_size=data.image_size,
-    )
-    torch.manual_seed(seed)
-    images, labels = next(iter(DataLoader(test_set, batch_size=batch_size, shuffle=False)))
+    images, labels = _first_test_images(config.data, distiller, batch_size, seed)
     virtual = None
     if isinstance(images, (list, tuple)):
         images, virtual = images
@@ -97,6 +86,25 @@ def run_batch(run: Union[str, Path], batch_size: int = 32, seed: int = 0) -> Run
     teachers = [dataclasses.replace(t, labels=labels, index=student.index) for t in teachers]
     teacher: Any = teachers[0] if len(teachers) == 1 else teachers
     return RunBatch(distiller, teacher, student, labels, int(state["epoch"]))
+
+
+def _first_test_images(data: DataConfig, distiller: Distiller, batch_size: int, seed: int) -> Any:
+    """The first ``batch_size`` test images and their labels; for two-view methods the
+    images are a pair (real, virtual view drawn with ``seed``)."""
+    info = data_info(data)
+    transform = info.test_transform()
+    if distiller.needs_virtual_view:
+        transform = two_view_transform(info, real=transform)
+    test_set = create_dataset(
+        data.dataset,
+        root=data.root,
+        train=False,
+        download=data.download,
+        transform=transform,
+        image_size=data.image_size,
+    )
+    torch.manual_seed(seed)
+    return next(iter(DataLoader(test_set, batch_size=batch_size, shuffle=False)))
 
 
 def _responses(responses: Responses, labels: Tensor, virtual: Any, model: Any) -> Responses:

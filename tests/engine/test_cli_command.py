@@ -253,7 +253,8 @@ def test_shortcuts_a_users_method_and_evaluate_from_model_pt(tmp_path):
 
 def _image_folder_model(tmp_path, image_tree_writer):
     """A tree of 3 classes and a graphkd model.pt of a resnet8 for it (no training)."""
-    from graphkd.engine.trainer import _save_model, build_model
+    from graphkd.engine.run_checkpoint import _save_model
+    from graphkd.engine.trainer import build_model
 
     tree = image_tree_writer(tmp_path / "tree", per_class=(2, 2), size=(40, 36))
     run = tmp_path / "runs" / "teacher"
@@ -310,7 +311,8 @@ def test_ctrl_c_says_in_one_line_what_was_saved_and_how_to_continue(tmp_path):
 def test_evaluate_on_another_dataset_names_the_cli_fix(tmp_path):
     """A Fashion-MNIST model.pt evaluated with --dataset cifar100: leave out --dataset.
     A plain state dict (nothing recorded) gets the loader's points, each one separate."""
-    from graphkd.engine.trainer import _save_model, build_model
+    from graphkd.engine.run_checkpoint import _save_model
+    from graphkd.engine.trainer import build_model
 
     model = build_model("resnet8", "fashion_mnist")
     _save_model(tmp_path / "model.pt", model, "resnet8", "fashion_mnist", 0.0)
@@ -328,7 +330,8 @@ def test_evaluate_on_another_dataset_names_the_cli_fix(tmp_path):
 def test_epochs_scales_a_methods_stages_and_the_banner_names_their_key(tmp_path):
     """``--epochs 1`` with mhgd: one attention epoch (not 40), announced with the key that
     sets it; ``--set`` still has the last word."""
-    from graphkd.engine.trainer import _save_model, build_model
+    from graphkd.engine.run_checkpoint import _save_model
+    from graphkd.engine.trainer import build_model
 
     teacher = tmp_path / "runs" / "teacher"
     teacher.mkdir(parents=True)
@@ -356,7 +359,8 @@ def test_analyze_reads_models_and_dataset_from_model_pt_and_takes_torchvision(
 ):
     """analyze without --teacher-models/--student-model/--dataset (model.pt records them),
     a torchvision teacher named on the command line, an image folder read from --root."""
-    from graphkd.engine.trainer import _save_model, build_model
+    from graphkd.engine.run_checkpoint import _save_model
+    from graphkd.engine.trainer import build_model
 
     tree = str(image_tree_writer(tmp_path / "tree", per_class=(2, 2), size=(40, 36)))
     for name, arch in (("teacher", "torchvision:resnet18"), ("student", "resnet8")):
@@ -403,7 +407,8 @@ def test_imagenet_cpu_smoke_run_as_documented(tmp_path, image_tree_writer):
 def test_a_huge_test_loss_is_explained_once(tmp_path):
     """Two steps of VRM (alpha 128) on 32-image batches blow the student's logits up: the
     run says the test loss is its test cross-entropy and what the scale means."""
-    from graphkd.engine.trainer import _save_model, build_model
+    from graphkd.engine.run_checkpoint import _save_model
+    from graphkd.engine.trainer import build_model
 
     teacher = tmp_path / "runs" / "teacher"
     teacher.mkdir(parents=True)
@@ -455,7 +460,8 @@ def test_help_shows_only_defaults_that_say_something():
 def test_two_factories_of_one_name_do_not_share_a_run_unasked(tmp_path):
     """mymethod:factory ran into <output>/factory; mymethod2:factory is refused there
     with the fix, and the first run's records stay."""
-    from graphkd.engine.trainer import _save_model, build_model
+    from graphkd.engine.run_checkpoint import _save_model
+    from graphkd.engine.trainer import build_model
 
     runs = tmp_path / "runs"
     (runs / "teacher").mkdir(parents=True)

@@ -17,7 +17,7 @@ from graphkd.data import ImageFolder, WithIndex
 from graphkd.engine import load_config, read_training_checkpoint
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.epochs import autocast_dtype, train_epoch, train_loader
-from graphkd.engine.trainer import _grad_scaler
+from graphkd.engine.optimizers import _grad_scaler
 from graphkd.models import tap
 
 from .conftest import run_torchrun
@@ -226,7 +226,7 @@ def test_bfloat16_channels_last_and_compiled_backbones(tmp_path, image_tree_writ
 
 
 def test_resume_refuses_ranks_that_cannot_see_the_checkpoint(tmp_path):
-    from graphkd.engine.trainer import _check_resume_on_every_rank
+    from graphkd.engine.run_checkpoint import _check_resume_on_every_rank
 
     class OtherMachineMisses:  # rank 1 runs on a machine without the file
         def all_gather(self, value):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphkd.engine import Trainer, epochs, load_config, trainer
+from graphkd.engine import Trainer, epochs, load_config
+from graphkd.engine import run_models as trainer
 
 from .conftest import tiny_overrides
 
