@@ -22,7 +22,7 @@ Example
 >>> student = graphkd.Responses(torch.randn(8, 5), embedding=torch.randn(8, 6))
 >>> figure = draw_graphs(graphkd.create_method("rkd"), teacher, student)
 >>> [axis.get_title() for axis in figure.axes[:2]]
-['teacher\\ngraph, distance', 'student\\ngraph, distance']
+['teacher\\nsamples, distance', 'student\\nsamples, distance']
 >>> plt.close(figure)
 """
 
@@ -62,12 +62,11 @@ def graph_pairs(
     distiller: Distiller, teacher: Responses, student: Responses
 ) -> Dict[str, Tuple[KnowledgeGraph, KnowledgeGraph]]:
     """The method's graphs of one batch by name, ``{name: (teacher graph, student graph)}``
-    (``"graph"`` for a method with one graph), built without gradients."""
+    (the names of :meth:`~graphkd.distill.Distiller.build_graphs`), built without
+    gradients."""
     with torch.no_grad():
         teacher_graphs, student_graphs = distiller.build_graphs(teacher, student)
-    if isinstance(teacher_graphs, dict):
-        return {name: (teacher_graphs[name], student_graphs[name]) for name in teacher_graphs}
-    return {"graph": (teacher_graphs, student_graphs)}
+    return {name: (teacher_graphs[name], student_graphs[name]) for name in teacher_graphs}
 
 
 def members(graph: KnowledgeGraph, count: int) -> List[KnowledgeGraph]:

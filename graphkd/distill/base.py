@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -11,13 +11,10 @@ from graphkd.distill.stage import STUDENT_STAGE, Stage
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
 
-#: What :meth:`Distiller.build_graphs` returns: the teacher's and the student's graph, or,
-#: for a method with several named graphs (VRM's ``"isv"`` and ``"icv"``), one dict of
-#: them per side.
-GraphPair = Union[
-    Tuple[KnowledgeGraph, KnowledgeGraph],
-    Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]],
-]
+#: What :meth:`Distiller.build_graphs` returns, for every method and stage: the teacher's
+#: and the student's graphs, two dicts with the same keys, name -> graph (VRM's ``"isv"``
+#: and ``"icv"``; ``{graph_name: graph}`` for a method with one graph).
+GraphPair = Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]
 
 
 class Distiller(nn.Module):
@@ -50,10 +47,13 @@ class Distiller(nn.Module):
     ``combines_gradients``   ``False``                                training step (accumulation)
     ``combine_gradients``    ``(ce + loss).backward()``               training step
     ``after_step(t, s)``     nothing                                  after each optimiser step
-    ``build_graphs(t, s)``   ``ValueError`` (no graph)                pictures, inspection
+    ``build_graphs(t, s)``   ``ValueError`` (compares no graphs)      pictures, inspection
     ``check_dtype(r)``       parameters' dtype must be the inputs'    methods with parameters
     ``reset_parameters()``   resets every child that can              ensemble, users
     =======================  =======================================  ============================
+
+    ``build_graphs`` returns a :data:`GraphPair` in every stage of a method that compares
+    graphs; a method that compares none (a plain ``nn.Module`` loss) raises.
 
     The batch always carries dataset indices (``Responses.index``); ``needs_index``
     documents that a method reads them (HKD's memory banks).
@@ -154,7 +154,8 @@ class Distiller(nn.Module):
         ``teacher`` is one :class:`~graphkd.Responses` or, for an ensemble, a list."""
 
     def build_graphs(self, teacher: Responses, student: Responses) -> GraphPair:
-        """The teacher's and the student's knowledge graphs of one batch (see
+        """The teacher's and the student's knowledge graphs of one batch,
+        ``({name: G_t}, {name: G_s})`` with the same names on both sides (see
         :data:`GraphPair`)."""
         raise ValueError(
             f"{type(self).__name__} compares no knowledge graphs; build_graphs belongs to "

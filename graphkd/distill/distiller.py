@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from graphkd.distill.base import Distiller
+from graphkd.distill.base import Distiller, GraphPair
 from graphkd.distill.match_term import MatchTerm
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric, create_metric
@@ -82,6 +82,10 @@ class GraphMatchingDistiller(Distiller):
     ['cos', 'loss']
     """
 
+    #: The key of this method's one graph in :meth:`build_graphs` (a preset names what its
+    #: graph joins: ``"samples"``, ``"attention"``, ``"knn"``, ...).
+    graph_name: str = "graph"
+
     def __init__(
         self,
         teacher_builder: GraphBuilder,
@@ -118,10 +122,16 @@ class GraphMatchingDistiller(Distiller):
         (one host synchronisation per term)."""
         return {"check_finite": False, **term.options} if check_inputs else dict(term.options)
 
-    def build_graphs(
+    def build_graphs(self, teacher: Responses, student: Responses) -> GraphPair:
+        """The teacher's and the student's knowledge graph of one batch, each under the
+        key :attr:`graph_name`: ``({graph_name: G_t}, {graph_name: G_s})``."""
+        teacher_graph, student_graph = self._graph_pair(teacher, student)
+        return {self.graph_name: teacher_graph}, {self.graph_name: student_graph}
+
+    def _graph_pair(
         self, teacher: Responses, student: Responses
-    ) -> tuple[KnowledgeGraph, KnowledgeGraph]:
-        """The teacher and student knowledge graphs of one batch."""
+    ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
+        """``(G_t, G_s)``, the two graphs :meth:`forward` compares term by term."""
         if self.check_inputs:
             _validate(teacher, student)
             self.check_dtype(student)
@@ -137,7 +147,7 @@ class GraphMatchingDistiller(Distiller):
         return teacher_graph, student_graph
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
-        teacher_graph, student_graph = self.build_graphs(teacher, student)
+        teacher_graph, student_graph = self._graph_pair(teacher, student)
         values: Dict[str, Tensor] = {}
         total: Optional[Tensor] = None
         for term in self.terms:

@@ -103,7 +103,7 @@ def test_pruned_edges_are_blank_on_both_sides():
 def test_attention_heads_each_get_a_row_and_knn_graphs_draw_as_networks():
     method, teacher, student = method_and_batch("mhgd")
     panels = graph_panels(graph_pairs(method, teacher, student))
-    assert [p.title for p in panels] == [f"graph, attention [{h}]" for h in range(8)]
+    assert [p.title for p in panels] == [f"attention, attention [{h}]" for h in range(8)]
     method, teacher, student = method_and_batch("hkd")
     (panel,) = graph_panels(graph_pairs(method, teacher, student), LABELS)
     assert panel.kind == "network" and panel.teacher[1] is not None

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import graphkd
-from graphkd import Responses
+from graphkd import KnowledgeGraph, Responses
 from graphkd.distill import (
     Distiller,
     EnsembleDistiller,
@@ -279,3 +279,28 @@ def test_every_method_takes_other_dtypes_or_names_the_fix(name, dtype):
     if dtype == torch.float64:  # converted, every method computes in float64
         loss = method.double()(teacher, student)["loss"]
         assert loss.dtype == torch.float64 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_every_method_builds_named_graphs_in_every_stage(name):
+    """``build_graphs`` returns two dicts with the same names, in every stage, for a method
+    and for an ensemble of it; each name pairs a teacher and a student graph batched over
+    as many member graphs (one, or one per sample or sensing-point pair), none empty."""
+    method = make(name)
+    ensemble = EnsembleDistiller([make(name), make(name)])
+    teacher, student = dtype_responses(torch.float32, method.needs_virtual_view)
+    for stage in method.stages():
+        method.set_stage(stage.name)
+        ensemble.set_stage(stage.name)
+        teacher_graphs, student_graphs = method.build_graphs(teacher, student)
+        assert isinstance(teacher_graphs, dict) and isinstance(student_graphs, dict)
+        assert teacher_graphs and teacher_graphs.keys() == student_graphs.keys(), stage.name
+        for key, teacher_graph in teacher_graphs.items():
+            student_graph = student_graphs[key]
+            assert isinstance(teacher_graph, KnowledgeGraph), key
+            assert isinstance(student_graph, KnowledgeGraph), key
+            members = len(teacher_graph.batch_num_nodes)
+            assert members == len(student_graph.batch_num_nodes), key
+            assert min(teacher_graph.batch_num_nodes + student_graph.batch_num_nodes) > 0, key
+        members_graphs = ensemble.build_graphs([teacher, teacher], student)
+        assert [graphs.keys() for graphs in members_graphs] == [teacher_graphs.keys()] * 2

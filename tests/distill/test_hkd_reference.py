@@ -446,7 +446,7 @@ def graphkd_step(student, teacher, distiller, optimizer, x, target, index, negat
     loss.backward()
     optimizer.step()
     distiller.after_step(t, s)
-    graphs = distiller.build_graphs(t.detach(), s.detach())  # the edges of this step
+    graphs = [g["knn"] for g in distiller.build_graphs(t.detach(), s.detach())]  # this step's edges
     out = {name: value.detach() for name, value in out.items()}
     out["edges_t"], out["edges_s"] = ((g.src, g.dst) if g.num_edges else None for g in graphs)
     return out

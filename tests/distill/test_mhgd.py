@@ -264,6 +264,21 @@ def test_unknown_stages_are_rejected():
         method.stage_loss("transfer", maps(1))
 
 
+def test_both_stages_build_the_attention_graphs_and_only_transfer_distils():
+    method = distiller(stage="attention").eval()  # inference-mode batch norms, no head drop
+    teacher, student = maps(1), maps(2)
+    in_attention = method.build_graphs(teacher, student)
+    with pytest.raises(ValueError, match=r"call set_stage\('transfer'\) before distilling"):
+        method(teacher, student)
+    method.set_stage("transfer")
+    in_transfer = method.build_graphs(teacher, student)
+    for before, after in zip(in_attention, in_transfer):
+        assert list(before) == list(after) == ["attention"]
+        torch.testing.assert_close(
+            before["attention"].edata["attention"], after["attention"].edata["attention"]
+        )
+
+
 def test_projection_equals_dense_reference():
     shapes = {"layer1": (8, 4, 4), "layer2": (10, 2, 2), "layer3": (12, 3, 3)}
     method = distiller(student_channels={**CHANNELS, "layer2": 10}, project=True)

@@ -184,7 +184,8 @@ def test_every_region_of_the_partial_l2_is_exercised():
     and below it, teacher between margin and 0, teacher positive."""
     method = distiller()
     teacher, student = responses(TEACHER, 1), responses(STUDENT, 2)
-    t_graph, s_graph = method.build_graphs(teacher, student)
+    t_graphs, s_graphs = method.build_graphs(teacher, student)
+    t_graph, s_graph = t_graphs["samples"], s_graphs["samples"]
     name = "t2"
     s, t = s_graph.ndata[name], t_graph.ndata[name]
     m = method.margins()[name].view(1, -1, 1, 1)

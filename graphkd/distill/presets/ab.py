@@ -95,6 +95,8 @@ class ABDistiller(GraphMatchingDistiller):
     it every epoch) and from ``combine_gradients``' ``epoch``. See :func:`ab`.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         teacher_shapes: Optional[Dict[str, Shape]],
@@ -158,7 +160,7 @@ class ABDistiller(GraphMatchingDistiller):
         initialisation epochs."""
         return (self.epoch if epoch is None else epoch) < self.init_epochs
 
-    def build_graphs(
+    def _graph_pair(
         self, teacher: Responses, student: Responses
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map (teacher graph)

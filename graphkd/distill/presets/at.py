@@ -171,6 +171,8 @@ class ATDistiller(GraphMatchingDistiller):
     ['at_layer1', 'at_layer2', 'loss']
     """
 
+    graph_name = "attention"
+
     def __init__(
         self,
         teacher_features: Sequence[str],
@@ -192,7 +194,7 @@ class ATDistiller(GraphMatchingDistiller):
     def _unused(responses: Responses) -> KnowledgeGraph:
         raise ValueError("ATDistiller builds both graphs together in build_graphs")
 
-    def build_graphs(
+    def _graph_pair(
         self, teacher: Responses, student: Responses
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Teacher and student sample graphs with one attention field per stage pair

@@ -245,6 +245,8 @@ class CRDDistiller(BankDistiller):
     >>> distiller.after_step(t, s)
     """
 
+    graph_name = "samples"
+
     method_name = "CRD"
 
     def __init__(
@@ -308,7 +310,7 @@ class CRDDistiller(BankDistiller):
         ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
         """
         index = self.dataset_index(teacher, student)
-        teacher_graph, student_graph = self.build_graphs(teacher, student)
+        teacher_graph, student_graph = self._graph_pair(teacher, student)
         if negatives is None:
             if self.sampler.device != index.device:
                 self.sampler.to(index.device)

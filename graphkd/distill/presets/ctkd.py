@@ -179,6 +179,8 @@ class CTKDDistiller(GraphMatchingDistiller):
     """KD on sample nodes at a learnable temperature (see :func:`ctkd`); the temperature
     module is ``self.temperature`` and its value is logged as ``"temperature"``."""
 
+    graph_name = "samples"
+
     def __init__(
         self,
         weight: float = 0.9,

@@ -102,6 +102,8 @@ class DKDDistiller(GraphMatchingDistiller):
     :math:`E_w` the warm-up length (``warmup_epochs=0``: no warm-up). See :func:`dkd`.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         alpha: float = 1.0,

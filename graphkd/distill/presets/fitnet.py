@@ -151,6 +151,8 @@ class FitNetDistiller(GraphMatchingDistiller):
         Validate shapes and reject NaN/Inf responses and maps.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         teacher_shapes: Optional[Dict[str, Sequence[int]]],

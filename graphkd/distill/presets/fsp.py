@@ -156,7 +156,7 @@ class FSPDistiller(GraphMatchingDistiller):
     def _unused(responses: Responses) -> KnowledgeGraph:
         raise ValueError("FSPDistiller builds both graphs together in build_graphs")
 
-    def build_graphs(  # type: ignore[override]
+    def build_graphs(
         self, teacher: Responses, student: Responses
     ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
         """Per pair of consecutive stages (keyed ``"fsp_<lower>_<upper>"``, the teacher's

@@ -219,6 +219,8 @@ class HKDDistiller(BankDistiller):
     >>> distiller.after_step(t, s)
     """
 
+    graph_name = "knn"
+
     method_name = "HKD"
 
     def __init__(
@@ -298,7 +300,7 @@ class HKDDistiller(BankDistiller):
         ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
         """
         index = self.dataset_index(teacher, student)
-        teacher_graph, student_graph = self.build_graphs(teacher, student)
+        teacher_graph, student_graph = self._graph_pair(teacher, student)
         if negatives is None:
             if self.sampler.device != index.device:
                 self.sampler.to(index.device)

@@ -176,6 +176,8 @@ class ICKDDistiller(GraphMatchingDistiller):
         Validate shapes and reject NaN/Inf responses and maps.
     """
 
+    graph_name = "channels"
+
     def __init__(
         self,
         teacher_channels: Optional[Dict[str, int]],

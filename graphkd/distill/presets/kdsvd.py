@@ -192,7 +192,7 @@ class KDSVDDistiller(GraphMatchingDistiller):
             out.append((s_vectors * scale, t_vectors * scale))
         return out
 
-    def build_graphs(  # type: ignore[override]
+    def build_graphs(
         self, teacher: Responses, student: Responses
     ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
         """Per pair of consecutive stages (keyed ``"kdsvd_<lower>_<upper>"``), the

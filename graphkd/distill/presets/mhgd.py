@@ -154,6 +154,8 @@ class MHGDDistiller(GraphMatchingDistiller):
     ['attention', 'loss']
     """
 
+    graph_name = "attention"
+
     def __init__(
         self,
         teacher_channels: Optional[Dict[str, int]],
@@ -354,17 +356,12 @@ class MHGDDistiller(GraphMatchingDistiller):
         ``reference`` (:meth:`teacher_embeddings`)."""
         return self.attention_graph(self.student_embeddings(responses, reference), like)
 
-    def build_graphs(
+    def _graph_pair(
         self, teacher: Responses, student: Responses
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Teacher and student attention graphs; the student's embeddings are aligned
-        with the teacher's, so both sides are built here."""
-        if self.stage != TRANSFER:
-            raise ValueError(
-                "the mhgd distiller is in stage 'attention', where the attention networks "
-                "train through stage_loss('attention', teacher_responses); call "
-                "set_stage('transfer') before distilling"
-            )
+        with the teacher's, so both sides are built here. Built in either stage: in
+        ``"attention"`` they are the graphs of the attention networks as they train."""
         if self.check_inputs:
             _validate(teacher, student)
             self.check_dtype(student)
@@ -372,6 +369,16 @@ class MHGDDistiller(GraphMatchingDistiller):
             reference = self.teacher_embeddings(teacher.detach())
             teacher_graph = self.attention_graph(reference)
         return teacher_graph, self.student_graph(student, reference, teacher_graph)
+
+    def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
+        """The transfer loss :math:`\\mathcal{L}_2` (stage ``"transfer"`` only)."""
+        if self.stage != TRANSFER:
+            raise ValueError(
+                "the mhgd distiller is in stage 'attention', where the attention networks "
+                "train through stage_loss('attention', teacher_responses); call "
+                "set_stage('transfer') before distilling"
+            )
+        return super().forward(teacher, student)
 
     @property
     def combines_gradients(self) -> bool:  # type: ignore[override]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -273,6 +273,11 @@ class MLKDDistiller(GraphMatchingDistiller):
         self.temperatures = temperatures
         self.strong_temperatures = strong
         self.masking = masking
+
+    def build_graphs(self, teacher: Responses, student: Responses) -> Tuple[Graphs, Graphs]:
+        """The teacher's and the student's graphs, ``{"instance": ..., "batch": ...,
+        "class": ...}`` each (:class:`MultiLevelGraphs`)."""
+        return cast(Tuple[Graphs, Graphs], self._graph_pair(teacher, student))
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         """``{"loss", "instance", "batch", "class"}`` for one batch of both views."""

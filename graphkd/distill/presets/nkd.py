@@ -82,6 +82,8 @@ class NKDDistiller(GraphMatchingDistiller):
     """Normalized KD on the target node and the normalised non-target nodes; see
     :func:`nkd`."""
 
+    graph_name = "samples"
+
     def __init__(self, temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0):
         check_positive("nkd", "temperature", temperature)
         if gamma < 0:

@@ -133,6 +133,8 @@ class OFDDistiller(GraphMatchingDistiller):
     with the student. See :func:`ofd` for the parameters.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         teacher_channels: Optional[Dict[str, int]],
@@ -177,7 +179,7 @@ class OFDDistiller(GraphMatchingDistiller):
         """``{teacher feature: margin (C,)}``."""
         return {name: self.metrics[term_name("ofd", name)].margin for name in self.teacher_features}
 
-    def build_graphs(
+    def _graph_pair(
         self, teacher: Responses, student: Responses
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map pooled to the

@@ -204,6 +204,8 @@ class ReviewKDDistiller(GraphMatchingDistiller):
         Validate shapes and reject NaN/Inf responses and maps.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         teacher_shapes: Optional[Dict[str, Sequence[int]]],

@@ -283,6 +283,8 @@ class RKDDistiller(GraphMatchingDistiller):
         ``{"loss": total, "distance": ..., "angle": ...}``.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         distance_weight: float = 25.0,

@@ -272,6 +272,8 @@ class VIDDistiller(GraphMatchingDistiller):
     See :func:`vid` for the parameters.
     """
 
+    graph_name = "samples"
+
     def __init__(
         self,
         teacher_channels: Optional[Dict[str, int]],
@@ -310,7 +312,7 @@ class VIDDistiller(GraphMatchingDistiller):
     def _unused(responses: Responses) -> KnowledgeGraph:  # pragma: no cover - never called
         raise AssertionError("VIDDistiller builds both graphs in build_graphs")
 
-    def build_graphs(
+    def _graph_pair(
         self, teacher: Responses, student: Responses
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's (pooled) map on the

@@ -552,9 +552,7 @@ class VRMDistiller(GraphMatchingDistiller):
                     tensors[f"{who} virtual-view logits"] = responses.virtual.logits
             check_finite(tensors)
 
-    def build_graphs(  # type: ignore[override]
-        self, teacher: Responses, student: Responses
-    ) -> Tuple[Graphs, Graphs]:
+    def build_graphs(self, teacher: Responses, student: Responses) -> Tuple[Graphs, Graphs]:
         """The teacher's and the student's graphs, ``{"isv": ..., "icv": ...}`` each."""
         self.validate(teacher, student)
         teacher_builder, student_builder = self.graph_builders()
