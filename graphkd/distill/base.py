@@ -53,7 +53,8 @@ class Distiller(nn.Module):
     =======================  =======================================  ============================
 
     ``build_graphs`` returns a :data:`GraphPair` in every stage of a method that compares
-    graphs; a method that compares none (a plain ``nn.Module`` loss) raises.
+    graphs; a method that compares none (a plain ``nn.Module`` loss without a
+    ``build_graphs`` of its own) raises.
 
     The batch always carries dataset indices (``Responses.index``); ``needs_index``
     documents that a method reads them (HKD's memory banks).

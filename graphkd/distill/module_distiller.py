@@ -115,8 +115,25 @@ class ModuleDistiller(Distiller):
             hook(teacher, student)
 
     def build_graphs(self, teacher: Responses, student: Responses) -> GraphPair:
+        """The module's ``build_graphs(teacher, student)``, which must return a
+        :data:`~graphkd.distill.base.GraphPair`; a module without it compares no graphs
+        (``ValueError``)."""
         hook = self._hooks.get("build_graphs")
-        return hook(teacher, student) if hook else super().build_graphs(teacher, student)
+        if hook is None:
+            return super().build_graphs(teacher, student)
+        graphs = hook(teacher, student)
+        if not (
+            isinstance(graphs, tuple)
+            and len(graphs) == 2
+            and all(isinstance(side, dict) for side in graphs)
+            and graphs[0].keys() == graphs[1].keys()
+        ):
+            raise ValueError(
+                f"{type(self.module).__name__}.build_graphs returned {type(graphs).__name__}; "
+                "return (teacher_graphs, student_graphs), two dicts with the same keys, "
+                "name -> KnowledgeGraph (e.g. ({'graph': g_t}, {'graph': g_s}))"
+            )
+        return graphs
 
     def reset_parameters(self) -> None:
         hook = self._hooks.get("reset_parameters")

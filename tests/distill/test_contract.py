@@ -182,6 +182,13 @@ def test_a_plain_module_is_adapted_once_with_its_own_hooks():
     assert float(out["loss"]) == 1.0
     with pytest.raises(ValueError, match="build_graphs belongs to graph-matching methods"):
         method.build_graphs(Responses(torch.zeros(2, 3)), Responses(torch.ones(2, 3)))
+    batch = (Responses(torch.zeros(2, 3)), Responses(torch.ones(2, 3)))
+    edge = KnowledgeGraph(torch.tensor([0]), torch.tensor([1]), num_nodes=2)
+    module.build_graphs = lambda teacher, student: ({"pair": edge}, {"pair": edge})
+    assert ModuleDistiller(module).build_graphs(*batch) == ({"pair": edge}, {"pair": edge})
+    module.build_graphs = lambda teacher, student: (edge, edge)
+    with pytest.raises(ValueError, match="returned tuple; return .* two dicts with the same keys"):
+        ModuleDistiller(module).build_graphs(*batch)
     with pytest.raises(ValueError, match="returned a int, not a distiller"):
         as_distiller(3, "my_module:factory")
 
