@@ -101,7 +101,9 @@ class PerNodeSquaredError(Metric):
         self.check_inputs(student, teacher)
         if graph is None:
             raise ValueError("the per-node squared error needs the graph (an edge term)")
-        return (student - teacher).square().sum() / graph.num_nodes
+        # d * d, not d.square(): its backward pass writes two (E,) buffers, the power's three
+        difference = student - teacher
+        return (difference * difference).sum() / graph.num_nodes
 
 
 class ChannelEmbedding(nn.Module):
