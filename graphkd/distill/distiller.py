@@ -60,6 +60,9 @@ class GraphMatchingDistiller(Distiller):
     check_inputs : bool
         Validate shapes and reject NaN/Inf inputs (one host sync per step); the metrics
         created from term names then skip their own finiteness checks.
+    graph_name : str, optional
+        The key of the graph in :meth:`build_graphs` (default: the class's
+        :attr:`graph_name`, ``"graph"``).
 
     Returns (forward)
     -----------------
@@ -93,8 +96,11 @@ class GraphMatchingDistiller(Distiller):
         terms: Sequence[MatchTerm] = (),
         ce_weight: float = 1.0,
         check_inputs: bool = True,
+        graph_name: Optional[str] = None,
     ) -> None:
         super().__init__()
+        if graph_name is not None:
+            self.graph_name = graph_name
         if not terms:
             raise ValueError("a GraphMatchingDistiller needs at least one MatchTerm")
         names = [term.name for term in terms]

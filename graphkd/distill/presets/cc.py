@@ -207,7 +207,9 @@ def cc(
     if form == "taylor":
         build = partial(correlation_graph, gamma=gamma, order=order, feature=feature)
         term = MatchTerm("cc", "correlation", "edges", "mse", 1.0 if weight is None else weight)
-        return GraphMatchingDistiller(build, terms=[term], ce_weight=ce_weight)
+        return GraphMatchingDistiller(
+            build, terms=[term], ce_weight=ce_weight, graph_name="samples"
+        )
     if teacher_dim is None or student_dim is None:
         raise ValueError(
             "cc's reference form trains linear heads on both networks' features and needs "
@@ -221,4 +223,5 @@ def cc(
         EmbeddedSamples(student_dim, embed_dim, feature),
         terms=[term],
         ce_weight=ce_weight,
+        graph_name="samples",
     )

@@ -62,5 +62,8 @@ def dist(
         MatchTerm("intra", "p", "nodes", "pearson", scale * intra_weight, options={"dim": 0}),
     ]
     return GraphMatchingDistiller(
-        partial(prediction_graph, temperature=temperature), terms=terms, ce_weight=ce_weight
+        partial(prediction_graph, temperature=temperature),
+        terms=terms,
+        ce_weight=ce_weight,
+        graph_name="samples",
     )

@@ -38,4 +38,6 @@ def kd(
     term = MatchTerm(
         "kd", field="logits", on="nodes", metric="kd", weight=weight, options={"tau": temperature}
     )
-    return GraphMatchingDistiller(sample_nodes, terms=[term], ce_weight=ce_weight)
+    return GraphMatchingDistiller(
+        sample_nodes, terms=[term], ce_weight=ce_weight, graph_name="samples"
+    )

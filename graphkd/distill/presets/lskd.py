@@ -36,4 +36,6 @@ def lskd(
         weight=weight,
         options={"tau": temperature},
     )
-    return GraphMatchingDistiller(sample_nodes, terms=[term], ce_weight=ce_weight)
+    return GraphMatchingDistiller(
+        sample_nodes, terms=[term], ce_weight=ce_weight, graph_name="samples"
+    )

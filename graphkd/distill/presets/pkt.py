@@ -90,5 +90,8 @@ def pkt(
     # the distiller rejects NaN/Inf responses once per step; the metric need not check again
     term = MatchTerm("pkt", "affinity", "edges", ProbabilityKL(check_finite=False), weight)
     return GraphMatchingDistiller(
-        partial(affinity_graph, feature=feature), terms=[term], ce_weight=ce_weight
+        partial(affinity_graph, feature=feature),
+        terms=[term],
+        ce_weight=ce_weight,
+        graph_name="samples",
     )

@@ -70,5 +70,8 @@ def sp(
     """
     term = MatchTerm("sp", "similarity", "edges", "mse", weight)
     return GraphMatchingDistiller(
-        partial(similarity_graph, feature=feature), terms=[term], ce_weight=ce_weight
+        partial(similarity_graph, feature=feature),
+        terms=[term],
+        ce_weight=ce_weight,
+        graph_name="samples",
     )
