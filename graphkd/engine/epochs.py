@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import contextmanager, nullcontext
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 from graphkd.data.device_batches import DeviceBatches
 from graphkd.data.seeded_samples import SeededSamples
 from graphkd.distill import Distiller
-from graphkd.engine.config import Config, RunConfig
+from graphkd.engine.config import Config, DataConfig, RunConfig
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
 from graphkd.engine.training_views import split_views, teacher_inputs, teacher_responses
@@ -65,99 +66,164 @@ def train_epoch(
     divided by ``a``, add up before one optimiser step (under DDP they are averaged over
     the processes at the last of them only). ``progress``: a bar titled ``label``
     (default ``epoch <epoch + 1>``) with the running mean loss."""
-    device = context.device
     loader = train_loader(config, epoch, train_set, context)
-    total = _batches(config, loader)
-    accumulate = config.optim.accumulate
+    total = _batches(config.data, loader)
     student.train()
     if distiller is not None:
         distiller.train()
-    autocast = (
-        torch.autocast(device.type, dtype=autocast_dtype(config.run, device))
-        if config.run.amp
-        else nullcontext()
-    )
-    sums: Dict[str, Tensor] = {}
-    bar = tqdm(
-        loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
-    )
-    method = distiller
-    ce_on_virtual = method is not None and method.ce_on_virtual_view
-    if accumulate > 1 and method is not None and method.combines_gradients:
+    if config.optim.accumulate > 1 and distiller is not None and distiller.combines_gradients:
         raise ValueError(
             f"method {config.method.name!r} combines its gradients itself and cannot "
             "accumulate them; set optim.accumulate=1"
         )
-    global_graphs = context.active and config.method.graph_batch == "global"
-    for step, (images, labels, index) in enumerate(bar):
-        if step >= total:
+    step = _StudentStep(
+        student,
+        teachers,
+        own_view,
+        distiller,
+        optimizer,
+        scaler,
+        context,
+        autocast=_autocast(config.run, context.device),
+        accumulate=config.optim.accumulate,
+        channels_last=config.run.channels_last,
+        global_graphs=context.active and config.method.graph_batch == "global",
+        epoch=epoch,
+    )
+    bar = tqdm(
+        loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
+    )
+    sums: Dict[str, Tensor] = {}
+    for number, batch in enumerate(bar):
+        if number >= total:
             break
-        images, virtual, own = split_views(images, device)
-        if config.run.channels_last:
-            images, virtual = _channels_last(images), _channels_last(virtual)
-            own = [_channels_last(view) for view in own]
-        labels, index = labels.to(device), index.to(device)
-        if step % accumulate == 0:
-            optimizer.zero_grad(set_to_none=True)
-        steps_now = (step + 1) % accumulate == 0 or step + 1 == total
-        with _no_sync(student, skip=not steps_now):
-            with autocast:
-                s = student(images)
-                ce = F.cross_entropy(s.logits, labels)
-                if virtual is not None:
-                    s = dataclasses.replace(s, virtual=student(virtual))
-                    if ce_on_virtual:
-                        ce = ce + F.cross_entropy(s.virtual.logits, labels)
-                with torch.no_grad():
-                    t = [
-                        teacher_responses(teacher, view, virtual)
-                        for teacher, view in zip(teachers, teacher_inputs(images, own, own_view))
-                    ]
-            values = {"ce": ce.detach()}
-            if distiller is not None:
-                s32 = _float32(s, labels, index)
-                t32 = _one_or_many([_float32(r, labels, index) for r in t])
-                with torch.autocast(device.type, enabled=False), _at_step(epoch, step):
-                    if global_graphs:
-                        out = distiller(
-                            _gather_teachers(t32, context), gather_responses(s32, context)
-                        )
-                    else:
-                        out = distiller(t32, s32)
-                    weighted_ce = method.ce_weight * ce.float()
-                    loss = weighted_ce + out["loss"]
-                    if method.check_inputs:
-                        _check_losses({**out, "ce": ce, "loss": loss})
-                values.update({k: v.detach() for k, v in out.items() if k != "loss"})
-                method.combine_gradients(
-                    student.parameters(),
-                    scaler.scale(weighted_ce / accumulate),
-                    scaler.scale(out["loss"] / accumulate),
-                    epoch,
-                )
-                if context.active and method.combines_gradients:
-                    # autograd.grad bypasses DDP's gradient hooks
-                    context.average_gradients(student)
-                    context.average_gradients(method)
-                elif context.active and steps_now:  # the student's DDP averages its own
-                    context.average_gradients(method)
-            else:
-                loss = ce
-                scaler.scale(loss / accumulate).backward()
-        values["loss"] = loss.detach()
-        if steps_now:
-            scaler.step(optimizer)
-            scaler.update()
-        if method is not None:
-            with torch.no_grad():
-                method.after_step(t32, s32.detach())
-        for key, value in values.items():
-            sums[key] = sums[key] + value.float() if key in sums else value.float()
+        _add_to(sums, _student_step(step, number, total, batch))
         if progress:
-            _show_running_loss(bar, sums["loss"], step, total)
-    scale = max(1, total) * context.world_size
-    means = {key: context.sum(value).item() / scale for key, value in sums.items()}
-    return {"loss": means.pop("loss"), **means}
+            _show_running_loss(bar, sums["loss"], number, total)
+    return _epoch_means(sums, total, context)
+
+
+@dataclass
+class _StudentStep:
+    """What every step of a student epoch shares: the networks, the method, the
+    optimiser and AMP scaler, the processes, the autocast context, the batches of one
+    optimiser step (``accumulate``), whether batches go channels-last and graphs span
+    every process's batch (``global_graphs``), and the epoch."""
+
+    student: nn.Module
+    teachers: List[TappedModel]
+    own_view: List[Optional[int]]
+    distiller: Optional[Distiller]
+    optimizer: torch.optim.Optimizer
+    scaler: Any
+    context: DistributedContext
+    autocast: Any
+    accumulate: int
+    channels_last: bool
+    global_graphs: bool
+    epoch: int
+
+
+def _student_step(step: _StudentStep, number: int, total: int, batch: Any) -> Dict[str, Tensor]:
+    """Batch ``number`` of ``total``: forward, backward and, at the last batch of an
+    optimiser step, the update; returns the batch's loss terms (detached)."""
+    images, labels, index = batch
+    images, virtual, own = split_views(images, step.context.device)
+    if step.channels_last:
+        images, virtual = _channels_last(images), _channels_last(virtual)
+        own = [_channels_last(view) for view in own]
+    labels, index = labels.to(step.context.device), index.to(step.context.device)
+    if number % step.accumulate == 0:
+        step.optimizer.zero_grad(set_to_none=True)
+    steps_now = (number + 1) % step.accumulate == 0 or number + 1 == total
+    with _no_sync(step.student, skip=not steps_now):
+        s, t, ce = _forward(step, images, virtual, own, labels)
+        values = {"ce": ce.detach()}
+        if step.distiller is not None:
+            loss, s32, t32 = _distil(step, s, t, ce, labels, index, number, steps_now, values)
+        else:
+            loss = ce
+            step.scaler.scale(loss / step.accumulate).backward()
+    values["loss"] = loss.detach()
+    if steps_now:
+        step.scaler.step(step.optimizer)
+        step.scaler.update()
+    if step.distiller is not None:
+        with torch.no_grad():
+            step.distiller.after_step(t32, s32.detach())
+    return values
+
+
+def _forward(
+    step: _StudentStep,
+    images: Tensor,
+    virtual: Optional[Tensor],
+    own: List[Tensor],
+    labels: Tensor,
+) -> Tuple[Responses, List[Responses], Tensor]:
+    """The student's responses (with its virtual view's), the teachers' (without
+    gradients, each on its view) and the student's cross-entropy (on the virtual view
+    too for methods that set ``ce_on_virtual_view``), under autocast when asked."""
+    distiller = step.distiller
+    ce_on_virtual = distiller is not None and distiller.ce_on_virtual_view
+    with step.autocast:
+        s = step.student(images)
+        ce = F.cross_entropy(s.logits, labels)
+        if virtual is not None:
+            s = dataclasses.replace(s, virtual=step.student(virtual))
+            if ce_on_virtual:
+                ce = ce + F.cross_entropy(s.virtual.logits, labels)
+        with torch.no_grad():
+            views = teacher_inputs(images, own, step.own_view)
+            t = [
+                teacher_responses(teacher, view, virtual)
+                for teacher, view in zip(step.teachers, views)
+            ]
+    return s, t, ce
+
+
+def _distil(
+    step: _StudentStep,
+    s: Responses,
+    t: List[Responses],
+    ce: Tensor,
+    labels: Tensor,
+    index: Tensor,
+    number: int,
+    steps_now: bool,
+    values: Dict[str, Tensor],
+) -> Tuple[Tensor, Responses, Any]:
+    """The method's loss on the float32 responses (outside autocast), its terms added to
+    ``values``, and the backward the method combines from the weighted cross-entropy and
+    its loss; under DDP the gradients the student's wrapper does not average are
+    averaged here. Returns the total loss and the responses the method saw."""
+    method, context, accumulate = step.distiller, step.context, step.accumulate
+    assert method is not None
+    s32 = _float32(s, labels, index)
+    t32 = _one_or_many([_float32(r, labels, index) for r in t])
+    with torch.autocast(context.device.type, enabled=False), _at_step(step.epoch, number):
+        if step.global_graphs:
+            out = method(_gather_teachers(t32, context), gather_responses(s32, context))
+        else:
+            out = method(t32, s32)
+        weighted_ce = method.ce_weight * ce.float()
+        loss = weighted_ce + out["loss"]
+        if method.check_inputs:
+            _check_losses({**out, "ce": ce, "loss": loss})
+    values.update({k: v.detach() for k, v in out.items() if k != "loss"})
+    method.combine_gradients(
+        step.student.parameters(),
+        step.scaler.scale(weighted_ce / accumulate),
+        step.scaler.scale(out["loss"] / accumulate),
+        step.epoch,
+    )
+    if context.active and method.combines_gradients:
+        # autograd.grad bypasses DDP's gradient hooks
+        context.average_gradients(step.student)
+        context.average_gradients(method)
+    elif context.active and steps_now:  # the student's DDP averages its own
+        context.average_gradients(method)
+    return loss, s32, t32
 
 
 def train_distiller_epoch(
@@ -177,25 +243,24 @@ def train_distiller_epoch(
     (``progress``: a bar titled ``label`` with the running mean loss)."""
     if not teachers:
         raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
-    device = context.device
     loader = train_loader(config, epoch, train_set, context)
-    total = _batches(config, loader)
+    total = _batches(config.data, loader)
     distiller.train()
     sums: Dict[str, Tensor] = {}
     bar = tqdm(
         loader, total=total, desc=label or f"{stage} {epoch + 1}", leave=False, disable=not progress
     )
-    for step, (images, labels, index) in enumerate(bar):
-        if step >= total:
+    for number, (images, labels, index) in enumerate(bar):
+        if number >= total:
             break
-        images, _, own = split_views(images, device)
-        labels, index = labels.to(device), index.to(device)
+        images, _, own = split_views(images, context.device)
+        labels, index = labels.to(context.device), index.to(context.device)
         views = teacher_inputs(images, own, own_view)
         with torch.no_grad():
             t32 = _one_or_many(
                 [_float32(teacher(x), labels, index) for teacher, x in zip(teachers, views)]
             )
-        with _at_step(epoch, step):
+        with _at_step(epoch, number):
             out = distiller.stage_loss(stage, t32)
             if distiller.check_inputs:
                 _check_losses(out)
@@ -204,14 +269,10 @@ def train_distiller_epoch(
         if context.active:
             context.average_gradients(distiller)
         optimizer.step()
-        for key, value in out.items():
-            value = value.detach().float()
-            sums[key] = sums[key] + value if key in sums else value
+        _add_to(sums, out)
         if progress:
-            _show_running_loss(bar, sums["loss"], step, total)
-    steps = max(1, total) * context.world_size
-    means = {key: context.sum(value).item() / steps for key, value in sums.items()}
-    return {"loss": means.pop("loss"), **means}
+            _show_running_loss(bar, sums["loss"], number, total)
+    return _epoch_means(sums, total, context)
 
 
 def train_loader(
@@ -284,10 +345,34 @@ def autocast_dtype(run: RunConfig, device: torch.device) -> torch.dtype:
     return getattr(torch, run.amp_dtype)
 
 
-def _batches(config: Config, loader: Any) -> int:
+def _batches(data: DataConfig, loader: Any) -> int:
     """Batches of one epoch: the loader's, or ``data.limit_batches`` if fewer."""
-    limit = config.data.limit_batches
+    limit = data.limit_batches
     return len(loader) if limit is None else min(len(loader), limit)
+
+
+def _autocast(run: RunConfig, device: torch.device) -> Any:
+    """Autocast to :func:`autocast_dtype` under ``run.amp``, else a context doing nothing."""
+    if run.amp:
+        return torch.autocast(device.type, dtype=autocast_dtype(run, device))
+    return nullcontext()
+
+
+def _add_to(sums: Dict[str, Tensor], values: Dict[str, Tensor]) -> None:
+    """Add a step's loss terms (detached, in float32) to the epoch's running ``sums``."""
+    for key, value in values.items():
+        value = value.detach().float()
+        sums[key] = sums[key] + value if key in sums else value
+
+
+def _epoch_means(
+    sums: Dict[str, Tensor], total: int, context: DistributedContext
+) -> Dict[str, float]:
+    """The epoch's mean of every term over its ``total`` steps and every process, with
+    ``"loss"`` first."""
+    scale = max(1, total) * context.world_size
+    means = {key: context.sum(value).item() / scale for key, value in sums.items()}
+    return {"loss": means.pop("loss"), **means}
 
 
 def _channels_last(images: Any) -> Any:
