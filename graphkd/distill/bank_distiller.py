@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import abc
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from graphkd.data.negative_sampler import NegativeSampler
 from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
+from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
 
 
-class BankDistiller(GraphMatchingDistiller):
+class BankDistiller(GraphMatchingDistiller, abc.ABC):
     r"""A :class:`~graphkd.GraphMatchingDistiller` with two :class:`MemoryBank` s over the
     training set, read and written by the samples' dataset indices (HKD, CRD).
 
-    A subclass creates ``bank_s`` (the student's rows) and ``bank_t`` (the teacher's),
-    reads the batch's indices with :meth:`dataset_index` and, in ``forward``, hands the
-    rows to write to :meth:`remember`; :meth:`after_step` writes them after the optimiser
-    step, each bank as :meth:`MemoryBank.update_across_ranks` does,
+    A subclass creates ``bank_t`` (the teacher's rows), ``bank_s`` (the student's) and
+    the ``sampler`` of negatives with :meth:`add_banks`, and computes its contrastive
+    terms in :meth:`contrast`, which hands the rows the banks receive to
+    :meth:`remember`. :meth:`forward` reads the batch's dataset indices
+    (:meth:`dataset_index`), builds the two graphs, draws the negatives
+    (:meth:`negatives_for`), calls :meth:`contrast` and adds the other terms (a KD
+    term); :meth:`after_step` writes the remembered rows after the optimiser step, each
+    bank as :meth:`MemoryBank.update_across_ranks` does,
 
     .. math::
         M[i] \leftarrow \mathrm{normalize}(m\, M[i] + (1 - m)\, e_i).
@@ -36,9 +44,63 @@ class BankDistiller(GraphMatchingDistiller):
     method_name = "this method"
     bank_s: MemoryBank
     bank_t: MemoryBank
+    sampler: NegativeSampler
     #: What the last forward pass left for :meth:`after_step` to write.
     _pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
     _update_banks: bool = True
+
+    def add_banks(
+        self,
+        labels: Tensor,
+        embed_dim: int,
+        nce_k: int,
+        momentum: float,
+        bank_dtype: str,
+        replacement: bool,
+    ) -> None:
+        """Create ``bank_t`` and ``bank_s``, ``(N, embed_dim)`` :class:`MemoryBank` s with
+        momentum ``momentum`` stored in ``bank_dtype`` (N = ``len(labels)``), and the
+        ``sampler`` drawing ``nce_k`` negatives of other classes per sample
+        (:class:`~graphkd.data.NegativeSampler`)."""
+        num_samples = int(labels.numel())
+        self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
+        self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
+        self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
+
+    def forward(
+        self, teacher: Responses, student: Responses, negatives: Optional[Tensor] = None
+    ) -> Dict[str, Tensor]:
+        """``{"loss", <contrastive terms>[, "kd"]}`` for one batch (see :meth:`contrast`).
+
+        ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
+        """
+        index = self.dataset_index(teacher, student)
+        teacher_graph, student_graph = self._graph_pair(teacher, student)
+        negatives = self.negatives_for(index, negatives)
+        values = self.contrast(teacher_graph, student_graph, index, negatives)
+        return self._weighted_sum(values, teacher_graph, student_graph)
+
+    @abc.abstractmethod
+    def contrast(
+        self, teacher: KnowledgeGraph, student: KnowledgeGraph, index: Tensor, negatives: Tensor
+    ) -> Dict[str, Tensor]:
+        """The method's contrastive terms of one batch, ``{name: scalar}``, from the two
+        graphs, the ``(B,)`` dataset indices and the ``(B, K)`` indices of the negatives;
+        hands the rows the banks receive to :meth:`remember`."""
+
+    def negatives_for(self, index: Tensor, negatives: Optional[Tensor] = None) -> Tensor:
+        """The ``(B, K)`` dataset indices of the negatives of the ``(B,)`` samples
+        ``index``: drawn by ``sampler``, or ``negatives`` when given (checked)."""
+        if negatives is None:
+            if self.sampler.device != index.device:
+                self.sampler.to(index.device)
+            return self.sampler(index)
+        if negatives.dim() != 2 or negatives.shape[0] != index.shape[0]:
+            raise ValueError(
+                f"negatives must be (B, K) = ({index.shape[0]}, K) dataset indices, got shape "
+                f"{tuple(negatives.shape)}"
+            )
+        return negatives
 
     def remember(
         self, index: Tensor, teacher_rows: Tensor, student_rows: Tensor, update: bool = True
@@ -101,6 +163,54 @@ class BankDistiller(GraphMatchingDistiller):
         if self.check_inputs:
             self.bank_s.check_index(index)
         return index
+
+
+def training_labels(
+    labels: Union[Tensor, Sequence[int]], num_samples: Optional[int] = None
+) -> Tensor:
+    """The ``(N,)`` label of every training sample as a tensor, checked to hold
+    ``num_samples`` labels (default ``len(labels)``)."""
+    labels = torch.as_tensor(labels)
+    if num_samples is None:
+        num_samples = int(labels.numel())
+    if labels.dim() != 1 or labels.numel() != num_samples:
+        raise ValueError(
+            f"labels must hold one label per training sample ({num_samples}), got shape "
+            f"{tuple(labels.shape)}; pass torch.as_tensor(train_set.targets)"
+        )
+    return labels
+
+
+def kd_terms(weight: float, temperature: float) -> List[MatchTerm]:
+    """An optional KD term on the nodes' ``"logits"``: ``[]`` when ``weight`` is 0."""
+    if not weight:
+        return []
+    return [MatchTerm("kd", "logits", "nodes", "kd", weight, options={"tau": temperature})]
+
+
+def required_inputs(
+    method: str,
+    name: str,
+    teacher_dim: Optional[int],
+    student_dim: Optional[int],
+    labels: Optional[Tensor],
+) -> Tuple[int, int, Tensor]:
+    """The factory values a bank method cannot do without, or a ``ValueError`` saying
+    what to pass (``method`` as in messages, ``name`` its registry name)."""
+    for option, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
+        if value is None:
+            raise ValueError(
+                f"{method} needs {option}: pass {option} = the width of that network's pooled "
+                "penultimate features (Responses.embedding)"
+            )
+    if labels is None:
+        raise ValueError(
+            f"{method} draws negatives of other classes and needs labels, the (N,) label of "
+            f"every training sample: create_method('{name}', "
+            "labels=torch.as_tensor(train_set.targets), ...); the trainer passes them"
+        )
+    assert teacher_dim is not None and student_dim is not None
+    return teacher_dim, student_dim, labels
 
 
 def own_slice(gathered: int, local: int) -> slice:

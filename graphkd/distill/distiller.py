@@ -154,11 +154,19 @@ class GraphMatchingDistiller(Distiller):
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         teacher_graph, student_graph = self._graph_pair(teacher, student)
-        values: Dict[str, Tensor] = {}
+        return self._weighted_sum({}, teacher_graph, student_graph)
+
+    def _weighted_sum(
+        self, values: Dict[str, Tensor], teacher: KnowledgeGraph, student: KnowledgeGraph
+    ) -> Dict[str, Tensor]:
+        r"""``{"loss": \sum_i w_i v_i, **values}`` over the terms in order; a term whose
+        value :math:`v_i` is not in ``values`` (computed by a subclass) is matched on the
+        two graphs and added to them."""
         total: Optional[Tensor] = None
         for term in self.terms:
-            value = self._match(term, teacher_graph, student_graph)
-            values[term.name] = value
+            if term.name not in values:
+                values[term.name] = self._match(term, teacher, student)
+            value = values[term.name]
             total = term.weight * value if total is None else total + term.weight * value
         assert total is not None
         return {"loss": total, **values}

@@ -52,6 +52,20 @@ def embedding_of(responses: Responses, feature: Optional[str] = None) -> Tensor:
     return responses.features[feature].flatten(1)
 
 
+def embedding_of_width(responses: Responses, width: int, built: str) -> Tensor:
+    """``(B, width)``: the pooled embedding read by a module built for that width.
+
+    A ``ValueError`` names ``built`` (``"this CRD head"``) when the width differs.
+    """
+    features = embedding_of(responses)
+    if features.shape[1] != width:
+        raise ValueError(
+            f"the embedding has width {features.shape[1]} but {built} was built for width "
+            f"{width}; pass teacher_dim / student_dim = the networks' penultimate widths"
+        )
+    return features
+
+
 def tapped_feature(responses: Responses, name: str, who: str, fix: str) -> Tensor:
     """The tapped feature ``name`` of ``responses``.
 

@@ -8,11 +8,14 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from graphkd.data.negative_sampler import NegativeSampler
-from graphkd.distill.bank_distiller import BankDistiller
-from graphkd.distill.inputs import embedding_of
+from graphkd.distill.bank_distiller import (
+    BankDistiller,
+    kd_terms,
+    required_inputs,
+    training_labels,
+)
+from graphkd.distill.inputs import embedding_of_width
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.memory_bank import MemoryBank
 from graphkd.distill.method_registry import METHODS
 from graphkd.graphs.projector import Projector
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -171,13 +174,7 @@ class EmbedNodes(torch.nn.Module):
     def forward(self, responses: Responses) -> KnowledgeGraph:
         if self.detach:
             responses = responses.detach()
-        features = embedding_of(responses)
-        if features.shape[1] != self.dim:
-            raise ValueError(
-                f"the embedding has width {features.shape[1]} but this CRD head was built for "
-                f"width {self.dim}; pass teacher_dim / student_dim = the networks' penultimate "
-                "widths"
-            )
+        features = embedding_of_width(responses, self.dim, "this CRD head")
         none = torch.empty(0, dtype=torch.long, device=features.device)
         ndata = {"embed": self.embed(features), "logits": responses.logits}
         return KnowledgeGraph(none, none, responses.batch_size, ndata=ndata)
@@ -266,63 +263,30 @@ class CRDDistiller(BankDistiller):
         bank_dtype: str = "float32",
         check_inputs: bool = True,
     ) -> None:
-        labels = torch.as_tensor(labels)
-        if num_samples is None:
-            num_samples = int(labels.numel())
-        if labels.dim() != 1 or labels.numel() != num_samples:
-            raise ValueError(
-                f"labels must hold one label per training sample ({num_samples}), got shape "
-                f"{tuple(labels.shape)}; pass torch.as_tensor(train_set.targets)"
-            )
-        terms = [
+        labels = training_labels(labels, num_samples)
+        contrast = [
             MatchTerm(
-                name, "embed", "nodes", NoiseContrast(num_samples, temperature, False), weight
+                name, "embed", "nodes", NoiseContrast(labels.numel(), temperature, False), weight
             )
             for name in ("student_anchor", "teacher_anchor")
         ]
-        if kd_weight:
-            terms.append(
-                MatchTerm("kd", "logits", "nodes", "kd", kd_weight, options={"tau": kd_temperature})
-            )
         super().__init__(
             EmbedNodes(teacher_dim, embed_dim, detach=True),
             EmbedNodes(student_dim, embed_dim),
-            terms=terms,
+            terms=contrast + kd_terms(kd_weight, kd_temperature),
             ce_weight=1.0,
             check_inputs=check_inputs,
         )
-        self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
-        self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
-        self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
+        self.add_banks(labels, embed_dim, nce_k, momentum, bank_dtype, replacement)
 
-    def reset_parameters(self) -> None:
-        """Re-initialise both heads, re-draw both banks and forget both constants Z."""
-        for module in (self.teacher_builder, self.student_builder, self.bank_t, self.bank_s):
-            module.reset_parameters()
-        for name in ("student_anchor", "teacher_anchor"):
-            self.metrics[name].reset_parameters()
-
-    def forward(
-        self, teacher: Responses, student: Responses, negatives: Optional[Tensor] = None
+    def contrast(
+        self, teacher: KnowledgeGraph, student: KnowledgeGraph, index: Tensor, negatives: Tensor
     ) -> Dict[str, Tensor]:
-        """``{"loss", "student_anchor", "teacher_anchor"[, "kd"]}`` for one batch.
-
-        ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
-        """
-        index = self.dataset_index(teacher, student)
-        teacher_graph, student_graph = self._graph_pair(teacher, student)
-        if negatives is None:
-            if self.sampler.device != index.device:
-                self.sampler.to(index.device)
-            negatives = self.sampler(index)
-        elif negatives.dim() != 2 or negatives.shape[0] != index.shape[0]:
-            raise ValueError(
-                f"negatives must be (B, K) = ({index.shape[0]}, K) dataset indices, got shape "
-                f"{tuple(negatives.shape)}"
-            )
+        """``{"student_anchor", "teacher_anchor"}``: each network's embeddings against the
+        other's bank; the banks receive the embeddings."""
         # the bipartite graph's edges into sample i: bank row i first, then its negatives
         sources = torch.cat([index.unsqueeze(1), negatives.to(index.device)], 1)
-        embed_s, embed_t = student_graph.ndata["embed"], teacher_graph.ndata["embed"]
+        embed_s, embed_t = student.ndata["embed"], teacher.ndata["embed"]
         values = {
             "student_anchor": self.metrics["student_anchor"].from_scores(
                 self.bank_t.scores(embed_s, sources)
@@ -332,14 +296,7 @@ class CRDDistiller(BankDistiller):
             ),
         }
         self.remember(index, embed_t, embed_s)
-        total: Optional[Tensor] = None
-        for term in self.terms:
-            if term.name not in values:
-                values[term.name] = self._match(term, teacher_graph, student_graph)
-            weighted = term.weight * values[term.name]
-            total = weighted if total is None else total + weighted
-        assert total is not None
-        return {"loss": total, **values}
+        return values
 
 
 @METHODS.register("crd")
@@ -396,19 +353,9 @@ def crd(
     >>> method.needs_index, method.ce_weight
     (True, 1.0)
     """
-    for name, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
-        if value is None:
-            raise ValueError(
-                f"CRD needs {name}: pass {name} = the width of that network's pooled "
-                "penultimate features (Responses.embedding)"
-            )
-    if labels is None:
-        raise ValueError(
-            "CRD draws negatives of other classes and needs labels, the (N,) label of every "
-            "training sample: create_method('crd', labels=torch.as_tensor(train_set.targets), "
-            "...); the trainer passes them"
-        )
-    assert teacher_dim is not None and student_dim is not None
+    teacher_dim, student_dim, labels = required_inputs(
+        "CRD", "crd", teacher_dim, student_dim, labels
+    )
     return CRDDistiller(
         teacher_dim,
         student_dim,

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkd.data.negative_sampler import NegativeSampler
-from graphkd.distill.bank_distiller import BankDistiller
-from graphkd.distill.inputs import embedding_of
+from graphkd.distill.bank_distiller import (
+    BankDistiller,
+    kd_terms,
+    required_inputs,
+    training_labels,
+)
+from graphkd.distill.inputs import embedding_of_width
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.memory_bank import MemoryBank
 from graphkd.distill.method_registry import METHODS
 from graphkd.graphs.knn import knn_graph
 from graphkd.graphs.projector import Projector
@@ -90,13 +93,7 @@ class HKDGraph(torch.nn.Module):
     def forward(self, responses: Responses) -> KnowledgeGraph:
         if self.detach:
             responses = responses.detach()
-        features = embedding_of(responses)
-        if features.shape[1] != self.dim:
-            raise ValueError(
-                f"the embedding has width {features.shape[1]} but this HKD graph was built "
-                f"for width {self.dim}; pass teacher_dim / student_dim = the networks' "
-                "penultimate widths"
-            )
+        features = embedding_of_width(responses, self.dim, "this HKD graph")
         embed = self.embed(features)
         batch = responses.batch_size
         ndata = {"logits": responses.logits, "embed": embed}
@@ -243,14 +240,7 @@ class HKDDistiller(BankDistiller):
         bank_dtype: str = "float32",
         check_inputs: bool = True,
     ) -> None:
-        labels = torch.as_tensor(labels)
-        if num_samples is None:
-            num_samples = int(labels.numel())
-        if labels.dim() != 1 or labels.numel() != num_samples:
-            raise ValueError(
-                f"labels must hold one label per training sample ({num_samples}), got shape "
-                f"{tuple(labels.shape)}; pass torch.as_tensor(train_set.targets)"
-            )
+        labels = training_labels(labels, num_samples)
         if objective not in OBJECTIVES:
             raise ValueError(
                 f"unknown objective {objective!r}; use 'reference' (the reference "
@@ -265,70 +255,35 @@ class HKDDistiller(BankDistiller):
             MatchTerm(name, field, "nodes", InfoNCE(temperature, check_finite=False), beta)
             for name, field in fields.items()
         ]
-        kd: List[MatchTerm] = []
-        if alpha:
-            kd = [
-                MatchTerm(
-                    "kd", "logits", "nodes", "kd", weight=alpha, options={"tau": kd_temperature}
-                )
-            ]
         super().__init__(
             HKDGraph(teacher_dim, embed_dim, k, detach=True),
             HKDGraph(student_dim, embed_dim, k),
-            terms=contrast + kd,
+            terms=contrast + kd_terms(alpha, kd_temperature),
             ce_weight=1.0,
             check_inputs=check_inputs,
         )
-        self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
-        self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
-        self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
+        self.add_banks(labels, embed_dim, nce_k, momentum, bank_dtype, replacement)
         self.k = k
         self.bank_weight = bank_weight
         self.objective = objective
         self._warned_small_batch = False
 
-    def reset_parameters(self) -> None:
-        """Re-initialise embed heads and encoders, and re-draw both banks."""
-        for module in (self.teacher_builder, self.student_builder, self.bank_t, self.bank_s):
-            module.reset_parameters()
-
-    def forward(
-        self, teacher: Responses, student: Responses, negatives: Optional[Tensor] = None
+    def contrast(
+        self, teacher: KnowledgeGraph, student: KnowledgeGraph, index: Tensor, negatives: Tensor
     ) -> Dict[str, Tensor]:
-        """``{"loss", "individual", "graph"[, "kd"]}`` for one batch.
-
-        ``negatives`` (``(B, K)`` dataset indices) replaces the sampled negatives.
-        """
-        index = self.dataset_index(teacher, student)
-        teacher_graph, student_graph = self._graph_pair(teacher, student)
-        if negatives is None:
-            if self.sampler.device != index.device:
-                self.sampler.to(index.device)
-            negatives = self.sampler(index)
-        elif negatives.dim() != 2 or negatives.shape[0] != index.shape[0]:
-            raise ValueError(
-                f"negatives must be (B, K) = ({index.shape[0]}, K) dataset indices, got shape "
-                f"{tuple(negatives.shape)}"
-            )
-        with_graph = "gnn" in student_graph.ndata and "gnn" in teacher_graph.ndata
+        """``{"individual", "graph"}`` (``{"graph"}`` with ``objective="paper"``); the
+        banks receive :math:`e` (:math:`g` with ``objective="paper"``), nothing after a
+        batch without graph term."""
+        with_graph = "gnn" in student.ndata and "gnn" in teacher.ndata
         if not with_graph:
             self._warn_small_batch()
         if self.objective == "paper":
-            values = self._paper(teacher_graph, student_graph, negatives, with_graph)
+            values = self._paper(teacher, student, negatives, with_graph)
         else:
-            values = self._contrast(teacher_graph, student_graph, index, negatives, with_graph)
+            values = self._reference(teacher, student, index, negatives, with_graph)
         stored = "gnn" if self.objective == "paper" and with_graph else "embed"
-        self.remember(
-            index, teacher_graph.ndata[stored], student_graph.ndata[stored], update=with_graph
-        )
-        total: Optional[Tensor] = None
-        for term in self.terms:
-            if term.name not in values:
-                values[term.name] = self._match(term, teacher_graph, student_graph)
-            weighted = term.weight * values[term.name]
-            total = weighted if total is None else total + weighted
-        assert total is not None
-        return {"loss": total, **values}
+        self.remember(index, teacher.ndata[stored], student.ndata[stored], update=with_graph)
+        return values
 
     def _warn_small_batch(self) -> None:
         if not self._warned_small_batch:
@@ -337,11 +292,11 @@ class HKDDistiller(BankDistiller):
                 f"samples (k = {self.k} neighbours, self included) and leaves its memory "
                 "banks untouched after them; the individual term still trains. Raise the "
                 "batch size or drop the last incomplete batch.",
-                stacklevel=4,
+                stacklevel=5,
             )
             self._warned_small_batch = True
 
-    def _contrast(
+    def _reference(
         self,
         teacher: KnowledgeGraph,
         student: KnowledgeGraph,
@@ -392,24 +347,6 @@ class HKDDistiller(BankDistiller):
             positive, scores_t, temperature
         )
         return {"graph": graph}
-
-
-def _given(
-    teacher_dim: Optional[int], student_dim: Optional[int], labels: Optional[Tensor]
-) -> Tuple[int, int, Tensor]:
-    """The factory values HKD cannot do without, or a ``ValueError`` saying what to pass."""
-    features = "the width of the pooled penultimate features (Responses.embedding)"
-    for name, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
-        if value is None:
-            raise ValueError(f"HKD needs {name}: pass {name} = {features} of that network")
-    if labels is None:
-        raise ValueError(
-            "HKD draws negatives of other classes and needs labels, the (N,) label of every "
-            "training sample: create_method('hkd', labels=torch.as_tensor(train_set.targets), "
-            "...); the trainer passes them"
-        )
-    assert teacher_dim is not None and student_dim is not None
-    return teacher_dim, student_dim, labels
 
 
 @METHODS.register("hkd")
@@ -507,7 +444,9 @@ def hkd_kd(
     teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, objective, replacement, bank_dtype, momentum
         As for :func:`hkd`.
     """
-    teacher_dim, student_dim, labels = _given(teacher_dim, student_dim, labels)
+    teacher_dim, student_dim, labels = required_inputs(
+        "HKD", "hkd", teacher_dim, student_dim, labels
+    )
     return HKDDistiller(
         teacher_dim,
         student_dim,
