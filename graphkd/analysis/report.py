@@ -25,6 +25,7 @@ from graphkd.analysis.figures import plot_cam_overlays, plot_knn_graph, plot_rel
 from graphkd.analysis.mutual_information import mutual_information
 from graphkd.analysis.train_val_gap import train_val_gap
 from graphkd.data import STRENGTHS, create_dataset, dataset_info, ensemble_augmentation
+from graphkd.engine.run_checkpoint import recorded_options
 from graphkd.engine.trainer import build_model, resolve_device
 from graphkd.models import TappedModel, load_checkpoint, tap
 
@@ -101,7 +102,9 @@ def _load(
 ) -> List[TappedModel]:
     models = []
     for checkpoint, name in zip(checkpoints, names):
-        network = build_model(name, dataset, None if root is None else os.fspath(root))
+        options = recorded_options(checkpoint)
+        folder = None if root is None else os.fspath(root)
+        network = build_model(name, dataset, folder, options=options)
         try:
             load_checkpoint(network, os.fspath(checkpoint))
         except ValueError as error:

@@ -118,3 +118,13 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def saved_options(saved: Dict[str, Any]) -> Dict[str, Any]:
+    """The network options a loaded ``model.pt`` or ``last.pt`` dict records."""
+    if isinstance(saved.get("options"), dict):
+        return saved["options"]
+    model = (saved.get("config") or {}).get("model", {})
+    arch = saved.get("arch") or model.get("student")
+    options = model.get("network_options", {}).get(arch, {})
+    return options if isinstance(options, dict) else {}

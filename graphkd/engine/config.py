@@ -119,6 +119,12 @@ class ModelConfig:
         teacher. Otherwise one entry per teacher: ``"student"`` (the student's image) or
         an augmentation of ``data.augmentation``'s choices (``"standard"``, ``"weak"``,
         ``"strong"``), drawn for that teacher from the same training image.
+    network_options : dict
+        Keyword options of a network's constructor by network name, for every network of
+        that name in the run (e.g. ``{"resnet8": {"widths": [8, 8, 16, 32]}}``: a resnet8
+        of half the width, a quarter of the parameters; CLI: ``--set
+        'model.network_options.resnet8={widths: [8, 8, 16, 32]}'``). ``model.pt`` records
+        them, so ``graphkd evaluate`` rebuilds the same network. Empty by default.
     """
 
     teacher: str = "resnet20"
@@ -127,6 +133,7 @@ class ModelConfig:
     teachers: List[str] = field(default_factory=list)
     teacher_checkpoints: List[str] = field(default_factory=list)
     teacher_augmentations: List[str] = field(default_factory=list)
+    network_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -243,7 +250,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
 
-_FREE_FORM = {("method", "options")}
+_FREE_FORM = {("method", "options"), ("model", "network_options")}
 #: The values of ``run.amp_dtype``.
 AMP_DTYPES = ("auto", "float16", "bfloat16")
 _NULLABLE = {"data.subset", "data.test_subset", "data.limit_batches"}

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from graphkd.data import DATASETS, dataset_info
-from graphkd.engine.run_checkpoint import recorded_model
+from graphkd.engine.run_checkpoint import recorded_model, recorded_options
 from graphkd.engine.run_checks import check_model, resolve_device
 from graphkd.engine.run_data import test_loader
 from graphkd.engine.run_models import build_model
@@ -64,9 +64,10 @@ def evaluate_checkpoint(
 ) -> float:
     """Top-1 test accuracy (%) of zoo model ``model`` with weights from ``checkpoint``
     (``model`` and ``dataset`` ``None``: those the file records, see
-    :func:`~graphkd.engine.run_checkpoint.recorded_model`)."""
+    :func:`~graphkd.engine.run_checkpoint.recorded_model`), built with the constructor
+    options the file records (:func:`~graphkd.engine.run_checkpoint.recorded_options`)."""
     model, dataset, saved_dataset = _model_and_dataset(model, checkpoint, dataset, root)
-    net = build_model(model, dataset, root)
+    net = build_model(model, dataset, root, options=recorded_options(checkpoint))
     try:
         load_checkpoint(net, str(checkpoint))
     except ValueError:

@@ -8,12 +8,12 @@ import copy
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from graphkd.engine.checkpoint import save_training_checkpoint, set_rng_state
+from graphkd.engine.checkpoint import save_training_checkpoint, saved_options, set_rng_state
 from graphkd.engine.config import Config, config_to_dict
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.optimizers import (
@@ -21,6 +21,7 @@ from graphkd.engine.optimizers import (
     scheduler_state_from_checkpoint,
 )
 from graphkd.engine.run_checks import ResumePoint, check_run
+from graphkd.engine.run_models import network_options
 from graphkd.engine.run_request import RunRequest
 
 if TYPE_CHECKING:
@@ -52,17 +53,29 @@ def save_checkpoint(run: Run, epoch: int, rng: List[Any]) -> None:
 
 
 def save_final_model(run: Run) -> None:
-    """``model.pt``: the student's final weights with its network, dataset and accuracy."""
+    """``model.pt``: the student's final weights with its network (name and constructor
+    options), dataset and accuracy."""
     student, arch = run.models.student.model, run.request.arch
-    _save_model(run.output / "model.pt", student, arch, run.config.data.dataset, run.test_acc)
+    options = network_options(run.config.model, arch)
+    _save_model(
+        run.output / "model.pt", student, arch, run.config.data.dataset, run.test_acc, options
+    )
 
 
-def _save_model(path: Path, model: nn.Module, arch: str, dataset: str, test_acc: float) -> None:
+def _save_model(
+    path: Path,
+    model: nn.Module,
+    arch: str,
+    dataset: str,
+    test_acc: float,
+    options: Optional[Dict[str, Any]] = None,
+) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     state = {
         "format": "graphkd",
         "model": copy.deepcopy(model.state_dict()),
         "arch": arch,
+        "options": dict(options or {}),
         "dataset": dataset,
         "test_acc": test_acc,
     }
@@ -92,6 +105,22 @@ def recorded_model(checkpoint: Union[str, os.PathLike[str]]) -> Tuple[Optional[s
         arch if isinstance(arch, str) else None,
         dataset if isinstance(dataset, str) else None,
     )
+
+
+def recorded_options(checkpoint: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
+    """The constructor options of the network a graphkd ``model.pt`` or ``last.pt``
+    records (``model.network_options`` of its run); empty when it records none.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``checkpoint``.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; give a model.pt or last.pt")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return saved_options(saved) if isinstance(saved, dict) else {}
 
 
 def restore(run: Run, resume_from: Optional[ResumePoint], log: Callable[[str], None]) -> None:

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from graphkd.distill import METHODS, check_method_options, import_method, list_methods
-from graphkd.engine.checkpoint import LAST, read_training_checkpoint
+from graphkd.engine.checkpoint import LAST, read_training_checkpoint, saved_options
 from graphkd.engine.config import Config
 from graphkd.engine.run_folder import check_run_folder
 from graphkd.engine.tensorboard_log import check_tensorboard
@@ -284,6 +284,15 @@ def check_teacher_checkpoint(
             f"teacher checkpoint {path} holds a {saved_arch} (the file records it), but the "
             f"config's teacher is {arch}; set {setting} (CLI: --set {setting})"
         )
+    given = model.network_options.get(arch, {})
+    recorded = saved_options(saved)
+    if isinstance(saved_arch, str) and recorded != given:
+        raise ValueError(
+            f"teacher checkpoint {path} holds a {arch} built with the options {recorded} (the "
+            f"file records them), but model.network_options gives it {given}; set "
+            f"model.network_options.{arch} to {recorded} (CLI: --set "
+            f"'model.network_options.{arch}={_flow_mapping(recorded)}')"
+        )
     saved_config = saved.get("config") or {}
     saved_dataset = saved.get("dataset") or saved_config.get("data", {}).get("dataset")
     if isinstance(saved_dataset, str) and saved_dataset != config.data.dataset:
@@ -291,6 +300,11 @@ def check_teacher_checkpoint(
             f"teacher checkpoint {path} was trained on {saved_dataset}, this run uses "
             f"{config.data.dataset}; give a teacher trained on {config.data.dataset}"
         )
+
+
+def _flow_mapping(options: Dict[str, Any]) -> str:
+    """``options`` as a one-line YAML mapping, as ``--set`` reads it."""
+    return yaml.safe_dump(options, default_flow_style=True).strip()
 
 
 def _resume_path(resume: Union[bool, str], output: Path) -> Optional[Path]:

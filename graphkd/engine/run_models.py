@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -50,18 +50,36 @@ class RunModels:
 
 
 def build_model(
-    name: str, dataset: str, root: Optional[str] = None, image_size: Optional[int] = None
+    name: str,
+    dataset: str,
+    root: Optional[str] = None,
+    image_size: Optional[int] = None,
+    options: Optional[Dict[str, Any]] = None,
 ) -> nn.Module:
     """The network ``name`` (a zoo name, ``torchvision:...`` or ``timm:...``, see
     :func:`graphkd.models.create_network`) shaped for ``dataset`` (classes, channels,
-    image size; an ``image_folder`` dataset is described from ``root``)."""
+    image size; an ``image_folder`` dataset is described from ``root``), with its
+    constructor's keyword ``options``."""
     info = dataset_info(dataset, root, image_size)
     return create_network(
         name,
         num_classes=info.num_classes,
         in_channels=info.in_channels,
         input_size=info.image_size,
+        options=options,
     )
+
+
+def network_options(model: ModelConfig, name: str) -> Dict[str, Any]:
+    """The constructor options ``model.network_options`` gives network ``name`` (empty
+    when it gives none)."""
+    options = model.network_options.get(name, {})
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"model.network_options.{name} must map option names to values, got "
+            f"{options!r}; e.g. --set 'model.network_options.{name}={{widths: [8, 8, 16, 32]}}'"
+        )
+    return options
 
 
 def build_models(
@@ -76,7 +94,8 @@ def build_models(
     preact = with_teacher and preact_taps(config.method.name, config.method.options)
     with torch.random.fork_rng(devices=[]):  # the same initial student for every method
         torch.manual_seed(config.run.seed)
-        student = tap(network(config.data, config.run, arch), preact=preact).to(device)
+        student = network(config.data, config.run, arch, network_options(config.model, arch))
+        student = tap(student, preact=preact).to(device)
     teachers = [
         _frozen_teacher(
             config, arch_, weights, None if not config.model.teachers else k, device, preact
@@ -113,10 +132,11 @@ def _for_ddp(
     return student_step
 
 
-def network(data: DataConfig, run: RunConfig, name: str) -> nn.Module:
-    """The network ``name`` for the configured dataset, in channels-last format
-    (``run.channels_last``) and compiled (``run.compile``) when asked."""
-    model = build_model(name, data.dataset, data.root, data.image_size)
+def network(data: DataConfig, run: RunConfig, name: str, options: Dict[str, Any]) -> nn.Module:
+    """The network ``name`` with constructor ``options`` for the configured dataset, in
+    channels-last format (``run.channels_last``) and compiled (``run.compile``) when
+    asked."""
+    model = build_model(name, data.dataset, data.root, data.image_size, options)
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if run.compile:
@@ -137,8 +157,9 @@ def _frozen_teacher(
     weights), tapped (``preact``: its pre-activation stage outputs), in eval mode, without
     gradients; ``index``: its place in ``model.teachers`` (``None`` for ``model.teacher``)."""
     check_model(arch)
+    options = network_options(config.model, arch)
     if weights is None:
-        return _frozen(network(config.data, config.run, arch), device, preact)
+        return _frozen(network(config.data, config.run, arch, options), device, preact)
     if not Path(weights).is_file():
         raise FileNotFoundError(
             f"teacher checkpoint {weights} not found; train the teacher with `graphkd "
@@ -146,7 +167,7 @@ def _frozen_teacher(
         )
     saved = torch.load(weights, map_location="cpu", weights_only=True)
     check_teacher_checkpoint(saved, weights, config, index)
-    model = network(config.data, config.run, arch)
+    model = network(config.data, config.run, arch, options)
     try:
         load_checkpoint(model, saved)
     except ValueError as error:

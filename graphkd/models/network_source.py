@@ -34,7 +34,7 @@ import os
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 from urllib.parse import urlparse
 
 import torch
@@ -114,7 +114,11 @@ def parse_network(name: str) -> NetworkName:
 
 
 def create_network(
-    name: str, num_classes: int = 100, in_channels: int = 3, input_size: int = 32
+    name: str,
+    num_classes: int = 100,
+    in_channels: int = 3,
+    input_size: int = 32,
+    options: Optional[Dict[str, Any]] = None,
 ) -> nn.Module:
     """Build the network called ``name`` (see the module docstring) for a dataset's shape.
 
@@ -128,6 +132,10 @@ def create_network(
         Image channels; torchvision models take 3.
     input_size : int, default 32
         Image side, used by the zoo's models (torchvision and timm pool adaptively).
+    options : dict, optional
+        Further keyword options of the network's constructor: a zoo model's (e.g.
+        ``{"widths": [8, 8, 16, 32]}`` for a CIFAR ResNet of half the width), torchvision's
+        builder's or ``timm.create_model``'s (e.g. ``{"drop_path_rate": 0.1}``).
 
     Returns
     -------
@@ -137,8 +145,8 @@ def create_network(
     Raises
     ------
     ValueError
-        An unknown name (see :func:`parse_network`), or pretrained weights for another
-        number of classes or channels.
+        An unknown name (see :func:`parse_network`), pretrained weights for another
+        number of classes or channels, or an option the constructor does not take.
     RuntimeError
         Pretrained weights that cannot be downloaded; the message names the file to place
         in the torch hub cache.
@@ -146,13 +154,26 @@ def create_network(
         A ``timm:`` name without timm installed.
     """
     parsed = parse_network(name)
-    if parsed.source == "zoo":
-        return create_model(
-            name, num_classes=num_classes, in_channels=in_channels, input_size=input_size
-        )
-    if parsed.source == "torchvision":
-        return _torchvision_network(parsed, num_classes, in_channels)
-    return _timm_network(parsed, num_classes, in_channels)
+    options = dict(options or {})
+    try:
+        if parsed.source == "zoo":
+            return create_model(
+                name,
+                num_classes=num_classes,
+                in_channels=in_channels,
+                input_size=input_size,
+                **options,
+            )
+        if parsed.source == "torchvision":
+            return _torchvision_network(parsed, num_classes, in_channels, options)
+        return _timm_network(parsed, num_classes, in_channels, options)
+    except TypeError as error:
+        if not options:
+            raise
+        raise ValueError(
+            f"{name} does not take the options {options} ({error}); give only keyword "
+            "options of its constructor (config: model.network_options)"
+        ) from None
 
 
 def has_pretrained_weights(name: str) -> bool:
@@ -171,14 +192,16 @@ def _torchvision_weights(model: str, weights: str) -> Any:
         ) from None
 
 
-def _torchvision_network(parsed: NetworkName, num_classes: int, in_channels: int) -> nn.Module:
+def _torchvision_network(
+    parsed: NetworkName, num_classes: int, in_channels: int, options: Dict[str, Any]
+) -> nn.Module:
     if in_channels != 3:
         raise ValueError(
             f"torchvision:{parsed.model} takes RGB images but the data has {in_channels} "
             "channel(s); use an RGB dataset or a zoo model (in_channels adapts)"
         )
     if parsed.weights is None:
-        return tv_models.get_model(parsed.model, weights=None, num_classes=num_classes)
+        return tv_models.get_model(parsed.model, weights=None, num_classes=num_classes, **options)
     weights = _torchvision_weights(parsed.model, parsed.weights)
     trained_classes = len(weights.meta["categories"])
     if trained_classes != num_classes:
@@ -188,7 +211,7 @@ def _torchvision_network(parsed: NetworkName, num_classes: int, in_channels: int
             "(model.teacher_checkpoint) or a dataset with those classes"
         )
     fetch_hub_file(weights.url)
-    return tv_models.get_model(parsed.model, weights=weights)
+    return tv_models.get_model(parsed.model, weights=weights, **options)
 
 
 def hub_file(url: str) -> Path:
@@ -220,7 +243,9 @@ def fetch_hub_file(url: str) -> Path:
     return target
 
 
-def _timm_network(parsed: NetworkName, num_classes: int, in_channels: int) -> nn.Module:
+def _timm_network(
+    parsed: NetworkName, num_classes: int, in_channels: int, options: Dict[str, Any]
+) -> nn.Module:
     try:
         timm = importlib.import_module("timm")
     except ImportError:
@@ -229,11 +254,13 @@ def _timm_network(parsed: NetworkName, num_classes: int, in_channels: int) -> nn
         ) from None
     if parsed.weights is None:
         try:
-            return timm.create_model(parsed.model, num_classes=num_classes, in_chans=in_channels)
+            return timm.create_model(
+                parsed.model, num_classes=num_classes, in_chans=in_channels, **options
+            )
         except RuntimeError as error:  # timm's "Unknown model"
             raise ValueError(f"timm cannot build {parsed.model!r}: {error}") from None
     try:
-        network = timm.create_model(parsed.model, pretrained=True, in_chans=in_channels)
+        network = timm.create_model(parsed.model, pretrained=True, in_chans=in_channels, **options)
     except (RuntimeError, OSError, ValueError) as error:
         raise RuntimeError(
             f"timm could not load the pretrained weights of {parsed.model!r} ({error}); "

@@ -37,17 +37,17 @@ MODELS = Registry("model")
 
 def _register_zoo() -> None:
     for depth in (8, 14, 20, 32, 44, 56, 110):
-        MODELS.register(f"resnet{depth}")(partial(CifarResNet, depth, (16, 16, 32, 64)))
+        MODELS.register(f"resnet{depth}")(partial(CifarResNet, depth, widths=(16, 16, 32, 64)))
     for depth in (8, 32):
-        MODELS.register(f"resnet{depth}x4")(partial(CifarResNet, depth, (32, 64, 128, 256)))
+        MODELS.register(f"resnet{depth}x4")(partial(CifarResNet, depth, widths=(32, 64, 128, 256)))
     for depth in (16, 40):
         for width in (1, 2):
-            MODELS.register(f"wrn_{depth}_{width}")(partial(WideResNet, depth, width))
+            MODELS.register(f"wrn_{depth}_{width}")(partial(WideResNet, depth, widen_factor=width))
     for depth in (8, 11, 13, 16, 19):
         MODELS.register(f"vgg{depth}")(partial(VGG, depth))
     for depth in (18, 50):
         MODELS.register(f"ResNet{depth}")(partial(ImageNetStyleResNet, depth))
-    MODELS.register("MobileNetV2")(partial(MobileNetV2, 0.5, 6))
+    MODELS.register("MobileNetV2")(partial(MobileNetV2, width_mult=0.5, expansion=6))
     MODELS.register("ShuffleV1")(ShuffleNetV1)
     MODELS.register("ShuffleV2")(ShuffleNetV2)
 
