@@ -36,3 +36,23 @@ def written_for(epochs: int) -> Callable[[F], F]:
         return factory
 
     return mark
+
+
+def measured_short(epochs: int, note: str) -> Callable[[F], F]:
+    """Mark a method factory that the project's benchmark measured below its baseline on
+    schedules shorter than ``epochs`` epochs; a run that short prints ``note`` (what was
+    measured and what to use instead) before training.
+
+    Example
+    -------
+    >>> @measured_short(30, "trails cross-entropy below 30 epochs")
+    ... def method(): ...
+    >>> method.short_schedule
+    (30, 'trails cross-entropy below 30 epochs')
+    """
+
+    def mark(factory: F) -> F:
+        factory.short_schedule = (epochs, note)  # type: ignore[attr-defined]
+        return factory
+
+    return mark

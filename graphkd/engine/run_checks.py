@@ -147,6 +147,26 @@ def epoch_options_note(method: str, options: Dict[str, Any], epochs: int) -> Opt
     )
 
 
+def short_schedule_note(method: str, epochs: int) -> Optional[str]:
+    """What the benchmark measured for ``method`` on schedules as short as ``epochs``
+    (a factory marked :func:`~graphkd.distill.method_registry.measured_short`), or
+    ``None``.
+
+    Example
+    -------
+    >>> short_schedule_note("hkd", 15).startswith("note: hkd (the contrastive terms")
+    True
+    >>> short_schedule_note("hkd", 30) is None and short_schedule_note("hkd_kd", 15) is None
+    True
+    """
+    if method == CROSS_ENTROPY:
+        return None
+    marked = getattr(METHODS.get(import_method(method)), "short_schedule", None)
+    if marked is None or epochs >= marked[0]:
+        return None
+    return f"note: {marked[1]}"
+
+
 def _reference_epochs(method: str) -> Optional[int]:
     """The schedule length a method's epoch defaults are written for, or ``None``."""
     if method == CROSS_ENTROPY:

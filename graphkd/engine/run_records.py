@@ -17,7 +17,11 @@ from graphkd.engine.curves import plot_curves
 from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.results import RunResult
 from graphkd.engine.run_checkpoint import save_final_model
-from graphkd.engine.run_checks import epoch_options_note, stage_epoch_options
+from graphkd.engine.run_checks import (
+    epoch_options_note,
+    short_schedule_note,
+    stage_epoch_options,
+)
 from graphkd.engine.run_data import data_info
 from graphkd.engine.run_folder import remove_run_records
 from graphkd.engine.stage_schedule import stage_end, stage_length, stage_start
@@ -66,6 +70,7 @@ def log_config_notes(config: Config, workers_note: Optional[str], log: Log) -> N
         milestones_beyond_epochs(config.optim),
         workers_note,
         epoch_options_note(method.name, method.options, epochs),
+        short_schedule_note(method.name, epochs),
     ):
         if note is not None:
             log(note)

@@ -74,3 +74,17 @@ def test_the_trainer_says_so_before_training(tmp_path):
     Trainer(progress=False, log=lines.append).distill(config, "dkd")
     warnings = [line for line in lines if "warmup_epochs=20 lasts the whole 1-epoch" in line]
     assert len(warnings) == 1 and "--set method.options.warmup_epochs=1" in warnings[0]
+
+
+def test_a_method_measured_below_its_baseline_on_short_schedules_says_so(tmp_path):
+    lines = []
+    root = tmp_path
+    Trainer(progress=False, log=lines.append).train_teacher(
+        load_config("fashion_mnist", tiny_overrides(str(root)))
+    )
+    overrides = [*tiny_overrides(str(root)), f"model.teacher_checkpoint={root}/teacher/model.pt"]
+    for method in ("hkd", "hkd_kd"):
+        config = load_config("fashion_mnist", [*overrides, "method.options.nce_k=16"])
+        Trainer(progress=False, log=lines.append).distill(config, method)
+    notes = [line for line in lines if line.startswith("note: hkd (the contrastive terms")]
+    assert len(notes) == 1 and "use hkd_kd" in notes[0] and "3.15 points" in notes[0]
