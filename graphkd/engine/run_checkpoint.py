@@ -92,11 +92,8 @@ def recorded_model(checkpoint: Union[str, os.PathLike[str]]) -> Tuple[Optional[s
     FileNotFoundError
         No file at ``checkpoint``.
     """
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; give a model.pt or last.pt")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict):
+    saved = _saved_record(checkpoint)
+    if saved is None:
         return None, None
     config = saved.get("config") or {}
     arch = saved.get("arch")
@@ -116,11 +113,18 @@ def recorded_options(checkpoint: Union[str, os.PathLike[str]]) -> Dict[str, Any]
     FileNotFoundError
         No file at ``checkpoint``.
     """
+    saved = _saved_record(checkpoint)
+    return {} if saved is None else saved_options(saved)
+
+
+def _saved_record(checkpoint: Union[str, os.PathLike[str]]) -> Optional[Dict[str, Any]]:
+    """The dict a checkpoint file holds (``None`` for anything else, e.g. a bare tensor);
+    a ``FileNotFoundError`` naming the fix when there is no file."""
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; give a model.pt or last.pt")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    return saved_options(saved) if isinstance(saved, dict) else {}
+    return saved if isinstance(saved, dict) else None
 
 
 def restore(run: Run, resume_from: Optional[ResumePoint], log: Callable[[str], None]) -> None:
