@@ -16,6 +16,14 @@ is registered with its implementations, which hold only math; :func:`select`, in
 All implementations give the same values and gradients (tested for every kernel and
 for every registered method), so the backend changes speed and memory, not results.
 
+Every kernel follows DGL's conventions (``dgl.ops``): its first argument is the graph, a
+:class:`~graphkd.KnowledgeGraph` with ``E`` edges over ``N`` nodes; then come node
+features ``(N, *)`` (a row per node) and edge values ``(E, *)`` (a row per edge, in edge
+order), whose trailing dims ``*`` (e.g. attention heads) are carried through, each
+computed independently. A reduction over a node's incoming edges is 0 at a node that
+has none. Each kernel's ``Shapes:`` line says, in these letters, what it takes and
+returns.
+
 Example
 -------
 >>> import torch

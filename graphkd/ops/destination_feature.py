@@ -27,17 +27,7 @@ def destination_feature(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
     On a dense block this is a broadcast, whose backward pass is a sum over the source
     axis instead of a scatter.
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    feat : Tensor
-        ``(N, *)`` node features.
-
-    Returns
-    -------
-    Tensor
-        ``(E, *)``.
+    Shapes: ``feat`` ``(N, *)`` -> ``(E, *)`` (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------

@@ -27,19 +27,8 @@ def divide_by_destination(graph: KnowledgeGraph, efeat: Tensor, feat: Tensor) ->
     The same as ``efeat / destination_feature(graph, feat)`` without materialising the
     per-edge copy of ``feat``: on a dense block it is one broadcast division.
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    efeat : Tensor
-        ``(E, *)`` edge values.
-    feat : Tensor
-        ``(N, *)`` node features, broadcastable against ``efeat``'s trailing dims.
-
-    Returns
-    -------
-    Tensor
-        ``(E, *)``.
+    Shapes: ``efeat`` ``(E, *)`` and ``feat`` ``(N, *)``, its trailing dims broadcastable
+    against ``efeat``'s, -> ``(E, *)`` (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------

@@ -28,19 +28,8 @@ def edge_difference(
     .. math::
         e_{uv} = x_u - y_v
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    src_feat : Tensor
-        ``(N, *)`` features read at edge sources.
-    dst_feat : Tensor, optional
-        ``(N, *)`` features read at edge destinations (default: ``src_feat``).
-
-    Returns
-    -------
-    Tensor
-        ``(E, *)``.
+    Shapes: ``src_feat`` (read at edge sources) and ``dst_feat`` (at destinations;
+    default ``src_feat``) ``(N, *)`` -> ``(E, *)`` (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------

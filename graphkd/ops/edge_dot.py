@@ -30,19 +30,9 @@ def edge_dot(graph: KnowledgeGraph, src_feat: Tensor, dst_feat: Optional[Tensor]
     .. math::
         e_{uv} = \langle x_u, y_v \rangle
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    src_feat : Tensor
-        ``(N, *, D)`` features read at edge sources (``*`` may hold heads).
-    dst_feat : Tensor, optional
-        ``(N, *, D)`` features read at edge destinations (default: ``src_feat``).
-
-    Returns
-    -------
-    Tensor
-        ``(E, *)``.
+    Shapes: ``src_feat`` (read at edge sources) and ``dst_feat`` (at destinations;
+    default ``src_feat``) ``(N, *, D)`` -> ``(E, *)``, the last dim ``D`` summed over
+    (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------

@@ -50,17 +50,8 @@ def edge_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
     .. math::
         a_{uv} = \frac{\exp(s_{uv})}{\sum_{w \in \mathcal{N}(v)} \exp(s_{wv})}
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    scores : Tensor
-        ``(E,)`` or ``(E, H)`` (one score per head).
-
-    Returns
-    -------
-    Tensor
-        Same shape as ``scores``; entries on the edges into one node sum to 1.
+    Shapes: ``scores`` ``(E,)`` or ``(E, H)`` (one score per head) -> the same; the
+    entries on the edges into one node sum to 1 (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------
@@ -82,19 +73,7 @@ def edge_log_softmax(graph: KnowledgeGraph, scores: Tensor) -> Tensor:
 
     The maximum is subtracted first (without gradient), so the log-probabilities stay
     finite however large the score gaps are, where ``log(edge_softmax(...))`` would give
-    ``-inf``.
-
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    scores : Tensor
-        ``(E,)`` or ``(E, H)`` (one score per head).
-
-    Returns
-    -------
-    Tensor
-        Same shape as ``scores``.
+    ``-inf``. Shapes as :func:`edge_softmax`.
 
     Example
     -------

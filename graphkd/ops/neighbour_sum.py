@@ -57,17 +57,7 @@ def neighbour_sum(graph: KnowledgeGraph, feat: Tensor) -> Tensor:
     .. math::
         h_v = \sum_{u \in \mathcal{N}(v)} x_u
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    feat : Tensor
-        ``(N, *)`` node features.
-
-    Returns
-    -------
-    Tensor
-        ``(N, *)``; zero at nodes without incoming edges.
+    Shapes: ``feat`` ``(N, *)`` -> ``(N, *)`` (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------
@@ -87,17 +77,7 @@ def incoming_edge_sum(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
     .. math::
         h_v = \sum_{u \in \mathcal{N}(v)} e_{uv}
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    efeat : Tensor
-        ``(E, *)`` edge features.
-
-    Returns
-    -------
-    Tensor
-        ``(N, *)``; zero at nodes without incoming edges.
+    Shapes: ``efeat`` ``(E, *)`` -> ``(N, *)`` (the conventions of :mod:`graphkd.ops`).
 
     Example
     -------
@@ -115,17 +95,8 @@ def incoming_edge_max(graph: KnowledgeGraph, efeat: Tensor) -> Tensor:
     .. math::
         h_v = \max_{u \in \mathcal{N}(v)} e_{uv}
 
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    efeat : Tensor
-        ``(E, *)`` edge features; trailing dims are reduced independently.
-
-    Returns
-    -------
-    Tensor
-        ``(N, *)``; zero at nodes without incoming edges.
+    Shapes as :func:`incoming_edge_sum`. A node without incoming edges gets 0, as nodes 0
+    and 1 of the example do, where ``dgl.ops.copy_e_max`` leaves ``-inf``.
 
     Example
     -------

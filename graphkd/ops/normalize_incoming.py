@@ -33,19 +33,12 @@ def normalize_incoming(graph: KnowledgeGraph, efeat: Tensor, eps: float = 1e-12)
     a norm clamped at :math:`\epsilon`. On a dense block this is one column
     normalisation of the ``(sources, destinations)`` grid with a fused backward pass.
 
+    Shapes: ``efeat`` ``(E, *)`` -> ``(E, *)`` (the conventions of :mod:`graphkd.ops`).
+
     Parameters
     ----------
-    graph : KnowledgeGraph
-        ``E`` edges over ``N`` nodes.
-    efeat : Tensor
-        ``(E, *)`` edge values; trailing dims are normalised independently.
     eps : float, default 1e-12
-        Lower bound of each norm.
-
-    Returns
-    -------
-    Tensor
-        ``(E, *)``.
+        :math:`\epsilon`, the lower bound of each norm.
 
     Example
     -------
