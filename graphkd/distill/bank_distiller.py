@@ -37,6 +37,25 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
     (``method.graph_batch: global``: the ``W`` ranks' samples gathered in rank order);
     each rank then writes its own slice, so the banks receive every rank's rows once, as
     with local graphs.
+
+    Example
+    -------
+    The step of both bank methods: a forward pass on a batch that carries its dataset
+    indices, then :meth:`after_step` after the optimiser step.
+
+    >>> import torch
+    >>> from graphkd import Responses
+    >>> from graphkd.distill.presets.crd import CRDDistiller
+    >>> from graphkd.distill.presets.hkd import HKDDistiller
+    >>> labels = torch.arange(200) % 10
+    >>> index = torch.arange(12)
+    >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
+    >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
+    >>> for method in (CRDDistiller(32, 16, labels, nce_k=64), HKDDistiller(32, 16, labels)):
+    ...     print(sorted(method(t, s)))
+    ...     method.after_step(t, s)
+    ['loss', 'student_anchor', 'teacher_anchor']
+    ['graph', 'individual', 'loss']
     """
 
     needs_index = True
@@ -58,10 +77,27 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
         bank_dtype: str,
         replacement: bool,
     ) -> None:
-        """Create ``bank_t`` and ``bank_s``, ``(N, embed_dim)`` :class:`MemoryBank` s with
-        momentum ``momentum`` stored in ``bank_dtype`` (N = ``len(labels)``), and the
-        ``sampler`` drawing ``nce_k`` negatives of other classes per sample
-        (:class:`~graphkd.data.NegativeSampler`)."""
+        r"""Create ``bank_t`` and ``bank_s``, ``(N, embed_dim)`` :class:`MemoryBank` s, and
+        the ``sampler`` of negatives; a bank method's options of the same names mean this.
+
+        Parameters
+        ----------
+        labels : Tensor
+            ``(N,)`` label of every training sample in dataset order (see
+            :func:`training_labels`); negatives come from other classes
+            (:class:`~graphkd.data.NegativeSampler`).
+        embed_dim : int
+            Width of the embeddings and of the banks' rows.
+        nce_k : int
+            :math:`K`, negatives per sample.
+        momentum : float
+            Bank momentum :math:`\mu`, see :class:`MemoryBank`.
+        bank_dtype : str
+            ``"float32"`` or ``"float16"`` storage of the banks.
+        replacement : bool
+            Draw each sample's negatives with replacement (``False``: :math:`K` distinct
+            samples, as the reference implementations draw them).
+        """
         num_samples = int(labels.numel())
         self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
         self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
@@ -169,7 +205,8 @@ def training_labels(
     labels: Union[Tensor, Sequence[int]], num_samples: Optional[int] = None
 ) -> Tensor:
     """The ``(N,)`` label of every training sample as a tensor, checked to hold
-    ``num_samples`` labels (default ``len(labels)``)."""
+    ``num_samples`` labels (default ``len(labels)``): a bank method's ``labels`` and
+    ``num_samples``, :math:`N` being the size of its banks."""
     labels = torch.as_tensor(labels)
     if num_samples is None:
         num_samples = int(labels.numel())
@@ -196,7 +233,13 @@ def required_inputs(
     labels: Optional[Tensor],
 ) -> Tuple[int, int, Tensor]:
     """The factory values a bank method cannot do without, or a ``ValueError`` saying
-    what to pass (``method`` as in messages, ``name`` its registry name)."""
+    what to pass (``method`` as in messages, ``name`` its registry name).
+
+    The trainer passes them to a bank method's factory, with ``num_samples``: the widths
+    of the teacher's and the student's pooled penultimate features
+    (``Responses.embedding``), the ``(N,)`` training labels in dataset order, and the
+    training-set size (default ``len(labels)``, see :func:`training_labels`).
+    """
     for option, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
         if value is None:
             raise ValueError(

@@ -205,41 +205,29 @@ class CRDDistiller(BankDistiller):
     ----------
     teacher_dim, student_dim : int
         Widths of the teacher's and the student's pooled penultimate features.
-    labels : Tensor
-        ``(N,)`` label of every training sample in dataset order.
-    num_samples : int, optional
-        :math:`N` (default ``len(labels)``).
     weight : float
         :math:`w` (0.8).
-    embed_dim : int
-        Width of the embeddings and banks (128).
-    nce_k : int
-        :math:`K`, negatives per sample (16384).
     temperature : float
         :math:`T` (0.07).
-    momentum : float
-        Bank momentum :math:`\mu` (0.5).
     kd_weight, kd_temperature : float
         :math:`\alpha` (0: CRD alone) and :math:`\tau` (4) of an optional KD term.
-    replacement : bool
-        Draw negatives with replacement (default ``False``, as the reference).
-    bank_dtype : str
-        ``"float32"`` (default) or ``"float16"`` bank storage.
     check_inputs : bool
         Validate shapes, indices and reject NaN/Inf (host synchronisations per step).
+    labels, num_samples, embed_dim, nce_k, momentum, replacement, bank_dtype
+        The banks (see :meth:`~graphkd.distill.bank_distiller.BankDistiller.add_banks`):
+        :math:`N` = ``len(labels)`` rows unless ``num_samples`` says otherwise, 128 wide,
+        :math:`K` = 16384 negatives per sample drawn without replacement, momentum
+        :math:`\mu` = 0.5, float32 storage.
 
     Example
     -------
+    One term per direction, banks of one row per training sample (a training step:
+    :class:`~graphkd.distill.bank_distiller.BankDistiller`):
+
     >>> import torch
-    >>> from graphkd import Responses
-    >>> labels = torch.arange(200) % 10
-    >>> distiller = CRDDistiller(32, 16, labels, nce_k=64)
-    >>> index = torch.arange(12)
-    >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
-    >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
-    >>> sorted(distiller(t, s))
-    ['loss', 'student_anchor', 'teacher_anchor']
-    >>> distiller.after_step(t, s)
+    >>> distiller = CRDDistiller(32, 16, labels=torch.arange(200) % 10, nce_k=64)
+    >>> [term.name for term in distiller.terms], tuple(distiller.bank_t.memory.shape)
+    (['student_anchor', 'teacher_anchor'], (200, 128))
     """
 
     graph_name = "samples"
@@ -320,17 +308,12 @@ def crd(
     .. math::
         \mathcal{L} = \mathcal{L}_{ce} + 0.8\,\big(\ell_{Z_s}(e^s; M_t) + \ell_{Z_t}(e^t; M_s)\big)
 
-    See :class:`CRDDistiller` and :class:`NoiseContrast`. The trainer passes
-    ``teacher_dim``, ``student_dim``, ``num_samples`` and ``labels``.
+    See :class:`CRDDistiller` and :class:`NoiseContrast`.
 
     Parameters
     ----------
-    teacher_dim, student_dim : int
-        Widths of the pooled penultimate features (required).
-    num_samples : int, optional
-        Training-set size (default ``len(labels)``).
-    labels : Tensor
-        ``(N,)`` training labels in dataset order (required).
+    teacher_dim, student_dim, num_samples, labels
+        Passed by the trainer (see :func:`~graphkd.distill.bank_distiller.required_inputs`).
     weight : float
         0.8, the reference's CRD weight (``-b 0.8``; CE weight 1, KD 0).
     embed_dim, nce_k, temperature, momentum
@@ -338,10 +321,8 @@ def crd(
         and ``nce_m``.
     kd_weight, kd_temperature : float
         An added KD term (0 and 4; the reference's "CRD+KD" row uses 1).
-    replacement : bool
-        Draw negatives with replacement (default ``False``, as the reference).
-    bank_dtype : str
-        ``"float32"`` or ``"float16"`` bank storage.
+    replacement, bank_dtype
+        As for :class:`CRDDistiller` (``False``, as the reference, and ``"float32"``).
 
     Example
     -------

@@ -168,11 +168,6 @@ class HKDDistiller(BankDistiller):
     ----------
     teacher_dim, student_dim : int
         Widths of the teacher's and the student's pooled penultimate features.
-    labels : Tensor
-        ``(N,)`` label of every training sample in dataset order (negatives come from
-        other classes, see :class:`graphkd.data.NegativeSampler`).
-    num_samples : int, optional
-        :math:`N`, the bank size (default ``len(labels)``).
     alpha : float
         KD weight (0: HKD alone; 1: HKD + KD).
     beta : float
@@ -181,39 +176,30 @@ class HKDDistiller(BankDistiller):
         :math:`\tau` of the KD term (4).
     k : int
         kNN neighbours, self included (8).
-    embed_dim : int
-        Width of the embeddings and banks (128).
-    nce_k : int
-        :math:`K`, negatives per sample (16384).
     temperature : float
         :math:`T` (0.07).
-    momentum : float
-        Bank momentum :math:`\mu` (0.9), see :class:`~graphkd.distill.MemoryBank`.
     bank_weight : float
         :math:`\lambda` (0.75; the reference objective only).
     objective : str
         ``"reference"`` (default) or ``"paper"`` (Eq. 10), see above.
-    replacement : bool
-        Draw each anchor's negatives with replacement (default ``False``: distinct, as
-        the reference implementation), see :class:`~graphkd.data.NegativeSampler`.
-    bank_dtype : str
-        ``"float32"`` (default) or ``"float16"`` storage of the banks.
     check_inputs : bool
         Validate shapes, reject NaN/Inf and check that the dataset indices lie in the
         banks (one host synchronisation per step for each of the two checks).
+    labels, num_samples, embed_dim, nce_k, momentum, replacement, bank_dtype
+        The banks (see :meth:`~graphkd.distill.bank_distiller.BankDistiller.add_banks`),
+        one 128-wide row for each of the ``len(labels)`` training samples (or
+        ``num_samples``), with :math:`K` = 16384 distinct negatives per sample, momentum
+        :math:`\mu` = 0.9 and float32 storage.
 
     Example
     -------
+    The paper's objective has the graph term alone (a training step:
+    :class:`~graphkd.distill.bank_distiller.BankDistiller`):
+
     >>> import torch
-    >>> from graphkd import Responses
-    >>> labels = torch.arange(200) % 10
-    >>> distiller = HKDDistiller(32, 16, labels, nce_k=64)
-    >>> index = torch.arange(12)
-    >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
-    >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
-    >>> sorted(distiller(t, s))
-    ['graph', 'individual', 'loss']
-    >>> distiller.after_step(t, s)
+    >>> paper = HKDDistiller(32, 16, labels=torch.arange(200) % 10, objective="paper")
+    >>> [term.name for term in paper.terms]
+    ['graph']
     """
 
     graph_name = "knn"
@@ -376,17 +362,12 @@ def hkd(
     .. math::
         \mathcal{L} = \mathcal{L}_{ce} + \beta\,(\mathcal{L}_{ind} + \mathcal{L}_{graph})
 
-    See :class:`HKDDistiller` for the terms. The trainer passes ``teacher_dim``,
-    ``student_dim``, ``num_samples`` and ``labels``.
+    See :class:`HKDDistiller` for the terms.
 
     Parameters
     ----------
-    teacher_dim, student_dim : int
-        Widths of the pooled penultimate features (required).
-    num_samples : int, optional
-        Training-set size (default ``len(labels)``).
-    labels : Tensor
-        ``(N,)`` training labels in dataset order (required).
+    teacher_dim, student_dim, num_samples, labels
+        Passed by the trainer (see :func:`~graphkd.distill.bank_distiller.required_inputs`).
     beta : float
         3, the paper's.
     k, nce_k, temperature
@@ -394,10 +375,8 @@ def hkd(
     objective : str
         ``"reference"`` (the reference implementation's loss) or ``"paper"`` (Eq. 10),
         see :class:`HKDDistiller`.
-    replacement : bool
-        Draw negatives with replacement (default ``False``, as the reference).
-    bank_dtype : str
-        Bank storage, ``"float32"`` or ``"float16"``.
+    replacement, bank_dtype
+        As for :class:`HKDDistiller` (``False``, as the reference, and ``"float32"``).
     momentum : float
         Bank momentum :math:`\mu` (0.9, the reference's): each epoch leaves
         :math:`\mu^{e}` of a row's initial random content, so the contrastive targets
