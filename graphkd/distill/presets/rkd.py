@@ -361,15 +361,9 @@ def rkd(
 
     Parameters
     ----------
-    distance_weight, angle_weight : float
-        25 and 50.
-    feature : str, optional
-        A tapped feature instead of the pooled embedding.
-    ce_weight : float
-        Cross-entropy weight (1).
-    path : str
-        ``"auto"`` or ``"gram"`` (angles from Gram matrices), ``"explicit"`` (angle
-        edge fields materialised).
+    distance_weight, angle_weight, feature, ce_weight, path
+        As for :class:`RKDDistiller` (``path="explicit"`` materialises the angle edge
+        fields).
     """
     return RKDDistiller(
         distance_weight, angle_weight, feature=feature, path=path, ce_weight=ce_weight

@@ -151,10 +151,8 @@ def icv_graph(
 
     Parameters
     ----------
-    real, virtual : Tensor
-        ``(B, C)`` logits of the real and the virtual view.
-    like : KnowledgeGraph, optional
-        A graph whose topology to reuse (the teacher's).
+    real, virtual, like
+        As for :func:`isv_graph`.
 
     Returns
     -------
