@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
@@ -15,6 +16,45 @@ from graphkd.responses import Responses
 #: and the student's graphs, two dicts with the same keys, name -> graph (VRM's ``"isv"``
 #: and ``"icv"``; ``{graph_name: graph}`` for a method with one graph).
 GraphPair = Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]
+
+
+@dataclass(frozen=True)
+class GradientStep:
+    """What one training step hands :meth:`Distiller.combine_gradients`: its two losses,
+    the parameters they train and the epoch.
+
+    Attributes
+    ----------
+    student_params : iterable of Tensor
+        The student's parameters.
+    ce_loss, transfer_loss : Tensor
+        The weighted cross-entropy and the method's ``"loss"``, scalars (already scaled
+        for mixed precision and divided for accumulation).
+    epoch : int
+        The 0-based epoch, counted from the first stage.
+    distiller_params : iterable of Tensor, optional
+        The trainable parameters of the distiller that owns the step (default: those of
+        the distiller called; an ensemble passes all of its members').
+
+    Example
+    -------
+    >>> w = torch.ones(2, requires_grad=True)
+    >>> step = GradientStep([w], (2.0 * w).sum(), (3.0 * w).sum(), epoch=0)
+    >>> Distiller().combine_gradients(step)
+    >>> w.grad.tolist()
+    [5.0, 5.0]
+    """
+
+    student_params: Iterable[Tensor]
+    ce_loss: Tensor
+    transfer_loss: Tensor
+    epoch: int
+    distiller_params: Optional[Iterable[Tensor]] = None
+
+    def distiller_parameters(self, distiller: nn.Module) -> Iterable[Tensor]:
+        """:attr:`distiller_params`, or ``distiller``'s parameters where the step names
+        none."""
+        return distiller.parameters() if self.distiller_params is None else self.distiller_params
 
 
 class Distiller(nn.Module):
@@ -124,31 +164,10 @@ class Distiller(nn.Module):
             f"{[stage.name for stage in self.stages()]}"
         )
 
-    def combine_gradients(
-        self,
-        student_params: Iterable[Tensor],
-        ce_loss: Tensor,
-        transfer_loss: Tensor,
-        epoch: int,
-        distiller_params: Optional[Iterable[Tensor]] = None,
-    ) -> None:
-        """Add the step's gradients to ``.grad``: by default ``(ce_loss +
-        transfer_loss).backward()``.
-
-        Parameters
-        ----------
-        student_params : iterable of Tensor
-            The student's parameters.
-        ce_loss, transfer_loss : Tensor
-            The weighted cross-entropy and this method's ``"loss"``, scalars (already
-            scaled for mixed precision and divided for accumulation).
-        epoch : int
-            The 0-based epoch, counted from the first stage.
-        distiller_params : iterable of Tensor, optional
-            The trainable parameters of the distiller that owns the step (default: this
-            one's; an ensemble passes all of its members').
-        """
-        (ce_loss + transfer_loss).backward()
+    def combine_gradients(self, step: GradientStep) -> None:
+        """Add the step's gradients (:class:`GradientStep`) to ``.grad``: by default
+        ``(step.ce_loss + step.transfer_loss).backward()``."""
+        (step.ce_loss + step.transfer_loss).backward()
 
     def after_step(self, teacher: Responses, student: Responses) -> None:
         """Update state after the optimiser step (e.g. memory banks), without gradients;

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from graphkd.distill.base import Distiller, GraphPair
+from graphkd.distill.base import Distiller, GradientStep, GraphPair
 from graphkd.distill.methods import create_method
 from graphkd.distill.module_distiller import as_distiller
 from graphkd.distill.stage import Stage
@@ -187,23 +187,11 @@ class EnsembleDistiller(Distiller):
         outputs = [self._for(k).stage_loss(name, teacher) for k, teacher in enumerate(teachers)]
         return {key: torch.stack([out[key] for out in outputs]).mean(0) for key in outputs[0]}
 
-    def combine_gradients(
-        self,
-        student_params: Iterable[Tensor],
-        ce_loss: Tensor,
-        transfer_loss: Tensor,
-        epoch: int,
-        distiller_params: Optional[Iterable[Tensor]] = None,
-    ) -> None:
+    def combine_gradients(self, step: GradientStep) -> None:
         """The wrapped method's gradient rule applied to the ensemble's loss (the mean
         over teachers), with every member's parameters as the distiller's."""
-        self._members()[0].combine_gradients(
-            student_params,
-            ce_loss,
-            transfer_loss,
-            epoch,
-            self.parameters() if distiller_params is None else distiller_params,
-        )
+        members = replace(step, distiller_params=step.distiller_parameters(self))
+        self._members()[0].combine_gradients(members)
 
     def after_step(self, teachers: Sequence[Responses], student: Responses) -> None:  # type: ignore[override]
         """Forward the post-step update (e.g. memory banks) teacher by teacher."""

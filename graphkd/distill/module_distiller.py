@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, List
 
 from torch import Tensor, nn
 
-from graphkd.distill.base import Distiller, GraphPair
+from graphkd.distill.base import Distiller, GradientStep, GraphPair
 from graphkd.distill.stage import Stage
 from graphkd.responses import Responses
 
@@ -95,19 +95,12 @@ class ModuleDistiller(Distiller):
         hook = self._hooks.get("stage_loss")
         return hook(name, teacher) if hook else super().stage_loss(name, teacher)
 
-    def combine_gradients(
-        self,
-        student_params: Iterable[Tensor],
-        ce_loss: Tensor,
-        transfer_loss: Tensor,
-        epoch: int,
-        distiller_params: Optional[Iterable[Tensor]] = None,
-    ) -> None:
+    def combine_gradients(self, step: GradientStep) -> None:
         hook = self._hooks.get("combine_gradients")
         if hook is None:
-            super().combine_gradients(student_params, ce_loss, transfer_loss, epoch)
+            super().combine_gradients(step)
         else:
-            hook(student_params, ce_loss, transfer_loss, epoch)
+            hook(step)
 
     def after_step(self, teacher: Any, student: Responses) -> None:
         hook = self._hooks.get("after_step")

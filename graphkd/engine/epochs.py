@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from graphkd.data.device_batches import DeviceBatches
 from graphkd.data.seeded_samples import SeededSamples
 from graphkd.distill import Distiller
+from graphkd.distill.base import GradientStep
 from graphkd.engine.config import Config, DataConfig, RunConfig
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.global_batch import gather_responses
@@ -212,10 +213,12 @@ def _distil(
             _check_losses({**out, "ce": ce, "loss": loss})
     values.update({k: v.detach() for k, v in out.items() if k != "loss"})
     method.combine_gradients(
-        step.student.parameters(),
-        step.scaler.scale(weighted_ce / accumulate),
-        step.scaler.scale(out["loss"] / accumulate),
-        step.epoch,
+        GradientStep(
+            step.student.parameters(),
+            step.scaler.scale(weighted_ce / accumulate),
+            step.scaler.scale(out["loss"] / accumulate),
+            step.epoch,
+        )
     )
     if context.active and method.combines_gradients:
         # autograd.grad bypasses DDP's gradient hooks

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import graphkd
 from graphkd import Responses
 from graphkd.distill import method_arguments
+from graphkd.distill.base import GradientStep
 from graphkd.distill.method_registry import METHODS
 from graphkd.distill.presets.ab import ABDistiller, BoundaryLoss
 from graphkd.distill.presets.vid import term_name
@@ -150,7 +151,7 @@ def test_initialisation_trains_on_ab_alone_then_cross_entropy_alone():
         ab = torch.autograd.grad(reference(method, teacher, student), weight, retain_graph=True)
         weight.grad = None
         method.zero_grad(set_to_none=True)
-        method.combine_gradients([weight], ce, out["loss"], epoch)
+        method.combine_gradients(GradientStep([weight], ce, out["loss"], epoch))
         return out, float(weight.grad), float(ab[0])
 
     out, grad, ab = grads(1)

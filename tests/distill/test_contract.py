@@ -25,6 +25,7 @@ from graphkd.distill import (
     list_methods,
     method_arguments,
 )
+from graphkd.distill.base import GradientStep
 
 from .test_mhgd import distiller as mhgd_distiller
 from .test_mhgd import maps
@@ -108,7 +109,9 @@ def test_an_ensemble_of_two_honours_every_hook(name):
     calls.clear()
     weight = torch.nn.Parameter(torch.ones(3))
     if not ensemble.combines_gradients:
-        ensemble.combine_gradients([weight], (2 * weight).sum(), (3 * weight).sum(), 0)
+        ensemble.combine_gradients(
+            GradientStep([weight], (2 * weight).sum(), (3 * weight).sum(), 0)
+        )
         torch.testing.assert_close(weight.grad, torch.full((3,), 5.0))
         assert [(k, hook) for k, hook, _, _ in calls] == [(0, "combine_gradients")]
 
@@ -140,7 +143,7 @@ def test_mhgd_from_two_teachers_clips_the_ensembles_transfer_gradient():
     assert any(not torch.allclose(e, p) for e, p in zip(expected, plain))  # clipping bites
 
     assert ensemble.combines_gradients
-    ensemble.combine_gradients(params, ce, transfer, epoch)
+    ensemble.combine_gradients(GradientStep(params, ce, transfer, epoch))
     for param, want in zip(params, expected):
         torch.testing.assert_close(param.grad, want)
 

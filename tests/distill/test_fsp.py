@@ -6,6 +6,7 @@ import torch
 
 import graphkd
 from graphkd import Responses
+from graphkd.distill.base import GradientStep
 from graphkd.distill.presets.fsp import FSPDistiller
 
 B = 4
@@ -125,7 +126,7 @@ def phase_step(epoch, init_epochs=2, after_init_weight=0.0):
     want = torch.autograd.grad(
         objective, list(student.parameters()), retain_graph=True, allow_unused=True
     )
-    distiller.combine_gradients(list(student.parameters()), ce, out["loss"], epoch)
+    distiller.combine_gradients(GradientStep(list(student.parameters()), ce, out["loss"], epoch))
     return student, want
 
 

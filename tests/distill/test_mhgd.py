@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 import graphkd
 from graphkd import Responses
+from graphkd.distill.base import GradientStep
 from graphkd.distill.presets.mhgd import MHGDDistiller, clip_transfer_gradients
 from graphkd.distill.stage import Stage
 
@@ -412,7 +413,7 @@ def test_default_weighting_clips_the_transfer_gradient_as_the_reference(clipping
     ce, transfer = losses()
     g_ce = torch.autograd.grad(ce, params)
     g_tr = torch.autograd.grad(transfer, params)
-    method.combine_gradients(params, *losses(), epoch=epoch)
+    method.combine_gradients(GradientStep(params, *losses(), epoch=epoch))
     clipped = 0
     for param, gc, gd in zip(params, g_ce, g_tr):
         if clipping:

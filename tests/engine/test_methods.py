@@ -117,9 +117,9 @@ def test_mhgd_weighting_counts_epochs_from_the_start_of_stage_one(
     seen = []
     combine = MHGDDistiller.combine_gradients
 
-    def recording(self, params, ce, transfer, epoch):
-        seen.append((self.gradient_clipping, epoch))
-        return combine(self, params, ce, transfer, epoch)
+    def recording(self, step):
+        seen.append((self.gradient_clipping, step.epoch))
+        return combine(self, step)
 
     monkeypatch.setattr(MHGDDistiller, "combine_gradients", recording)
     overrides = [

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
-from graphkd.distill.base import add_gradients
+from graphkd.distill.base import GradientStep, add_gradients
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
@@ -193,25 +193,19 @@ class ABDistiller(GraphMatchingDistiller):
     #: AB chooses per phase which losses reach the student (see :meth:`combine_gradients`).
     combines_gradients = True
 
-    def combine_gradients(
-        self,
-        student_params: Iterable[Tensor],
-        ce_loss: Tensor,
-        transfer_loss: Tensor,
-        epoch: int,
-        distiller_params: Optional[Iterable[Tensor]] = None,
-    ) -> None:
+    def combine_gradients(self, step: GradientStep) -> None:
         """Add the step's gradients to ``.grad``: of the AB loss alone during the
         initialisation epochs, of ``ce_loss + transfer_loss`` afterwards (where
-        ``transfer_loss`` is zero). Computed with ``torch.autograd.grad`` (the trainer then
-        averages them under DDP itself and does not accumulate gradients over batches);
-        ``distiller_params`` default to this distiller's (an ensemble passes all of its
-        members')."""
-        params = [p for p in student_params if p.requires_grad]
-        extra = self.parameters() if distiller_params is None else distiller_params
-        params += [p for p in extra if p.requires_grad]
-        loss = transfer_loss if self.initialising(epoch) else ce_loss + transfer_loss
-        add_gradients(loss, params)
+        ``transfer_loss`` is zero), for the student's and the distiller's parameters
+        (:meth:`GradientStep.distiller_parameters`). Computed with
+        ``torch.autograd.grad`` (the trainer then averages them under DDP itself and does
+        not accumulate gradients over batches)."""
+        params = [p for p in step.student_params if p.requires_grad]
+        params += [p for p in step.distiller_parameters(self) if p.requires_grad]
+        if self.initialising(step.epoch):
+            add_gradients(step.transfer_loss, params)
+        else:
+            add_gradients(step.ce_loss + step.transfer_loss, params)
 
 
 @METHODS.register("ab")

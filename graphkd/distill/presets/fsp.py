@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkd.distill.base import add_gradients
+from graphkd.distill.base import GradientStep, add_gradients
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
@@ -190,24 +190,17 @@ class FSPDistiller(GraphMatchingDistiller):
         }
         return {"loss": torch.stack(list(values.values())).sum(), **values}
 
-    def combine_gradients(
-        self,
-        student_params: Iterable[Tensor],
-        ce_loss: Tensor,
-        transfer_loss: Tensor,
-        epoch: int,
-        distiller_params: Optional[Iterable[Tensor]] = None,
-    ) -> None:
-        r"""Add the gradient of this epoch's phase to ``.grad``: for ``epoch <
+    def combine_gradients(self, step: GradientStep) -> None:
+        r"""Add the gradient of this epoch's phase to ``.grad``: for ``step.epoch <
         init_epochs`` that of ``weight * transfer_loss`` alone (parameters it does not
         reach, such as the classifier, keep ``grad=None`` and are left alone by the
         optimiser, as the reference's initialisation optimiser leaves them), afterwards
         that of ``ce_loss + after_init_weight * transfer_loss``."""
-        params = [p for p in student_params if p.requires_grad]
-        if epoch < self.init_epochs:
-            objective = self.weight * transfer_loss
+        params = [p for p in step.student_params if p.requires_grad]
+        if step.epoch < self.init_epochs:
+            objective = self.weight * step.transfer_loss
         else:
-            objective = ce_loss + self.after_init_weight * transfer_loss
+            objective = step.ce_loss + self.after_init_weight * step.transfer_loss
         add_gradients(objective, params)
 
 

@@ -8,6 +8,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, cast
 import torch
 from torch import Tensor, nn
 
+from graphkd.distill.base import GradientStep
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
@@ -386,35 +387,28 @@ class MHGDDistiller(GraphMatchingDistiller):
         :meth:`combine_gradients` and cannot accumulate gradients)."""
         return self.gradient_clipping
 
-    def combine_gradients(
-        self,
-        student_params: Iterable[Tensor],
-        ce_loss: Tensor,
-        transfer_loss: Tensor,
-        epoch: int,
-        distiller_params: Optional[Iterable[Tensor]] = None,
-    ) -> None:
+    def combine_gradients(self, step: GradientStep) -> None:
         r"""Backpropagate ``ce_loss + transfer_loss`` as this method's weighting says.
 
         With ``gradient_clipping`` (the default) the transfer gradient is clipped per
         parameter (:func:`clip_transfer_gradients`, the reference implementation);
-        otherwise the plain sum is backpropagated. ``epoch`` is the 0-based epoch counted
-        from the start of stage 1, as the reference counts it, so the first transfer
-        epoch is ``stage1_epochs`` and gets :math:`\sigma(0) = 1/2`. The trainer calls
-        this instead of ``loss.backward()``. ``distiller_params`` (default: this
-        distiller's) receive the transfer gradient unclipped; an ensemble passes all of
-        its members'.
+        otherwise the plain sum is backpropagated. ``step.epoch`` is the 0-based epoch
+        counted from the start of stage 1, as the reference counts it, so the first
+        transfer epoch is ``stage1_epochs`` and gets :math:`\sigma(0) = 1/2`. The trainer
+        calls this instead of ``loss.backward()``. The distiller's parameters
+        (:meth:`GradientStep.distiller_parameters`) receive the transfer gradient
+        unclipped.
         """
         if not self.gradient_clipping:
-            (ce_loss + transfer_loss).backward()
+            super().combine_gradients(step)
             return
         clip_transfer_gradients(
-            student_params,
-            ce_loss,
-            transfer_loss,
-            epoch,
+            step.student_params,
+            step.ce_loss,
+            step.transfer_loss,
+            step.epoch,
             self.stage1_epochs,
-            extra_params=self.parameters() if distiller_params is None else distiller_params,
+            extra_params=step.distiller_parameters(self),
         )
 
     def stage_loss(self, name: str, teacher: Responses) -> Dict[str, Tensor]:
