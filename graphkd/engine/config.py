@@ -12,10 +12,10 @@ Example
 >>> config = load_config("fashion_mnist", overrides=["optim.epochs=1", "data.subset=256"])
 >>> config.optim.epochs, config.data.subset, config.model.student
 (1, 256, 'resnet8')
->>> apply_overrides(config, ["optim.learning_rate=0.1"])
+>>> apply_overrides(config, ["optim.momentm=0.9"])
 Traceback (most recent call last):
     ...
-ValueError: unknown config key 'optim.learning_rate'; valid keys of 'optim': accumulate, epochs, gamma, lr, milestones, momentum, nesterov, weight_decay
+ValueError: unknown config key 'optim.momentm'; valid keys of 'optim': accumulate, epochs, gamma, lr, milestones, min_lr, momentum, nesterov, optimizer, schedule, warmup_epochs, warmup_lr, weight_decay; did you mean 'optim.momentum'?
 """
 
 from __future__ import annotations
@@ -138,37 +138,74 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    """SGD with a multi-step learning-rate schedule (decayed once per epoch).
+    """The optimiser and its learning-rate schedule, stepped once per epoch.
+
+    By default SGD with a multi-step schedule: the rate starts at ``lr`` and is multiplied
+    by ``gamma`` at each of ``milestones``. ``schedule: cosine`` gives instead, for the
+    epoch of index :math:`e` (from 0) of :math:`E` = ``epochs``, with :math:`W` =
+    ``warmup_epochs`` and the rates :math:`\\eta` = ``lr``, :math:`\\eta_0` =
+    ``warmup_lr``, :math:`\\eta_{\\min}` = ``min_lr``:
+
+    .. math::
+
+        \\eta_e = \\begin{cases}
+            \\eta_0 + \\frac{e}{W} (\\eta - \\eta_0) & e < W \\\\
+            \\eta_{\\min} + \\tfrac12 (\\eta - \\eta_{\\min})
+                \\left(1 + \\cos \\frac{\\pi e}{E}\\right) & e \\ge W
+        \\end{cases}
+
+    This is timm's ``CosineLRScheduler`` (without ``warmup_prefix``) as Li et al.'s
+    ``lkhl/tiny-transformers`` trainer steps it: once at the end of each epoch, with the
+    epoch, so the warm-up rises per epoch, not per step; and the cosine runs over all
+    :math:`E` epochs, the warm-up taking the place of its first :math:`W`.
 
     Parameters
     ----------
+    optimizer : {"sgd", "adamw"}
+        ``"sgd"`` (default): SGD with ``momentum`` and ``nesterov``; ``"adamw"``: AdamW
+        (Loshchilov and Hutter, 2019) with PyTorch's betas (0.9, 0.999), its decoupled
+        weight decay ``weight_decay``; ``momentum`` is then unused.
     lr : float
-        Initial learning rate.
+        Initial learning rate (the peak of the cosine schedule, after the warm-up).
     momentum : float
         SGD momentum.
     weight_decay : float
-        L2 weight decay.
+        SGD's L2 weight decay, AdamW's decoupled one.
     nesterov : bool
-        Nesterov momentum.
+        Nesterov momentum (SGD).
     epochs : int
         Training epochs.
+    schedule : {"step", "cosine"}
+        ``"step"`` (default): multiply the rate by ``gamma`` at ``milestones``;
+        ``"cosine"``: the cosine above (``milestones`` and ``gamma`` unused).
     milestones : list of int
-        Epochs at which the learning rate is multiplied by ``gamma``.
+        Epochs at which the learning rate is multiplied by ``gamma`` (step schedule).
     gamma : float
-        Decay factor.
+        Decay factor (step schedule).
+    warmup_epochs : int
+        Epochs of linear warm-up from ``warmup_lr`` (cosine schedule; default 0).
+    warmup_lr : float
+        Learning rate of the first warm-up epoch (cosine schedule; default 0).
+    min_lr : float
+        The rate the cosine ends at (default 0).
     accumulate : int
         Gradient accumulation: batches whose gradients add up before each optimiser step
         (1: none). The batch of one step stays ``data.batch_size``; methods that relate
         the samples of a batch (graphs, memory-bank updates) see each smaller batch.
     """
 
+    optimizer: str = "sgd"
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = False
     epochs: int = 240
+    schedule: str = "step"
     milestones: List[int] = field(default_factory=lambda: [150, 180, 210])
     gamma: float = 0.1
+    warmup_epochs: int = 0
+    warmup_lr: float = 0.0
+    min_lr: float = 0.0
     accumulate: int = 1
 
 
@@ -251,6 +288,10 @@ class Config:
 
 
 _FREE_FORM = {("method", "options"), ("model", "network_options")}
+#: The values of ``optim.optimizer``.
+OPTIMIZERS = ("sgd", "adamw")
+#: The values of ``optim.schedule``.
+SCHEDULES = ("step", "cosine")
 #: The values of ``run.amp_dtype``.
 AMP_DTYPES = ("auto", "float16", "bfloat16")
 _NULLABLE = {"data.subset", "data.test_subset", "data.limit_batches"}
@@ -385,6 +426,19 @@ def _check_optim(optim: OptimConfig) -> None:
             "optim.nesterov needs a momentum, and optim.momentum is 0; --set optim.momentum=0.9 "
             "or --set optim.nesterov=false"
         )
+    for key, valid_values in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        value = getattr(optim, key)
+        if value not in valid_values:
+            raise ValueError(
+                f"optim.{key} must be one of {', '.join(valid_values)}, got {value!r}; e.g. "
+                f"--set optim.{key}={valid_values[-1]}" + did_you_mean(str(value), valid_values)
+            )
+    if optim.nesterov and optim.optimizer != "sgd":
+        raise ValueError(
+            f"optim.nesterov is SGD's; optim.optimizer is {optim.optimizer}: --set "
+            "optim.nesterov=false, or --set optim.optimizer=sgd"
+        )
+    _check_cosine(optim)
     wrong = [m for m in optim.milestones if isinstance(m, bool) or not isinstance(m, int) or m < 1]
     if wrong:
         raise ValueError(
@@ -393,9 +447,43 @@ def _check_optim(optim: OptimConfig) -> None:
         )
 
 
+def _check_cosine(optim: OptimConfig) -> None:
+    """The cosine schedule's rates and warm-up, or their absence from a step schedule."""
+    if optim.schedule != "cosine":
+        set_keys = [
+            f"optim.{key}={getattr(optim, key)}"
+            for key in ("warmup_epochs", "warmup_lr", "min_lr")
+            if getattr(optim, key) != 0
+        ]
+        if set_keys:
+            raise ValueError(
+                f"{', '.join(set_keys)}: warm-up and minimum rates apply to "
+                f"optim.schedule=cosine, and optim.schedule is {optim.schedule}; --set "
+                "optim.schedule=cosine, or set them to 0"
+            )
+        return
+    for key, value in (("warmup_lr", optim.warmup_lr), ("min_lr", optim.min_lr)):
+        if not (math.isfinite(value) and 0 <= value <= optim.lr):
+            raise ValueError(
+                f"optim.{key} must be in [0, optim.lr] = [0, {optim.lr}], got {value}; e.g. "
+                f"--set optim.{key}={optim.lr / 100:g}"
+            )
+    if optim.lr == 0:
+        raise ValueError(
+            "optim.schedule=cosine scales a positive optim.lr, got 0; e.g. --set optim.lr=5e-4"
+        )
+    if not 0 <= optim.warmup_epochs < optim.epochs:
+        raise ValueError(
+            f"optim.warmup_epochs must be in [0, optim.epochs) = [0, {optim.epochs}), got "
+            f"{optim.warmup_epochs}; e.g. --set optim.warmup_epochs={optim.epochs // 15}"
+        )
+
+
 def milestones_beyond_epochs(optim: OptimConfig) -> Optional[str]:
-    """A note when a learning-rate milestone lies beyond ``optim.epochs`` (the rate never
-    decays there), or ``None``."""
+    """A note when a learning-rate milestone of a step schedule lies beyond
+    ``optim.epochs`` (the rate never decays there), or ``None``."""
+    if optim.schedule != "step":
+        return None
     beyond = [m for m in optim.milestones if m > optim.epochs]
     if not beyond:
         return None

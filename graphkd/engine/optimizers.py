@@ -1,10 +1,12 @@
-"""What updates a run's weights: SGD with its multi-step schedule for the student's
-stage, the distiller-only stages' SGD and the AMP gradient scaler, and the scheduler's
-state in the form checkpoints store."""
+"""What updates a run's weights: the student's optimiser (SGD or AdamW) with its
+learning-rate schedule (multi-step, or cosine with a linear warm-up), the
+distiller-only stages' SGD and the AMP gradient scaler, and the scheduler's state in the
+form checkpoints store."""
 
 from __future__ import annotations
 
 import collections
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -17,7 +19,7 @@ from graphkd.engine.run_models import RunModels
 
 @dataclass
 class RunOptimizers:
-    """SGD and its schedule for the student's stage, the distiller-only stages' SGD
+    """The optimiser and its schedule for the student's stage, the distiller-only stages' SGD
     (``None`` without such stages) and the AMP gradient scaler."""
 
     optimizer: torch.optim.Optimizer
@@ -29,23 +31,34 @@ class RunOptimizers:
 def build_optimizers(
     optim: OptimConfig, run: RunConfig, models: RunModels, device: torch.device
 ) -> RunOptimizers:
-    """SGD with a multi-step schedule over the student's (and the distiller's) trainable
-    parameters; distiller-only stages (e.g. MHGD's attention networks) get an SGD of
-    their own without weight decay, since their losses carry their own regularisation."""
+    """``optim.optimizer`` with ``optim.schedule`` over the student's (and the
+    distiller's) trainable parameters; distiller-only stages (e.g. MHGD's attention
+    networks) get an SGD of their own without weight decay, since their losses carry
+    their own regularisation."""
     distiller = models.distiller
     trainable = [p for p in models.student.parameters() if p.requires_grad]
     if distiller is not None:
         trainable += [p for p in distiller.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        trainable,
-        lr=optim.lr,
-        momentum=optim.momentum,
-        weight_decay=optim.weight_decay,
-        nesterov=optim.nesterov,
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(optim.milestones), gamma=optim.gamma
-    )
+    optimizer: torch.optim.Optimizer
+    if optim.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(trainable, lr=optim.lr, weight_decay=optim.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(
+            trainable,
+            lr=optim.lr,
+            momentum=optim.momentum,
+            weight_decay=optim.weight_decay,
+            nesterov=optim.nesterov,
+        )
+    scheduler: Any
+    if optim.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: cosine_lr(optim, epoch) / optim.lr
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(optim.milestones), gamma=optim.gamma
+        )
     stage_optimizer = (
         torch.optim.SGD(
             [p for p in distiller.parameters() if p.requires_grad],
@@ -69,12 +82,39 @@ def _grad_scaler(device: torch.device, enabled: bool) -> Any:
     return torch.cuda.amp.GradScaler(enabled=enabled)
 
 
+def cosine_lr(optim: OptimConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (from 0) under ``optim.schedule = "cosine"``:
+    a linear warm-up from ``warmup_lr`` over ``warmup_epochs``, then the cosine from
+    ``lr`` to ``min_lr`` over all ``epochs`` (the formula of
+    :class:`~graphkd.engine.config.OptimConfig`); ``min_lr`` from ``epochs`` on.
+
+    Example
+    -------
+    >>> from graphkd.engine.config import OptimConfig
+    >>> optim = OptimConfig(lr=1.0, epochs=4, schedule="cosine", warmup_epochs=2, warmup_lr=0.2)
+    >>> [round(cosine_lr(optim, e), 3) for e in range(5)]
+    [0.2, 0.6, 0.5, 0.146, 0.0]
+    """
+    if epoch < optim.warmup_epochs:
+        return optim.warmup_lr + epoch * (optim.lr - optim.warmup_lr) / optim.warmup_epochs
+    if epoch >= optim.epochs:
+        return optim.min_lr
+    cosine = 1 + math.cos(math.pi * epoch / optim.epochs)
+    return optim.min_lr + 0.5 * (optim.lr - optim.min_lr) * cosine
+
+
 def scheduler_state_for_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
     """MultiStepLR keeps its milestones in a Counter, which ``torch.load(weights_only=True)``
-    refuses before torch 2.4; checkpoints store a plain dict."""
+    refuses before torch 2.4; checkpoints store a plain dict. (The cosine schedule's
+    LambdaLR state holds its epoch and base rates only; its rule comes from the config.)"""
+    if "milestones" not in state:
+        return dict(state)
     return {**state, "milestones": dict(state["milestones"])}
 
 
 def scheduler_state_from_checkpoint(state: Dict[str, Any]) -> Dict[str, Any]:
-    """The scheduler state a checkpoint stores, with its milestones a Counter again."""
+    """The scheduler state a checkpoint stores, with MultiStepLR's milestones a Counter
+    again."""
+    if "milestones" not in state:
+        return dict(state)
     return {**state, "milestones": collections.Counter(state["milestones"])}

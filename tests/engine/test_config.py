@@ -157,7 +157,7 @@ def test_unknown_override_key_names_it_and_the_valid_ones(override, named):
         apply_overrides(Config(), [override])
     assert repr(named) in str(error.value)
     if named.startswith("optim.learning"):
-        assert "lr, milestones, momentum" in str(error.value)
+        assert "lr, milestones, min_lr, momentum" in str(error.value)
     if named.startswith("trainer"):
         assert "data, method, model, optim, run" in str(error.value)
 
