@@ -245,14 +245,3 @@ def test_the_trainer_announces_every_epoch_to_the_method(tmp_path, monkeypatch):
     config = load_config("fashion_mnist", [*tiny, "optim.epochs=3", "method.name=dkd"])
     Trainer(log=lambda line: None).distill(config)
     assert seen == [(e, pytest.approx(reference_warmup(e + 1))) for e in range(3)]
-
-
-def test_split_classes_keeps_class_order_at_both_ends():
-    from graphkd.distill.presets.dkd import split_classes
-
-    logits = torch.arange(15.0).view(3, 5)
-    labels = torch.tensor([0, 4, 2])
-    target, others = split_classes(logits, Responses(logits, labels=labels))
-    torch.testing.assert_close(target, torch.tensor([[0.0], [9.0], [12.0]]))
-    expected = torch.tensor([[1.0, 2, 3, 4], [5, 6, 7, 8], [10, 11, 13, 14]])
-    torch.testing.assert_close(others, expected)

@@ -4,68 +4,19 @@ every sample as two node terms, with a warm-up by epoch."""
 from __future__ import annotations
 
 import functools
-from typing import Dict, Tuple
+from typing import Dict
 
 import torch
 from torch import Tensor
 
+from graphkd.distill.class_split import check_pair_labels, split_classes
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
+from graphkd.distill.warmup import linear_warmup
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import check_positive
 from graphkd.responses import Responses
-
-
-def split_classes(
-    scores: Tensor, responses: Responses, who: str = "responses"
-) -> Tuple[Tensor, Tensor]:
-    """Each row's labelled entry ``(B, 1)`` and its other entries ``(B, C - 1)`` in class
-    order, of ``(B, C)`` ``scores`` (the logits or a function of them), by gathers (no host
-    synchronisation, unlike a boolean mask).
-
-    Raises
-    ------
-    ValueError
-        No labels, labels of another shape than ``(B,)``, or fewer than two classes.
-    """
-    logits, labels = responses.logits, responses.labels
-    if labels is None:
-        raise ValueError(
-            f"the {who} carry no labels; methods that split the target class from the "
-            "others need Responses(labels=...) (the trainer sets them on every batch)"
-        )
-    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
-        raise ValueError(
-            f"the {who} have logits of shape {tuple(logits.shape)} and labels of shape "
-            f"{tuple(labels.shape)}; pass (B, C) logits and (B,) integer labels"
-        )
-    if logits.shape[1] < 2:
-        raise ValueError(
-            f"the {who} score {logits.shape[1]} class; splitting the target class from the "
-            "others needs at least 2 classes"
-        )
-    label = labels.long().view(-1, 1)
-    others = torch.arange(logits.shape[1] - 1, device=logits.device).view(1, -1)
-    others = others + (others >= label).long()
-    return scores.gather(1, label), scores.gather(1, others)
-
-
-def check_labels(responses: Responses, who: str = "responses") -> None:
-    """Raise a ``ValueError`` unless every label is a class index of the logits (one host
-    synchronisation; distillers call it only while their ``check_inputs`` is on)."""
-    labels, classes = responses.labels, responses.logits.shape[-1]
-    if labels is None:
-        split_classes(responses.logits, responses, who)
-    elif labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(
-            f"the {who} carry {labels.dtype} labels; pass integer class indices (torch.long)"
-        )
-    elif bool(((labels < 0) | (labels >= classes)).any()):
-        raise ValueError(
-            f"the {who} carry labels outside [0, {classes}) (the logits score {classes} "
-            "classes); give teacher and student as many classes as the dataset has"
-        )
 
 
 def target_split(responses: Responses, temperature: float = 4.0) -> KnowledgeGraph:
@@ -131,14 +82,13 @@ class DKDDistiller(GraphMatchingDistiller):
         )
 
     def warmup_factor(self) -> float:
-        """:math:`\\min((e + 1) / E_w, 1)` at the current epoch :math:`e` (1 without a
+        """:func:`~graphkd.distill.warmup.linear_warmup` at the current epoch (1 without a
         warm-up)."""
-        return 1.0 if self.warmup_epochs == 0 else min((self.epoch + 1) / self.warmup_epochs, 1.0)
+        return linear_warmup(self.epoch, self.warmup_epochs)
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         if self.check_inputs:
-            check_labels(student, "student responses")
-            check_labels(teacher, "teacher responses")
+            check_pair_labels(teacher, student)
         out = super().forward(teacher, student)
         out["loss"] = self.warmup_factor() * out["loss"]
         return out

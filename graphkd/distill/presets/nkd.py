@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkd.distill.class_split import check_pair_labels, split_classes
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.dkd import check_labels, split_classes
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import Metric, check_positive
 from graphkd.responses import Responses
@@ -103,8 +103,7 @@ class NKDDistiller(GraphMatchingDistiller):
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         if self.check_inputs:
-            check_labels(student, "student responses")
-            check_labels(teacher, "teacher responses")
+            check_pair_labels(teacher, student)
         return super().forward(teacher, student)
 
 
