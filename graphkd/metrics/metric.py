@@ -45,6 +45,20 @@ def check_positive(caller: str, option: str, value: float) -> None:
         raise ValueError(f"{caller}: {option} must be positive, got {value!r}; pass a value > 0")
 
 
+def check_non_negative(caller: str, option: str, value: float) -> None:
+    """Raise a ``ValueError`` unless ``value >= 0``.
+
+    Example
+    -------
+    >>> check_non_negative("dkd", "beta", -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: dkd: beta must be >= 0, got -1.0; pass a value >= 0
+    """
+    if not value >= 0:
+        raise ValueError(f"{caller}: {option} must be >= 0, got {value!r}; pass a value >= 0")
+
+
 def check_same_shape(caller: str, student: Tensor, teacher: Tensor) -> None:
     """Raise a ``ValueError`` unless ``student`` and ``teacher`` have equal shapes.
 

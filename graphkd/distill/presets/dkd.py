@@ -15,7 +15,7 @@ from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.warmup import linear_warmup
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.metrics.metric import check_positive
+from graphkd.metrics.metric import check_non_negative, check_positive
 from graphkd.responses import Responses
 
 
@@ -65,8 +65,7 @@ class DKDDistiller(GraphMatchingDistiller):
     ) -> None:
         check_positive("dkd", "temperature", temperature)
         for name, value in (("alpha", alpha), ("beta", beta), ("warmup_epochs", warmup_epochs)):
-            if value < 0:
-                raise ValueError(f"dkd: {name} must be >= 0, got {value!r}; pass a value >= 0")
+            check_non_negative("dkd", name, value)
         options = {"temperature": temperature, "scale_by_temperature_squared": True}
         terms = [
             MatchTerm("tckd", "target_vs_rest", "nodes", "kl", weight=alpha, options=options),

@@ -14,7 +14,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.metrics.metric import Metric, check_positive
+from graphkd.metrics.metric import Metric, check_non_negative, check_positive
 from graphkd.responses import Responses
 
 
@@ -86,8 +86,7 @@ class NKDDistiller(GraphMatchingDistiller):
 
     def __init__(self, temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0):
         check_positive("nkd", "temperature", temperature)
-        if gamma < 0:
-            raise ValueError(f"nkd: gamma must be >= 0, got {gamma!r}; pass a value >= 0")
+        check_non_negative("nkd", "gamma", gamma)
         terms = [
             MatchTerm("target", "target", "nodes", TargetLikelihood(check_finite=False)),
             MatchTerm(
