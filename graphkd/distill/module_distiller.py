@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from torch import Tensor, nn
 
@@ -74,16 +74,15 @@ class ModuleDistiller(Distiller):
     def forward(self, teacher: Any, student: Responses) -> Dict[str, Tensor]:
         return self.module(teacher, student)
 
+    def _hook_or(self, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
+        """The module's hook ``name`` where it defines one, else the contract's ``default``."""
+        return self._hooks.get(name, default)
+
     def stages(self) -> List[Stage]:
-        hook = self._hooks.get("stages")
-        return list(hook()) if hook else super().stages()
+        return list(self._hook_or("stages", super().stages)())
 
     def set_stage(self, name: str) -> None:
-        hook = self._hooks.get("set_stage")
-        if hook is None:
-            super().set_stage(name)
-        else:
-            hook(name)
+        self._hook_or("set_stage", super().set_stage)(name)
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
@@ -92,15 +91,10 @@ class ModuleDistiller(Distiller):
             hook(epoch)
 
     def stage_loss(self, name: str, teacher: Responses) -> Dict[str, Tensor]:
-        hook = self._hooks.get("stage_loss")
-        return hook(name, teacher) if hook else super().stage_loss(name, teacher)
+        return self._hook_or("stage_loss", super().stage_loss)(name, teacher)
 
     def combine_gradients(self, step: GradientStep) -> None:
-        hook = self._hooks.get("combine_gradients")
-        if hook is None:
-            super().combine_gradients(step)
-        else:
-            hook(step)
+        self._hook_or("combine_gradients", super().combine_gradients)(step)
 
     def after_step(self, teacher: Any, student: Responses) -> None:
         hook = self._hooks.get("after_step")
@@ -129,11 +123,7 @@ class ModuleDistiller(Distiller):
         return graphs
 
     def reset_parameters(self) -> None:
-        hook = self._hooks.get("reset_parameters")
-        if hook is None:
-            super().reset_parameters()
-        else:
-            hook()
+        self._hook_or("reset_parameters", super().reset_parameters)()
 
 
 def as_distiller(method: Any, name: str = "method") -> Distiller:

@@ -13,7 +13,7 @@ from graphkd.distill import method_arguments
 from graphkd.distill.base import GradientStep
 from graphkd.distill.method_registry import METHODS
 from graphkd.distill.presets.ab import ABDistiller, BoundaryLoss
-from graphkd.distill.presets.vid import term_name
+from graphkd.distill.stage_pairs import term_name
 from graphkd.engine.method_setup import preact_taps
 
 B = 6

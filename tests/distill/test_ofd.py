@@ -11,7 +11,7 @@ from graphkd import Responses
 from graphkd.distill import method_arguments
 from graphkd.distill.method_registry import METHODS
 from graphkd.distill.presets.ofd import Connector, OFDDistiller, margin_from_batchnorm
-from graphkd.distill.presets.vid import term_name
+from graphkd.distill.stage_pairs import term_name
 from graphkd.engine.method_setup import preact_taps
 
 B = 6

@@ -10,7 +10,8 @@ import graphkd
 from graphkd import Responses
 from graphkd.distill import method_arguments
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.vid import GaussianNLL, VIDDistiller, paired_features, term_name
+from graphkd.distill.presets.vid import GaussianNLL, VIDDistiller
+from graphkd.distill.stage_pairs import paired_features, term_name
 
 B = 5
 # student larger than the teacher at s1/t1, smaller at s2/t2, equal at s3/t3

@@ -7,11 +7,11 @@ from typing import Dict, Optional, Sequence, Tuple
 from torch import Tensor, nn
 
 from graphkd.distill.base import GradientStep, add_gradients
-from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.presets.fitnet import HintRegressor
-from graphkd.distill.presets.vid import (
+from graphkd.distill.stage_pairs import (
+    StagePairDistiller,
     checked_pair_maps,
     paired_features,
     sample_graphs,
@@ -76,7 +76,7 @@ def connector(student_shape: Shape, teacher_shape: Shape) -> nn.Module:
         ) from None
 
 
-class ABDistiller(GraphMatchingDistiller):
+class ABDistiller(StagePairDistiller):
     r"""Activation-boundary distillation (Heo et al., AAAI 2019), with its initialisation.
 
     Nodes are the samples of the batch. At each of the :math:`n` pairs of tapped stage
@@ -138,8 +138,7 @@ class ABDistiller(GraphMatchingDistiller):
             )
             for k, name in enumerate(t_names)
         ]
-        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
-        self.teacher_features, self.student_features = t_names, s_names
+        super().__init__("ab", t_names, s_names, terms, ce_weight, check_inputs)
         self.teacher_shapes = [tuple(int(x) for x in teacher_shapes[n]) for n in t_names]
         self.student_shapes = [tuple(int(x) for x in student_shapes[n]) for n in s_names]
         self.connectors = nn.ModuleList(
@@ -150,10 +149,6 @@ class ABDistiller(GraphMatchingDistiller):
         self.weight = weight
         self.init_epochs = init_epochs
         self.preact = preact
-
-    @staticmethod
-    def _unused(responses: Responses) -> KnowledgeGraph:  # pragma: no cover - never called
-        raise AssertionError("ABDistiller builds both graphs in build_graphs")
 
     def initialising(self, epoch: Optional[int] = None) -> bool:
         """Whether ``epoch`` (default: the last announced, :attr:`epoch`) is one of the
@@ -169,7 +164,7 @@ class ABDistiller(GraphMatchingDistiller):
             [shape[0] for shape in self.teacher_shapes],
             [shape[0] for shape in self.student_shapes],
         )
-        t_maps, s_maps = checked_pair_maps("ab", self, teacher, student, widths)
+        t_maps, s_maps = checked_pair_maps(self, teacher, student, widths)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, network in zip(
             self.teacher_features, s_maps, t_maps, self.connectors
@@ -182,7 +177,7 @@ class ABDistiller(GraphMatchingDistiller):
                     f"{tuple(t_map.shape)}; pass the shapes of the tapped maps "
                     "(teacher_shapes, student_shapes)"
                 )
-        return sample_graphs(t_fields, s_fields, student)
+        return sample_graphs(t_fields, s_fields)
 
     def forward(self, teacher: Responses, student: Responses) -> Dict[str, Tensor]:
         """``{"loss": L_ab during initialisation else 0, "ab": L_ab, "ab_<feature>": ...}``."""

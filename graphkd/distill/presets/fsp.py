@@ -10,10 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.distill.base import GradientStep, add_gradients
-from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
-from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
+from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names, resolve_pairs
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
@@ -73,7 +72,7 @@ def flow_graph(
     return graph
 
 
-class FSPDistiller(GraphMatchingDistiller):
+class FSPDistiller(StagePairDistiller):
     r"""Flow of solution procedure (Yim et al., CVPR 2017) on bipartite channel graphs.
 
     For each pair of consecutive stage outputs :math:`(k, k+1)` of a network, the FSP
@@ -96,8 +95,9 @@ class FSPDistiller(GraphMatchingDistiller):
 
     Parameters
     ----------
-    teacher_features, student_features : list of str
-        The stage outputs read, shallow to deep, as many of each (at least 2).
+    teacher_features, student_features, check_inputs
+        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (at least 2
+        stage outputs).
     weight : float
         :math:`w`, the FSP weight during the initialisation epochs (1).
     init_epochs : int
@@ -106,18 +106,14 @@ class FSPDistiller(GraphMatchingDistiller):
         :math:`w'`, the FSP weight beside the cross-entropy afterwards (0).
     ce_weight : float
         :math:`w_{ce}` after the initialisation (1).
-    check_inputs : bool
-        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
 
     Example
     -------
-    >>> names = ["layer1", "layer2"]
-    >>> distiller = FSPDistiller(names, names)
-    >>> def responses():
-    ...     maps = {"layer1": torch.rand(4, 8, 8, 8), "layer2": torch.rand(4, 16, 4, 4)}
-    ...     return Responses(torch.randn(4, 10), features=maps)
-    >>> sorted(distiller(responses(), responses()))
-    ['fsp_layer1_layer2', 'loss']
+    >>> maps = {"layer1": torch.rand(4, 8, 8, 8), "layer2": torch.rand(4, 16, 4, 4)}
+    >>> same = Responses(torch.randn(4, 10), features=maps)
+    >>> out = FSPDistiller(["layer1", "layer2"], ["layer1", "layer2"])(same, same)
+    >>> sorted(out), float(out["loss"])
+    (['fsp_layer1_layer2', 'loss'], 0.0)
     """
 
     combines_gradients = True
@@ -132,38 +128,21 @@ class FSPDistiller(GraphMatchingDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        teacher_features, student_features = list(teacher_features), list(student_features)
-        check_pairing(teacher_features, student_features, "fsp")
-        if len(teacher_features) < 2:
-            raise ValueError(
-                f"fsp relates consecutive stage outputs and needs at least 2, got "
-                f"{teacher_features}; tap (and name) more stage outputs"
-            )
         if init_epochs < 0:
             raise ValueError(f"fsp: init_epochs must be >= 0, got {init_epochs}")
-        self.names = [
-            term_name("fsp", low, high)
-            for low, high in zip(teacher_features[:-1], teacher_features[1:])
-        ]
+        self.names = consecutive_term_names("fsp", teacher_features)
         terms = [MatchTerm(name, "fsp", "edges", "mse") for name in self.names]
-        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
-        self.teacher_features, self.student_features = teacher_features, student_features
+        super().__init__("fsp", teacher_features, student_features, terms, ce_weight, check_inputs)
         self.weight = weight
         self.init_epochs = init_epochs
         self.after_init_weight = after_init_weight
-
-    @staticmethod
-    def _unused(responses: Responses) -> KnowledgeGraph:
-        raise ValueError("FSPDistiller builds both graphs together in build_graphs")
 
     def build_graphs(
         self, teacher: Responses, student: Responses
     ) -> Tuple[Dict[str, KnowledgeGraph], Dict[str, KnowledgeGraph]]:
         """Per pair of consecutive stages (keyed ``"fsp_<lower>_<upper>"``, the teacher's
         names), the teacher's and the student's flow graphs (:func:`flow_graph`)."""
-        pairs = paired_maps(
-            teacher, student, self.teacher_features, self.student_features, "fsp", self.check_inputs
-        )
+        pairs = self.paired_maps(teacher, student)
         for k, (s_map, t_map) in enumerate(pairs):
             if s_map.shape[1] != t_map.shape[1]:
                 raise ValueError(
@@ -231,12 +210,9 @@ def fsp(
 
     Parameters
     ----------
-    teacher_channels, student_channels : dict of str to int, optional
-        The tapped stage outputs and their channels (the trainer passes them); paired
-        stages need equal channel counts.
-    teacher_features, student_features : sequence of str, optional
-        The stage outputs, shallow to deep (default: every tapped one, the deeper
-        network cut to the other's count of deepest stages).
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
+        chooses them; paired stages need equal channel counts.
     weight : float
         :math:`w` during the initialisation (1).
     init_epochs : int

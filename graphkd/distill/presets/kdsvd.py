@@ -8,11 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
 from graphkd.distill.presets.fsp import flow_graph
+from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names, resolve_pairs
 from graphkd.graphs.svd_embedding import svd_embedding, top_right_singular_vectors
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
@@ -67,7 +66,7 @@ class PerSampleSquaredError(Metric):
         return (student - teacher).square().sum() / graph.batch_size
 
 
-class KDSVDDistiller(GraphMatchingDistiller):
+class KDSVDDistiller(StagePairDistiller):
     r"""KD-SVD (Lee, Kim and Song, ECCV 2018): singular-vector graphs between stages.
 
     Each stage output of a sample is summarised by its top ``k`` right-singular vectors
@@ -89,8 +88,9 @@ class KDSVDDistiller(GraphMatchingDistiller):
 
     Parameters
     ----------
-    teacher_features, student_features : list of str
-        The stage outputs read, shallow to deep, as many of each (at least 2).
+    teacher_features, student_features, ce_weight, check_inputs
+        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (at least 2
+        stage outputs).
     k : int
         Singular vectors per stage (1).
     weight : float
@@ -101,20 +101,14 @@ class KDSVDDistiller(GraphMatchingDistiller):
     svd_eps : float
         Gradient regularisation of the student's singular vectors (``1e-4``; 0 is the
         exact gradient, infinite at repeated singular values).
-    ce_weight : float
-        Weight of the student's cross-entropy (1).
-    check_inputs : bool
-        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
 
     Example
     -------
-    >>> names = ["layer1", "layer2"]
-    >>> distiller = KDSVDDistiller(names, names)
-    >>> def responses():
-    ...     maps = {"layer1": torch.rand(4, 8, 8, 8), "layer2": torch.rand(4, 16, 4, 4)}
-    ...     return Responses(torch.randn(4, 10), features=maps)
-    >>> sorted(distiller(responses(), responses()))
-    ['kdsvd_layer1_layer2', 'loss']
+    >>> names = ["layer1", "layer2", "layer3"]
+    >>> maps = {name: torch.rand(4, 8, 16 // 2**k, 16 // 2**k) for k, name in enumerate(names)}
+    >>> responses = Responses(torch.randn(4, 10), features=maps)
+    >>> sorted(KDSVDDistiller(names, names)(responses, responses))
+    ['kdsvd_layer1_layer2', 'kdsvd_layer2_layer3', 'loss']
     """
 
     def __init__(
@@ -128,48 +122,27 @@ class KDSVDDistiller(GraphMatchingDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        teacher_features, student_features = list(teacher_features), list(student_features)
-        check_pairing(teacher_features, student_features, "kdsvd")
-        if len(teacher_features) < 2:
-            raise ValueError(
-                f"kdsvd relates consecutive stage outputs and needs at least 2, got "
-                f"{teacher_features}; tap (and name) more stage outputs"
-            )
         if layout not in LAYOUTS:
             raise ValueError(f"kdsvd: layout must be one of {LAYOUTS}, got {layout!r}")
         if k < 1:
             raise ValueError(f"kdsvd: k must be >= 1 singular vector, got {k}")
-        self.names = [
-            term_name("kdsvd", low, high)
-            for low, high in zip(teacher_features[:-1], teacher_features[1:])
-        ]
+        self.names = consecutive_term_names("kdsvd", teacher_features)
         metric = PerSampleSquaredError(check_finite=not check_inputs)
         terms = [MatchTerm(name, "rbf", "edges", metric, weight) for name in self.names]
-        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
-        self.teacher_features, self.student_features = teacher_features, student_features
+        super().__init__(
+            "kdsvd", teacher_features, student_features, terms, ce_weight, check_inputs
+        )
         self.k = k
         self.layout = layout
         self.svd_eps = svd_eps
-
-    @staticmethod
-    def _unused(responses: Responses) -> KnowledgeGraph:
-        raise ValueError("KDSVDDistiller builds both graphs together in build_graphs")
 
     def singular_vectors(
         self, teacher: Responses, student: Responses
     ) -> List[Tuple[Tensor, Tensor]]:
         """Per stage, the student's and the teacher's scaled singular vectors
         ``(B, k, D)`` (the teacher's without gradient)."""
-        pairs = paired_maps(
-            teacher,
-            student,
-            self.teacher_features,
-            self.student_features,
-            "kdsvd",
-            self.check_inputs,
-        )
         out = []
-        for stage, (s_map, t_map) in enumerate(pairs):
+        for stage, (s_map, t_map) in enumerate(self.paired_maps(teacher, student)):
             s_x, t_x = singular_matrix(s_map, self.layout), singular_matrix(t_map, self.layout)
             if s_x.dtype in HALF:  # no eigendecomposition in half precision: use float32
                 s_x, t_x = s_x.float(), t_x.float()
@@ -244,13 +217,9 @@ def kdsvd(
 
     Parameters
     ----------
-    teacher_channels, student_channels : dict of str to int, optional
-        The tapped stage outputs (the trainer passes them); their keys are the default
-        stage lists.
-    teacher_features, student_features : sequence of str, optional
-        The stage outputs, shallow to deep (default: every tapped one, the deeper
-        network cut to the other's count of deepest stages); for VGGs the reference
-        reads ``["relu1", "relu2", "relu3", "relu4"]``.
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
+        chooses them; for VGGs the reference reads ``["relu1", "relu2", "relu3", "relu4"]``.
     k : int
         1.
     weight : float

@@ -17,7 +17,7 @@ from torch import Tensor
 from graphkd.distill.base import Distiller
 from graphkd.distill.inputs import pool_to_smaller
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.at import check_pairing, paired_maps, resolve_pairs, term_name
+from graphkd.distill.stage_pairs import check_pairing, paired_maps, resolve_pairs, term_name
 from graphkd.graphs import complete_graph
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -152,17 +152,14 @@ class NSTDistiller(Distiller):
 
     Parameters
     ----------
-    teacher_features, student_features : list of str
-        The stage outputs read, shallow to deep, as many of each.
+    teacher_features, student_features, ce_weight, check_inputs
+        As for the :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (NST compares
+        no graph fields term by term, so it is a plain :class:`~graphkd.distill.Distiller`).
     weight : float
         :math:`w` (50).
     path : str
         ``"auto"`` (same as ``"gram"``), ``"gram"`` or ``"explicit"``; the attribute
         ``path`` holds the resolved choice and may be changed later.
-    ce_weight : float
-        Weight of the student's cross-entropy (1).
-    check_inputs : bool
-        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
 
     Example
     -------
@@ -257,13 +254,10 @@ def nst(
 
     Parameters
     ----------
-    teacher_channels, student_channels : dict of str to int, optional
-        The tapped stage outputs (the trainer passes them); their keys are the default
-        stage lists.
-    teacher_features, student_features : sequence of str, optional
-        The stage outputs to pair, shallow to deep (default: every tapped one, the
-        deeper network cut to the other's count of deepest stages). For VGGs name
-        ``["relu1", "relu2", "relu3", "relu4"]`` (the reference's stages after the stem).
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
+        chooses them. For VGGs name ``["relu1", "relu2", "relu3", "relu4"]`` (the
+        reference's stages after the stem).
     weight : float
         50.
     ce_weight : float

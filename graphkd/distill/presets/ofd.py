@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
-from graphkd.distill.presets.vid import (
+from graphkd.distill.stage_pairs import (
+    StagePairDistiller,
     checked_pair_maps,
     paired_widths,
     sample_graphs,
@@ -116,7 +116,7 @@ class Connector(nn.Sequential):
         bn.reset_parameters()
 
 
-class OFDDistiller(GraphMatchingDistiller):
+class OFDDistiller(StagePairDistiller):
     r"""Overhaul of feature distillation (Heo et al., ICCV 2019).
 
     Nodes are the samples of the batch. At each of the :math:`n` pairs of tapped stage
@@ -162,18 +162,13 @@ class OFDDistiller(GraphMatchingDistiller):
             )
             for k, (name, width) in enumerate(zip(t_names, t_widths))
         ]
-        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
-        self.teacher_features, self.student_features = t_names, s_names
+        super().__init__("ofd", t_names, s_names, terms, ce_weight, check_inputs)
         self.teacher_widths, self.student_widths = t_widths, s_widths
         self.connectors = nn.ModuleList(
             Connector(s, t, kernel_size) for s, t in zip(s_widths, t_widths)
         )
         self.weight = weight
         self.preact = preact
-
-    @staticmethod
-    def _unused(responses: Responses) -> KnowledgeGraph:  # pragma: no cover - never called
-        raise AssertionError("OFDDistiller builds both graphs in build_graphs")
 
     def margins(self) -> Dict[str, Tensor]:
         """``{teacher feature: margin (C,)}``."""
@@ -186,14 +181,14 @@ class OFDDistiller(GraphMatchingDistiller):
         student's size (teacher graph) and the student's map through its connector
         (student graph)."""
         widths = (self.teacher_widths, self.student_widths)
-        t_maps, s_maps = checked_pair_maps("ofd", self, teacher, student, widths)
+        t_maps, s_maps = checked_pair_maps(self, teacher, student, widths)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, connector in zip(
             self.teacher_features, s_maps, t_maps, self.connectors
         ):
             s_fields[name] = connector(s_map)
             t_fields[name] = F.adaptive_avg_pool2d(t_map.detach(), s_fields[name].shape[-2:])
-        return sample_graphs(t_fields, s_fields, student)
+        return sample_graphs(t_fields, s_fields)
 
 
 def _margin(teacher_bn: Optional[BatchNormAffine], name: str, width: int) -> Tensor:

@@ -3,174 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkd.distill.distiller import GraphMatchingDistiller, _validate
-from graphkd.distill.inputs import pool_to_smaller, stage_maps
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
+from graphkd.distill.stage_pairs import (
+    StagePairDistiller,
+    checked_pair_maps,
+    paired_widths,
+    pooled_pair,
+    sample_graphs,
+    term_name,
+)
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
-from graphkd.responses import Responses, check_finite
-
-
-def paired_features(
-    method: str,
-    teacher_channels: Optional[Dict[str, int]],
-    student_channels: Optional[Dict[str, int]],
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-) -> Tuple[List[str], List[str]]:
-    """The teacher's and the student's tapped features paired by order.
-
-    By default each side's tapped features (the keys of its channel dict, shallow to
-    deep) are aligned at the deep end and the ``min(n_t, n_s)`` deepest of each are kept,
-    as mdistiller aligns stage lists; ``teacher_features`` / ``student_features`` choose
-    them explicitly (as many of each).
-
-    Example
-    -------
-    >>> paired_features("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
-    (['b', 'c'], ['x', 'y'])
-    """
-    sides = {}
-    for who, channels, chosen in (
-        ("teacher", teacher_channels, teacher_features),
-        ("student", student_channels, student_features),
-    ):
-        if channels is None:
-            raise ValueError(
-                f"{method} needs {who}_channels, the channel count of each tapped stage output "
-                "(dict feature name -> channels, shallow to deep), e.g. {'layer1': 64, "
-                "'layer2': 128}; the trainer passes it from the tapped models"
-            )
-        if isinstance(chosen, str):
-            raise ValueError(
-                f"{who}_features must be a list of feature names, got the string {chosen!r}; "
-                f"write {who}_features=[{chosen!r}]"
-            )
-        names = list(channels) if chosen is None else list(chosen)
-        missing = [name for name in names if name not in channels]
-        if missing:
-            raise ValueError(
-                f"{who}_features names {missing}, which {who}_channels does not list "
-                f"({list(channels)}); choose tapped features"
-            )
-        if len(set(names)) != len(names):
-            raise ValueError(f"{who}_features lists {names}; name each feature once")
-        sides[who] = names
-    teacher, student = sides["teacher"], sides["student"]
-    if teacher_features is None and student_features is None:
-        keep = min(len(teacher), len(student))
-        teacher, student = teacher[len(teacher) - keep :], student[len(student) - keep :]
-    if len(teacher) != len(student):
-        raise ValueError(
-            f"{method} pairs teacher and student features by order, but got {len(teacher)} "
-            f"teacher features {teacher} and {len(student)} student features {student}; "
-            "list as many of each with teacher_features=[...] and student_features=[...]"
-        )
-    if not teacher:
-        raise ValueError(
-            f"{method} compares tapped feature maps but none are tapped; tap stage outputs "
-            "with graphkd.models.tap(model, features=[...])"
-        )
-    return teacher, student
-
-
-def paired_widths(
-    method: str,
-    teacher_channels: Optional[Dict[str, int]],
-    student_channels: Optional[Dict[str, int]],
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-) -> Tuple[List[str], List[str], List[int], List[int]]:
-    """The paired features (:func:`paired_features`) and their channel counts:
-    ``(teacher names, student names, teacher widths, student widths)``.
-
-    Example
-    -------
-    >>> paired_widths("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
-    (['b', 'c'], ['x', 'y'], [8, 16], [8, 16])
-    """
-    t_names, s_names = paired_features(
-        method, teacher_channels, student_channels, teacher_features, student_features
-    )
-    assert teacher_channels is not None and student_channels is not None
-    t_widths = [int(teacher_channels[name]) for name in t_names]
-    s_widths = [int(student_channels[name]) for name in s_names]
-    return t_names, s_names, t_widths, s_widths
-
-
-def sample_graphs(
-    teacher_fields: Dict[str, Tensor], student_fields: Dict[str, Tensor], student: Responses
-) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
-    """The teacher's and the student's edgeless graphs of the batch's samples, carrying
-    ``teacher_fields`` and ``student_fields`` (``(B, ...)`` each) as node data."""
-    none = torch.empty(0, dtype=torch.long, device=student.logits.device)
-    batch = student.batch_size
-    return (
-        KnowledgeGraph(none, none, batch, ndata=teacher_fields),
-        KnowledgeGraph(none, none, batch, ndata=student_fields),
-    )
-
-
-def tapped_maps(
-    method: str, responses: Responses, names: Sequence[str], widths: Sequence[int], who: str
-) -> List[Tensor]:
-    """The ``(B, C, H, W)`` maps ``names`` of ``responses``
-    (:func:`~graphkd.distill.inputs.stage_maps`), checked against the channel counts
-    ``widths``."""
-    maps = stage_maps(responses, names, who, method)
-    for name, width, feature in zip(names, widths, maps):
-        if feature.shape[1] != width:
-            raise ValueError(
-                f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but {method} "
-                f"expects a (B, {width}, H, W) map ({who}_channels); pass the channel counts "
-                "of the tapped maps"
-            )
-    return maps
-
-
-def checked_pair_maps(
-    method: str,
-    distiller: GraphMatchingDistiller,
-    teacher: Responses,
-    student: Responses,
-    widths: Tuple[Sequence[int], Sequence[int]],
-) -> Tuple[List[Tensor], List[Tensor]]:
-    """The teacher's and the student's paired stage maps (:func:`tapped_maps`), with the
-    distiller's batch, dtype and NaN/Inf checks while its ``check_inputs`` is on."""
-    if distiller.check_inputs:
-        _validate(teacher, student)
-        distiller.check_dtype(student)
-    names = (distiller.teacher_features, distiller.student_features)
-    t_maps = tapped_maps(method, teacher, names[0], widths[0], "teacher")
-    s_maps = tapped_maps(method, student, names[1], widths[1], "student")
-    if distiller.check_inputs:
-        check_finite(
-            {
-                **{f"teacher feature {n!r}": m for n, m in zip(names[0], t_maps)},
-                **{f"student feature {n!r}": m for n, m in zip(names[1], s_maps)},
-            }
-        )
-    return t_maps, s_maps
-
-
-def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
-    """The pair at one size (:func:`~graphkd.distill.inputs.pool_to_smaller`: the taller
-    map average-pooled to the other's ``(H, W)``); maps of equal height but different
-    widths raise a ``ValueError``."""
-    student, teacher = pool_to_smaller(student, teacher)
-    if student.shape[-2:] != teacher.shape[-2:]:
-        raise ValueError(
-            f"student map {tuple(student.shape)} and teacher map {tuple(teacher.shape)} differ "
-            "in width after pooling to the smaller height; compare maps of the same aspect ratio"
-        )
-    return student, teacher
+from graphkd.responses import Responses
 
 
 def inverse_softplus(value: float) -> float:
@@ -234,12 +85,6 @@ class GaussianNLL(Metric):
         return 0.5 * ((student - teacher).square() / variance + variance.log()).mean()
 
 
-def term_name(method: str, feature: str) -> str:
-    """The output key of the term comparing ``feature``: ``"<method>_<feature>"`` with
-    dots as underscores (module names cannot hold dots), e.g. ``vid_layer1_0_merge``."""
-    return f"{method}_{feature.replace('.', '_')}"
-
-
 def regressor(in_channels: int, out_channels: int) -> nn.Sequential:
     """VID's mean predictor: three bias-free 1x1 convolutions with ReLUs between them,
     ``in_channels -> out_channels -> out_channels -> out_channels``."""
@@ -252,7 +97,7 @@ def regressor(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class VIDDistiller(GraphMatchingDistiller):
+class VIDDistiller(StagePairDistiller):
     r"""Variational information distillation (Ahn et al., CVPR 2019).
 
     Nodes are the samples of the batch. At each pair :math:`k` of tapped stage outputs
@@ -300,17 +145,12 @@ class VIDDistiller(GraphMatchingDistiller):
             )
             for name, width in zip(t_names, t_widths)
         ]
-        super().__init__(self._unused, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs)
-        self.teacher_features, self.student_features = t_names, s_names
+        super().__init__("vid", t_names, s_names, terms, ce_weight, check_inputs)
         self.teacher_widths, self.student_widths = t_widths, s_widths
         self.regressors = nn.ModuleList(regressor(s, t) for s, t in zip(s_widths, t_widths))
         self.weight = weight
         for metric in self.metrics.values():
             metric.log_scale.requires_grad_(learn_variance)
-
-    @staticmethod
-    def _unused(responses: Responses) -> KnowledgeGraph:  # pragma: no cover - never called
-        raise AssertionError("VIDDistiller builds both graphs in build_graphs")
 
     def _graph_pair(
         self, teacher: Responses, student: Responses
@@ -318,14 +158,14 @@ class VIDDistiller(GraphMatchingDistiller):
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's (pooled) map on the
         teacher graph, the student's predicted mean on the student graph."""
         widths = (self.teacher_widths, self.student_widths)
-        t_maps, s_maps = checked_pair_maps("vid", self, teacher, student, widths)
+        t_maps, s_maps = checked_pair_maps(self, teacher, student, widths)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, network in zip(
             self.teacher_features, s_maps, t_maps, self.regressors
         ):
             s_map, t_map = pooled_pair(s_map, t_map.detach())
             t_fields[name], s_fields[name] = t_map, network(s_map)
-        return sample_graphs(t_fields, s_fields, student)
+        return sample_graphs(t_fields, s_fields)
 
 
 @METHODS.register("vid")

@@ -1,0 +1,382 @@
+r"""Pairing a teacher's and a student's tapped stage outputs: which are paired, their
+maps (checked), and the graphs of the batch's samples that carry them.
+
+Two ways of choosing the pairs, both by order: :func:`resolve_pairs` reads the names
+alone (methods whose terms need no channel counts: AT, NST, FSP, KD-SVD) and
+:func:`paired_features` / :func:`paired_widths` read them with their channel counts
+(methods with adaptors built to those widths: VID, OFD, AB). By default both keep the
+:math:`\min(n_t, n_s)` deepest tapped stage outputs of each network.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from graphkd.distill.distiller import GraphMatchingDistiller, _validate
+from graphkd.distill.inputs import pool_to_smaller, stage_maps
+from graphkd.distill.match_term import MatchTerm
+from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.responses import Responses, check_finite
+
+
+def resolve_pairs(
+    method: str,
+    teacher_channels: Optional[Dict[str, int]],
+    student_channels: Optional[Dict[str, int]],
+    teacher_features: Optional[Sequence[str]],
+    student_features: Optional[Sequence[str]],
+) -> Tuple[List[str], List[str]]:
+    """The paired teacher and student stage outputs a feature-map method reads.
+
+    Given lists are used as they are (as many of each); a side left out defaults to the
+    keys of its channel dict (the tapped stage outputs the trainer reports), and when
+    both are left out the deeper sides are cut to the :math:`\\min(n_t, n_s)` deepest
+    stages of each. The factories of AT, NST, FSP and KD-SVD take these options.
+
+    Parameters
+    ----------
+    method : str
+        The preset's name, which words the messages.
+    teacher_channels, student_channels : dict of str to int, optional
+        The tapped stage outputs, shallow to deep, and their channels (the trainer passes
+        them); their keys are the default stage lists.
+    teacher_features, student_features : sequence of str, optional
+        The stage outputs to pair, shallow to deep (default: every tapped one, the deeper
+        network cut to the other's count of deepest stages).
+
+    Example
+    -------
+    >>> resolve_pairs("at", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16}, None, None)
+    (['b', 'c'], ['x', 'y'])
+    """
+    sides = []
+    for who, channels, features in (
+        ("teacher", teacher_channels, teacher_features),
+        ("student", student_channels, student_features),
+    ):
+        if features is not None:
+            names = list(features)
+        elif channels is not None:
+            names = list(channels)
+        else:
+            raise ValueError(
+                f"{method} needs to know which of the {who}'s tapped stage outputs to read: "
+                f"pass {who}_features=[...] (names of tapped features, shallow to deep) or "
+                f"{who}_channels (the trainer passes it from the tapped models)"
+            )
+        if not names:
+            raise ValueError(f"{method} needs at least one {who} stage output, got none")
+        if len(set(names)) != len(names):
+            raise ValueError(f"{method}: the {who}'s stage outputs repeat a name: {names}")
+        sides.append(names)
+    teacher, student = sides
+    if teacher_features is None and student_features is None:
+        teacher, student = deepest_in_common(teacher, student)
+    check_pairing(teacher, student, method)
+    return teacher, student
+
+
+def deepest_in_common(teacher: List[str], student: List[str]) -> Tuple[List[str], List[str]]:
+    r"""The :math:`\min(n_t, n_s)` deepest stage outputs of each side (lists shallow to
+    deep): the pairing by order aligned at the deep end, as mdistiller aligns stage
+    lists."""
+    count = min(len(teacher), len(student))
+    return teacher[len(teacher) - count :], student[len(student) - count :]
+
+
+def chosen_features(
+    available: Mapping[str, object], chosen: Optional[Sequence[str]], who: str, listed_in: str
+) -> List[str]:
+    """The feature names ``chosen`` (default: every key of ``available``, in order), each
+    one of the keys of ``available``, the tapped features that ``listed_in`` (the
+    option's name, such as ``"teacher_channels"``) describes.
+
+    Example
+    -------
+    >>> chosen_features({"layer1": 8, "layer2": 16}, ["layer3"], "student", "student_channels")
+    Traceback (most recent call last):
+        ...
+    ValueError: student_features names ['layer3'], which student_channels does not list (['layer1', 'layer2']); name tapped stage outputs
+    """
+    names = list(available) if chosen is None else list(chosen)
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise ValueError(
+            f"{who}_features names {missing}, which {listed_in} does not list "
+            f"({list(available)}); name tapped stage outputs"
+        )
+    return names
+
+
+def term_name(method: str, *features: str) -> str:
+    """The output key of a term over tapped ``features``: ``"<method>_<feature>_..."``,
+    dots (module paths such as ``block2.layer.0.relu1``) written as underscores, since
+    term names key module dicts."""
+    return "_".join([method, *features]).replace(".", "_")
+
+
+def check_pairing(teacher: List[str], student: List[str], method: str) -> None:
+    """Teacher and student stage outputs are paired by order: as many of each."""
+    if len(teacher) != len(student):
+        raise ValueError(
+            f"{method} pairs the stage outputs by order, but the teacher has {len(teacher)} "
+            f"{teacher} and the student {len(student)} {student}; select as many of each "
+            "with teacher_features=[...] and student_features=[...]"
+        )
+
+
+def paired_maps(
+    teacher: Responses,
+    student: Responses,
+    teacher_features: List[str],
+    student_features: List[str],
+    method: str,
+    check_inputs: bool,
+) -> List[Tuple[Tensor, Tensor]]:
+    """``[(student map, teacher map), ...]`` of the paired stage outputs, the teacher's
+    detached; with ``check_inputs`` the maps are rejected when they hold NaN or Inf."""
+    if check_inputs:
+        _validate(teacher, student)
+    t_maps = stage_maps(teacher, teacher_features, "teacher", method)
+    s_maps = stage_maps(student, student_features, "student", method)
+    if check_inputs:
+        check_maps_finite((teacher_features, t_maps), (student_features, s_maps))
+    return [(s, t.detach()) for s, t in zip(s_maps, t_maps)]
+
+
+def check_maps_finite(
+    teacher: Tuple[Sequence[str], Sequence[Tensor]], student: Tuple[Sequence[str], Sequence[Tensor]]
+) -> None:
+    """Raise a ``ValueError`` naming the first of the teacher's and then the student's
+    maps that holds NaN or Inf (:func:`~graphkd.responses.check_finite`, one host
+    synchronisation); each side is ``(names, maps)``."""
+    named = {}
+    for who, (names, maps) in (("teacher", teacher), ("student", student)):
+        named.update({f"{who} feature {name!r}": m for name, m in zip(names, maps)})
+    check_finite(named)
+
+
+def paired_features(
+    method: str,
+    teacher_channels: Optional[Dict[str, int]],
+    student_channels: Optional[Dict[str, int]],
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+) -> Tuple[List[str], List[str]]:
+    """The teacher's and the student's tapped features paired by order.
+
+    By default each side's tapped features (the keys of its channel dict, shallow to
+    deep) are aligned at the deep end and the ``min(n_t, n_s)`` deepest of each are kept,
+    as mdistiller aligns stage lists; ``teacher_features`` / ``student_features`` choose
+    them explicitly (as many of each).
+
+    Example
+    -------
+    >>> paired_features("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
+    (['b', 'c'], ['x', 'y'])
+    """
+    sides = {}
+    for who, channels, chosen in (
+        ("teacher", teacher_channels, teacher_features),
+        ("student", student_channels, student_features),
+    ):
+        if channels is None:
+            raise ValueError(
+                f"{method} needs {who}_channels, the channel count of each tapped stage output "
+                "(dict feature name -> channels, shallow to deep), e.g. {'layer1': 64, "
+                "'layer2': 128}; the trainer passes it from the tapped models"
+            )
+        if isinstance(chosen, str):
+            raise ValueError(
+                f"{who}_features must be a list of feature names, got the string {chosen!r}; "
+                f"write {who}_features=[{chosen!r}]"
+            )
+        names = chosen_features(channels, chosen, who, f"{who}_channels")
+        if len(set(names)) != len(names):
+            raise ValueError(f"{who}_features lists {names}; name each feature once")
+        sides[who] = names
+    teacher, student = sides["teacher"], sides["student"]
+    if teacher_features is None and student_features is None:
+        teacher, student = deepest_in_common(teacher, student)
+    if len(teacher) != len(student):
+        raise ValueError(
+            f"{method} pairs teacher and student features by order, but got {len(teacher)} "
+            f"teacher features {teacher} and {len(student)} student features {student}; "
+            "list as many of each with teacher_features=[...] and student_features=[...]"
+        )
+    if not teacher:
+        raise ValueError(
+            f"{method} compares tapped feature maps but none are tapped; tap stage outputs "
+            "with graphkd.models.tap(model, features=[...])"
+        )
+    return teacher, student
+
+
+def paired_widths(
+    method: str,
+    teacher_channels: Optional[Dict[str, int]],
+    student_channels: Optional[Dict[str, int]],
+    teacher_features: Optional[Sequence[str]] = None,
+    student_features: Optional[Sequence[str]] = None,
+) -> Tuple[List[str], List[str], List[int], List[int]]:
+    """The paired features (:func:`paired_features`) and their channel counts:
+    ``(teacher names, student names, teacher widths, student widths)``.
+
+    Example
+    -------
+    >>> paired_widths("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
+    (['b', 'c'], ['x', 'y'], [8, 16], [8, 16])
+    """
+    t_names, s_names = paired_features(
+        method, teacher_channels, student_channels, teacher_features, student_features
+    )
+    assert teacher_channels is not None and student_channels is not None
+    t_widths = [int(teacher_channels[name]) for name in t_names]
+    s_widths = [int(student_channels[name]) for name in s_names]
+    return t_names, s_names, t_widths, s_widths
+
+
+def sample_graph(fields: Dict[str, Tensor]) -> KnowledgeGraph:
+    """The edgeless graph of a batch's samples carrying ``fields`` (``(B, ...)`` each, at
+    least one) as node data: node :math:`i` of a teacher's graph is matched with node
+    :math:`i` of the student's.
+
+    Example
+    -------
+    >>> graph = sample_graph({"hint": torch.zeros(4, 3, 2, 2)})
+    >>> graph.num_nodes, graph.num_edges
+    (4, 0)
+    """
+    first = next(iter(fields.values()))
+    none = torch.empty(0, dtype=torch.long, device=first.device)
+    return KnowledgeGraph(none, none, first.shape[0], ndata=fields)
+
+
+def sample_graphs(
+    teacher_fields: Dict[str, Tensor], student_fields: Dict[str, Tensor]
+) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
+    """The teacher's and the student's :func:`sample_graph`."""
+    return sample_graph(teacher_fields), sample_graph(student_fields)
+
+
+def tapped_maps(
+    method: str, responses: Responses, names: Sequence[str], widths: Sequence[int], who: str
+) -> List[Tensor]:
+    """The ``(B, C, H, W)`` maps ``names`` of ``responses``
+    (:func:`~graphkd.distill.inputs.stage_maps`), checked against the channel counts
+    ``widths``."""
+    maps = stage_maps(responses, names, who, method)
+    for name, width, feature in zip(names, widths, maps):
+        if feature.shape[1] != width:
+            raise ValueError(
+                f"the {who}'s feature {name!r} has shape {tuple(feature.shape)} but {method} "
+                f"expects a (B, {width}, H, W) map ({who}_channels); pass the channel counts "
+                "of the tapped maps"
+            )
+    return maps
+
+
+def checked_pair_maps(
+    distiller: StagePairDistiller,
+    teacher: Responses,
+    student: Responses,
+    widths: Tuple[Sequence[int], Sequence[int]],
+) -> Tuple[List[Tensor], List[Tensor]]:
+    """The teacher's and the student's paired stage maps (:func:`tapped_maps`), with the
+    distiller's batch, dtype and NaN/Inf checks while its ``check_inputs`` is on."""
+    if distiller.check_inputs:
+        _validate(teacher, student)
+        distiller.check_dtype(student)
+    method, names = distiller.method_name, (distiller.teacher_features, distiller.student_features)
+    t_maps = tapped_maps(method, teacher, names[0], widths[0], "teacher")
+    s_maps = tapped_maps(method, student, names[1], widths[1], "student")
+    if distiller.check_inputs:
+        check_maps_finite((names[0], t_maps), (names[1], s_maps))
+    return t_maps, s_maps
+
+
+def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
+    """The pair at one size (:func:`~graphkd.distill.inputs.pool_to_smaller`: the taller
+    map average-pooled to the other's ``(H, W)``); maps of equal height but different
+    widths raise a ``ValueError``."""
+    student, teacher = pool_to_smaller(student, teacher)
+    if student.shape[-2:] != teacher.shape[-2:]:
+        raise ValueError(
+            f"student map {tuple(student.shape)} and teacher map {tuple(teacher.shape)} differ "
+            "in width after pooling to the smaller height; compare maps of the same aspect ratio"
+        )
+    return student, teacher
+
+
+class StagePairDistiller(GraphMatchingDistiller):
+    r"""A :class:`~graphkd.GraphMatchingDistiller` over paired stage outputs whose two
+    graphs are built together, in :meth:`_graph_pair` or :meth:`build_graphs`: the
+    student's field of a pair depends on the teacher's map (pooled to one size, regressed
+    to its shape, aligned with its singular vectors), so there is no builder of one side
+    alone.
+
+    Parameters
+    ----------
+    method : str
+        The preset's name (``"at"``), which words the messages.
+    teacher_features, student_features : sequence of str
+        The stage outputs read, shallow to deep, paired by order (as many of each).
+    terms : sequence of MatchTerm
+        The match terms.
+    ce_weight : float
+        Weight of the student's cross-entropy (1).
+    check_inputs : bool
+        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        teacher_features: Sequence[str],
+        student_features: Sequence[str],
+        terms: Sequence[MatchTerm],
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        super().__init__(
+            self._one_side, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs
+        )
+        self.method_name = method
+        self.teacher_features = list(teacher_features)
+        self.student_features = list(student_features)
+        check_pairing(self.teacher_features, self.student_features, method)
+
+    def _one_side(self, responses: Responses) -> KnowledgeGraph:
+        raise ValueError(f"{type(self).__name__} builds both graphs together in build_graphs")
+
+    def paired_maps(self, teacher: Responses, student: Responses) -> List[Tuple[Tensor, Tensor]]:
+        """``[(student map, teacher map), ...]`` of the paired stage outputs
+        (:func:`paired_maps`, checked while ``check_inputs`` is on)."""
+        return paired_maps(
+            teacher,
+            student,
+            self.teacher_features,
+            self.student_features,
+            self.method_name,
+            self.check_inputs,
+        )
+
+
+def consecutive_term_names(method: str, features: Sequence[str]) -> List[str]:
+    """The term names of a method relating consecutive stage outputs (FSP, KD-SVD), one
+    per pair ``(lower, upper)``: ``"<method>_<lower>_<upper>"`` (:func:`term_name`).
+
+    Example
+    -------
+    >>> consecutive_term_names("fsp", ["layer1", "layer2", "layer3"])
+    ['fsp_layer1_layer2', 'fsp_layer2_layer3']
+    """
+    if len(features) < 2:
+        raise ValueError(
+            f"{method} relates consecutive stage outputs and needs at least 2, got "
+            f"{list(features)}; tap (and name) more stage outputs"
+        )
+    return [term_name(method, low, high) for low, high in zip(features[:-1], features[1:])]
