@@ -5,9 +5,12 @@
 method, a method option the method does not take or of the wrong type, a batch that
 cannot be split over the processes or is too small for a method that relates the
 samples of a batch, ``run.tensorboard`` without tensorboard, a run directory that
-already holds a run (without ``resume`` or ``overwrite``), and a checkpoint to resume
-that belongs to another model, dataset or method. :func:`check_teacher_checkpoint`
-refuses a teacher's weights saved for another architecture or dataset.
+already holds a run (without ``resume`` or ``overwrite``), a checkpoint to resume that
+belongs to another model, dataset or method, and a network's input-resize options
+(``input_size``, ``input_interpolation`` in ``model.network_options``) that are not
+valid. :func:`check_teacher_checkpoint` refuses a teacher's weights saved for another
+architecture or dataset (or built with other constructor options; the input size may
+differ, since it does not change the weights).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from graphkd.engine.checkpoint import LAST, read_training_checkpoint, saved_opti
 from graphkd.engine.config import Config
 from graphkd.engine.run_folder import check_run_folder
 from graphkd.engine.tensorboard_log import check_tensorboard
-from graphkd.models import parse_network
+from graphkd.models import INPUT_OPTIONS, parse_network
+from graphkd.models.resized_input import split_input_options
 from graphkd.registry import did_you_mean
 
 #: The method name of plain cross-entropy training (no distiller).
@@ -199,6 +203,9 @@ def check_run(
         The config key naming ``arch`` (``"model.teacher"`` or ``"model.student"``).
     """
     check_model(arch)
+    for name, options in config.model.network_options.items():
+        if isinstance(options, dict):
+            split_input_options(name, options)
     method = config.method.name
     check_method(method)
     if method != CROSS_ENTROPY:
@@ -304,14 +311,17 @@ def check_teacher_checkpoint(
             f"teacher checkpoint {path} holds a {saved_arch} (the file records it), but the "
             f"config's teacher is {arch}; set {setting} (CLI: --set {setting})"
         )
-    given = model.network_options.get(arch, {})
-    recorded = saved_options(saved)
+    # the input size says what the network sees, not which weights it holds
+    options = model.network_options.get(arch, {})
+    given = _constructor_options(options)
+    recorded = _constructor_options(saved_options(saved))
     if isinstance(saved_arch, str) and recorded != given:
+        fix = {**recorded, **{k: v for k, v in options.items() if k in INPUT_OPTIONS}}
         raise ValueError(
             f"teacher checkpoint {path} holds a {arch} built with the options {recorded} (the "
             f"file records them), but model.network_options gives it {given}; set "
-            f"model.network_options.{arch} to {recorded} (CLI: --set "
-            f"'model.network_options.{arch}={_flow_mapping(recorded)}')"
+            f"model.network_options.{arch} to {fix} (CLI: --set "
+            f"'model.network_options.{arch}={_flow_mapping(fix)}')"
         )
     saved_config = saved.get("config") or {}
     saved_dataset = saved.get("dataset") or saved_config.get("data", {}).get("dataset")
@@ -320,6 +330,11 @@ def check_teacher_checkpoint(
             f"teacher checkpoint {path} was trained on {saved_dataset}, this run uses "
             f"{config.data.dataset}; give a teacher trained on {config.data.dataset}"
         )
+
+
+def _constructor_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """``options`` without the input-resize keys (:data:`~graphkd.models.INPUT_OPTIONS`)."""
+    return {key: value for key, value in options.items() if key not in INPUT_OPTIONS}
 
 
 def _flow_mapping(options: Dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ name, taps and checkpoint loading.
   ``timm:<model>[:pretrained]``, pretrained weights fetched into the torch hub cache.
 - :func:`tap` / :class:`TappedModel`: any network's forward turned into
   :class:`~graphkd.responses.Responses` (logits, embedding, named features).
+- :class:`ResizeInput`: a network's input resized to its own side (the
+  ``input_size`` network option, e.g. a CIFAR teacher of a 224-pixel ViT student).
 - :func:`load_checkpoint`: community ``{"model": ...}``, graphkd and plain checkpoints.
 
 Example
@@ -25,6 +27,7 @@ from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from .known_taps import known_tap_points
 from .mobilenetv2 import MobileNetV2
 from .network_source import NetworkName, create_network, has_pretrained_weights, parse_network
+from .resized_input import INPUT_OPTIONS, ResizeInput, input_resize
 from .resnet import CifarResNet
 from .resnet_imagenet_style import ImageNetStyleResNet
 from .shufflenetv1 import ShuffleNetV1
@@ -37,12 +40,14 @@ from .zoo import MODELS, create_model, list_models
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "INPUT_OPTIONS",
     "MODELS",
     "VGG",
     "CifarResNet",
     "ImageNetStyleResNet",
     "MobileNetV2",
     "NetworkName",
+    "ResizeInput",
     "ShuffleNetV1",
     "ShuffleNetV2",
     "TapPoints",
@@ -51,6 +56,7 @@ __all__ = [
     "create_model",
     "create_network",
     "has_pretrained_weights",
+    "input_resize",
     "known_tap_points",
     "list_models",
     "load_checkpoint",

@@ -43,6 +43,7 @@ from torchvision import models as tv_models
 
 from graphkd.registry import did_you_mean
 
+from .resized_input import resize_input, split_input_options
 from .zoo import create_model, list_models
 
 #: The prefixes of network names that are not zoo names.
@@ -135,7 +136,12 @@ def create_network(
     options : dict, optional
         Further keyword options of the network's constructor: a zoo model's (e.g.
         ``{"widths": [8, 8, 16, 32]}`` for a CIFAR ResNet of half the width), torchvision's
-        builder's or ``timm.create_model``'s (e.g. ``{"drop_path_rate": 0.1}``).
+        builder's or ``timm.create_model``'s (e.g. ``{"drop_path_rate": 0.1}``). Two keys
+        are graphkd's, for any network: ``input_size`` resizes every input to that side
+        (a zoo model is then built for it, in place of ``input_size`` above) and
+        ``input_interpolation`` (``"bilinear"`` by default) says how; see
+        :mod:`graphkd.models.resized_input`. A timm ViT's own ``img_size`` stays a
+        constructor option.
 
     Returns
     -------
@@ -154,19 +160,22 @@ def create_network(
         A ``timm:`` name without timm installed.
     """
     parsed = parse_network(name)
-    options = dict(options or {})
+    resize, options = split_input_options(name, dict(options or {}))
+    if resize is not None:
+        input_size = resize.size
     try:
         if parsed.source == "zoo":
-            return create_model(
+            network = create_model(
                 name,
                 num_classes=num_classes,
                 in_channels=in_channels,
                 input_size=input_size,
                 **options,
             )
-        if parsed.source == "torchvision":
-            return _torchvision_network(parsed, num_classes, in_channels, options)
-        return _timm_network(parsed, num_classes, in_channels, options)
+        elif parsed.source == "torchvision":
+            network = _torchvision_network(parsed, num_classes, in_channels, options)
+        else:
+            network = _timm_network(parsed, num_classes, in_channels, options)
     except TypeError as error:
         if not options:
             raise
@@ -174,6 +183,7 @@ def create_network(
             f"{name} does not take the options {options} ({error}); give only keyword "
             "options of its constructor (config: model.network_options)"
         ) from None
+    return network if resize is None else resize_input(network, resize)
 
 
 def has_pretrained_weights(name: str) -> bool:
