@@ -11,6 +11,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
+from graphkd.distill.stage_pairs import sample_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses, check_finite
 
@@ -143,12 +144,10 @@ class FitNetDistiller(GraphMatchingDistiller):
         tapped feature, :func:`middle_feature`).
     weight : float
         :math:`w` (100).
-    ce_weight : float
-        Weight of the student's cross-entropy (1).
     relu : bool
         End the regressor with a ReLU (``True``, as mdistiller).
-    check_inputs : bool
-        Validate shapes and reject NaN/Inf responses and maps.
+    ce_weight, check_inputs
+        As for every :class:`~graphkd.GraphMatchingDistiller` (1, ``True``).
     """
 
     graph_name = "samples"
@@ -165,13 +164,7 @@ class FitNetDistiller(GraphMatchingDistiller):
         check_inputs: bool = True,
     ) -> None:
         term = MatchTerm("hint", field="hint", on="nodes", metric="mse", weight=weight)
-        super().__init__(
-            self.teacher_graph,
-            self.student_graph,
-            terms=[term],
-            ce_weight=ce_weight,
-            check_inputs=check_inputs,
-        )
+        super().__init__(self.teacher_graph, self.student_graph, [term], ce_weight, check_inputs)
         self.hint, teacher_shape = _shape_of(teacher_shapes, hint, "teacher")
         self.student_hint, student_shape = _shape_of(student_shapes, student_hint, "student")
         self.regressor = HintRegressor(student_shape, teacher_shape, relu=relu)
@@ -185,18 +178,13 @@ class FitNetDistiller(GraphMatchingDistiller):
     def teacher_graph(self, responses: Responses) -> KnowledgeGraph:
         """Samples as nodes with the teacher's hint, ``ndata["hint"]`` ``(B, C_t, H_t, W_t)``."""
         hint = self._map(responses, self.hint, self.regressor.teacher_shape, "teacher")
-        return _sample_nodes(hint)
+        return sample_graph({"hint": hint})
 
     def student_graph(self, responses: Responses) -> KnowledgeGraph:
         """Samples as nodes with the regressed guided map, ``ndata["hint"]``
         ``(B, C_t, H_t, W_t)``."""
         guided = self._map(responses, self.student_hint, self.regressor.student_shape, "student")
-        return _sample_nodes(self.regressor(guided))
-
-
-def _sample_nodes(maps: Tensor) -> KnowledgeGraph:
-    none = torch.empty(0, dtype=torch.long, device=maps.device)
-    return KnowledgeGraph(none, none, maps.shape[0], ndata={"hint": maps})
+        return sample_graph({"hint": self.regressor(guided)})
 
 
 @METHODS.register("fitnet")

@@ -172,10 +172,8 @@ class ICKDDistiller(GraphMatchingDistiller):
         :math:`w` (2.5).
     kd_weight, temperature : float
         :math:`w_{kd}` (1) and :math:`\tau` (4); ``kd_weight=0`` drops the KD term.
-    ce_weight : float
-        Cross-entropy weight (1).
-    check_inputs : bool
-        Validate shapes and reject NaN/Inf responses and maps.
+    ce_weight, check_inputs
+        As for every :class:`~graphkd.GraphMatchingDistiller` (1, ``True``).
     """
 
     graph_name = "channels"
@@ -195,13 +193,7 @@ class ICKDDistiller(GraphMatchingDistiller):
         term = MatchTerm(
             "ickd", "correlation", "edges", PerNodeSquaredError(check_finite=False), weight
         )
-        super().__init__(
-            self.teacher_graph,
-            self.student_graph,
-            terms=[term],
-            ce_weight=ce_weight,
-            check_inputs=check_inputs,
-        )
+        super().__init__(self.teacher_graph, self.student_graph, [term], ce_weight, check_inputs)
         self.teacher_feature, teacher_width = _pick(teacher_channels, teacher_feature, "teacher")
         self.student_feature, student_width = _pick(student_channels, student_feature, "student")
         self.embed = ChannelEmbedding(student_width, teacher_width)

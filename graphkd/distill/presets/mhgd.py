@@ -13,6 +13,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS
 from graphkd.distill.stage import Stage
+from graphkd.distill.stage_pairs import chosen_features
 from graphkd.graphs.attention_graph import MultiHeadAttentionGraph
 from graphkd.graphs.checks import check_relational_batch
 from graphkd.graphs.projector import Projector
@@ -35,13 +36,7 @@ def _sensing_points(
             "{'layer1': 64, 'layer2': 128, 'layer3': 256}; the trainer passes it from the "
             "tapped models"
         )
-    names = list(channels) if features is None else list(features)
-    missing = [name for name in names if name not in channels]
-    if missing:
-        raise ValueError(
-            f"{who}_features names {missing}, which {who}_channels does not list "
-            f"({sorted(channels)}); give the channel count of every sensing point"
-        )
+    names = chosen_features(channels, features, who, f"{who}_channels")
     return names, [int(channels[name]) for name in names]
 
 
@@ -194,13 +189,7 @@ class MHGDDistiller(GraphMatchingDistiller):
                 "check_finite": check_inputs,
             },
         )
-        super().__init__(
-            self.teacher_graph,
-            self.student_graph,
-            terms=[term],
-            ce_weight=ce_weight,
-            check_inputs=check_inputs,
-        )
+        super().__init__(self.teacher_graph, self.student_graph, [term], ce_weight, check_inputs)
         self.teacher_features, teacher_widths = _sensing_points(
             teacher_channels, teacher_features, "teacher"
         )

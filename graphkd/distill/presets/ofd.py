@@ -261,8 +261,6 @@ def ofd(
 
     Example
     -------
-    >>> import torch
-    >>> from graphkd import Responses
     >>> channels = {"layer1.0.merge": 8, "layer2.0.merge": 16}
     >>> distiller = ofd(channels, {"layer1.0.merge": 4, "layer2.0.merge": 8})
     >>> def maps(c1, c2):

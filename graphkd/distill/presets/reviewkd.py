@@ -12,6 +12,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
+from graphkd.distill.stage_pairs import chosen_features, sample_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
 from graphkd.responses import Responses, check_finite
@@ -142,13 +143,7 @@ def _levels(
             f"{who}_dim (the pooled embedding's width); the trainer passes both from the "
             "tapped models"
         )
-    chosen = list(shapes) if names is None else list(names)
-    missing = [name for name in chosen if name not in shapes]
-    if missing:
-        raise ValueError(
-            f"{who}_features names {missing}, which are not among the {who}'s tapped features "
-            f"({', '.join(shapes) or 'none'}); pick tapped stage outputs"
-        )
+    chosen = chosen_features(shapes, names, who, f"{who}_shapes")
     bad = [name for name in chosen if len(tuple(shapes[name])) != 3]
     if bad:
         raise ValueError(
@@ -198,10 +193,8 @@ class ReviewKDDistiller(GraphMatchingDistiller):
         :math:`E_w` (20; 0: no warm-up).
     mid_channels : int, optional
         Width of the fusion (default ``min(512, student_dim)``, the reference's rule).
-    ce_weight : float
-        Cross-entropy weight (1).
-    check_inputs : bool
-        Validate shapes and reject NaN/Inf responses and maps.
+    ce_weight, check_inputs
+        As for every :class:`~graphkd.GraphMatchingDistiller` (1, ``True``).
     """
 
     graph_name = "samples"
@@ -245,13 +238,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
             )
             for k in range(len(teacher_names))
         ]
-        super().__init__(
-            self.teacher_graph,
-            self.student_graph,
-            terms=terms,
-            ce_weight=ce_weight,
-            check_inputs=check_inputs,
-        )
+        super().__init__(self.teacher_graph, self.student_graph, terms, ce_weight, check_inputs)
         self.teacher_names, self.teacher_levels = teacher_names, teacher_levels
         self.student_names, self.student_levels = student_names, student_levels
         self.warmup_epochs = int(warmup_epochs)
@@ -319,9 +306,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
 
 
 def _sample_nodes(maps: List[Tensor]) -> KnowledgeGraph:
-    none = torch.empty(0, dtype=torch.long, device=maps[0].device)
-    fields = {f"level{k + 1}": m for k, m in enumerate(maps)}
-    return KnowledgeGraph(none, none, maps[0].shape[0], ndata=fields)
+    return sample_graph({f"level{k + 1}": m for k, m in enumerate(maps)})
 
 
 @METHODS.register("reviewkd")

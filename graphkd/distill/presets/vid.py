@@ -215,14 +215,13 @@ def vid(
 
     Example
     -------
-    >>> import torch
-    >>> from graphkd import Responses
-    >>> distiller = vid({"layer1": 8, "layer2": 16}, {"layer1": 4, "layer2": 8})
-    >>> def maps(c1, c2):
-    ...     f = {"layer1": torch.rand(2, c1, 8, 8), "layer2": torch.rand(2, c2, 4, 4)}
-    ...     return Responses(torch.randn(2, 10), features=f)
-    >>> sorted(distiller(maps(8, 16), maps(4, 8)))
-    ['loss', 'vid_layer1', 'vid_layer2']
+    >>> distiller = vid({"layer1": 8}, {"layer1": 4})
+    >>> teacher = Responses(torch.randn(2, 10), features={"layer1": torch.rand(2, 8, 8, 8)})
+    >>> student = Responses(torch.randn(2, 10), features={"layer1": torch.rand(2, 4, 4, 4)})
+    >>> sorted(distiller(teacher, student))  # the teacher's 8 x 8 map pooled to 4 x 4
+    ['loss', 'vid_layer1']
+    >>> distiller.metrics["vid_layer1"].variance()[:2]  # init_pred_var, learned from here
+    tensor([5.0000, 5.0000], grad_fn=<SliceBackward0>)
     """
     return VIDDistiller(
         teacher_channels,
