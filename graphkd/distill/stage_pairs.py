@@ -298,6 +298,24 @@ def checked_pair_maps(
     return t_maps, s_maps
 
 
+def per_channel(values: Tensor, inputs: Tensor, owner: str, each: str) -> Tensor:
+    """``values`` ``(C,)``, one per channel, shaped to broadcast over ``inputs``
+    ``(B, C, ...)``; inputs of another channel count raise a ``ValueError`` naming the
+    ``owner`` (a metric) and what it holds for ``each`` channel.
+
+    Example
+    -------
+    >>> tuple(per_channel(torch.ones(3), torch.zeros(2, 3, 4, 4), "NLL", "one each").shape)
+    (1, 3, 1, 1)
+    """
+    if inputs.dim() < 2 or inputs.shape[1] != values.numel():
+        raise ValueError(
+            f"{owner}: inputs of shape {tuple(inputs.shape)} need {values.numel()} channels "
+            f"in dim 1 ({each})"
+        )
+    return values.view(1, -1, *([1] * (inputs.dim() - 2)))
+
+
 def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
     """The pair at one size (:func:`~graphkd.distill.inputs.pool_to_smaller`: the taller
     map average-pooled to the other's ``(H, W)``); maps of equal height but different

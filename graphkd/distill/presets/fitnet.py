@@ -144,10 +144,10 @@ class FitNetDistiller(GraphMatchingDistiller):
         tapped feature, :func:`middle_feature`).
     weight : float
         :math:`w` (100).
-    relu : bool
-        End the regressor with a ReLU (``True``, as mdistiller).
     ce_weight, check_inputs
         As for every :class:`~graphkd.GraphMatchingDistiller` (1, ``True``).
+    relu : bool
+        End the regressor with a ReLU (``True``, as mdistiller).
     """
 
     graph_name = "samples"

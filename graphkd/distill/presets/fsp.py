@@ -225,9 +225,8 @@ def fsp(
     Example
     -------
     >>> channels = {"layer1": 64, "layer2": 128, "layer3": 256}
-    >>> distiller = fsp(teacher_channels=channels, student_channels=channels)
-    >>> distiller.names, distiller.init_epochs
-    (['fsp_layer1_layer2', 'fsp_layer2_layer3'], 30)
+    >>> fsp(teacher_channels=channels, student_channels=channels).names
+    ['fsp_layer1_layer2', 'fsp_layer2_layer3']
     """
     teacher_names, student_names = resolve_pairs(
         "fsp", teacher_channels, student_channels, teacher_features, student_features

@@ -15,6 +15,7 @@ from graphkd.distill.stage_pairs import (
     StagePairDistiller,
     checked_pair_maps,
     paired_widths,
+    per_channel,
     sample_graphs,
     term_name,
 )
@@ -77,12 +78,7 @@ class PartialL2(Metric):
         self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
     ) -> Tensor:
         self.check_inputs(student, teacher)
-        if student.dim() < 2 or student.shape[1] != self.margin.numel():
-            raise ValueError(
-                f"PartialL2: inputs of shape {tuple(student.shape)} need "
-                f"{self.margin.numel()} channels in dim 1 (one margin each)"
-            )
-        margin = self.margin.to(student.dtype).view(1, -1, *([1] * (student.dim() - 2)))
+        margin = per_channel(self.margin.to(student.dtype), student, "PartialL2", "one margin each")
         target = torch.maximum(teacher, margin)
         active = (student > target) | (teacher > 0)
         return (student - target).square().mul(active).sum() / student.shape[0]

@@ -15,6 +15,7 @@ from graphkd.distill.stage_pairs import (
     StagePairDistiller,
     checked_pair_maps,
     paired_widths,
+    per_channel,
     pooled_pair,
     sample_graphs,
     term_name,
@@ -76,12 +77,7 @@ class GaussianNLL(Metric):
         self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
     ) -> Tensor:
         self.check_inputs(student, teacher)
-        if student.dim() < 2 or student.shape[1] != self.log_scale.numel():
-            raise ValueError(
-                f"GaussianNLL: inputs of shape {tuple(student.shape)} need "
-                f"{self.log_scale.numel()} channels in dim 1 (one learned variance each)"
-            )
-        variance = self.variance().view(1, -1, *([1] * (student.dim() - 2)))
+        variance = per_channel(self.variance(), student, "GaussianNLL", "one learned variance each")
         return 0.5 * ((student - teacher).square() / variance + variance.log()).mean()
 
 
