@@ -51,7 +51,8 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
     >>> index = torch.arange(12)
     >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
     >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
-    >>> for method in (CRDDistiller(32, 16, labels, nce_k=64), HKDDistiller(32, 16, labels)):
+    >>> methods = [CRDDistiller(32, 16, labels, nce_k=64), HKDDistiller(32, 16, labels, nce_k=64)]
+    >>> for method in methods:
     ...     print(sorted(method(t, s)))
     ...     method.after_step(t, s)
     ['loss', 'student_anchor', 'teacher_anchor']
