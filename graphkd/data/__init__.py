@@ -28,6 +28,7 @@ from graphkd.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
 from graphkd.data.negative_sampler import NegativeSampler
 from graphkd.data.paths import default_data_dir
 from graphkd.data.seeded_samples import SeededSamples
+from graphkd.data.timm_augmentation import TimmAugmentation
 from graphkd.data.views import (
     TwoViewDataset,
     TwoViews,
@@ -53,6 +54,7 @@ __all__ = [
     "ImageFolder",
     "NegativeSampler",
     "SeededSamples",
+    "TimmAugmentation",
     "TwoViewDataset",
     "TwoViews",
     "WithIndex",

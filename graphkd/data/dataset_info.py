@@ -22,13 +22,14 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, Tuple
 
 import torch
 from torchvision import transforms
 
 from graphkd.data.ensemble_augmentation import AUGMENTATIONS, ensemble_augmentation
+from graphkd.data.timm_augmentation import TimmAugmentation
 from graphkd.data.views import weak_augmentation
 
 #: The standard training crops a :class:`DatasetInfo` may name.
@@ -132,15 +133,19 @@ class DatasetInfo:
             )
         return weak_augmentation(self.image_size, self.crop_padding)
 
-    def train_transform(self, augmentation: str = "standard") -> transforms.Compose:
+    def train_transform(self, augmentation: str = "standard") -> Callable:
         """A training transform: by default random crop with padding and horizontal flip.
 
         Parameters
         ----------
-        augmentation : {"standard", "weak", "strong"}, default "standard"
+        augmentation : {"standard", "weak", "strong", "timm"}, default "standard"
             ``"standard"``: :meth:`crop_augmentation`, the dataset's standard random crop
             and flip; ``"weak"`` / ``"strong"``: the teacher-ensemble study's
-            :func:`~graphkd.data.ensemble_augmentation` of that strength.
+            :func:`~graphkd.data.ensemble_augmentation` of that strength; ``"timm"``:
+            timm's training transform of Li et al.
+            (:class:`~graphkd.data.TimmAugmentation`, bicubic random-resized crops of
+            ``image_size``, normalised with this dataset's ``mean`` and ``std``; needs
+            timm).
         """
         if augmentation not in AUGMENTATIONS:
             raise ValueError(
@@ -149,7 +154,39 @@ class DatasetInfo:
             )
         if augmentation == "standard":
             return self.transform(self.crop_augmentation())
+        if augmentation == "timm":
+            return TimmAugmentation(self.image_size, self.mean, self.std)
         return self.transform(ensemble_augmentation(augmentation, self.image_size))
+
+    def at_size(self, image_size: int) -> DatasetInfo:
+        """This dataset with its images resized to ``image_size`` pixels (itself at its
+        own size).
+
+        The standard training crop becomes a random-resized crop to ``image_size``
+        (``train_crop="resized"``) and evaluation resizes the images to it
+        (``test_resize=image_size``); e.g. CIFAR-100 at 224 pixels for a vision
+        transformer.
+
+        Raises
+        ------
+        ValueError
+            ``image_size`` is not a positive int; the message names ``data.image_size``.
+
+        Example
+        -------
+        >>> info = DatasetInfo("toy", 2, 1, 4, (0.5,), (0.5,), 1, 10, 5)
+        >>> large = info.at_size(8)
+        >>> large.image_size, large.train_crop, large.test_resize
+        (8, 'resized', 8)
+        """
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ValueError(
+                f"data.image_size must be a positive int (pixels), got {image_size!r}; e.g. "
+                "--set data.image_size=224, or leave it unset for the dataset's own size"
+            )
+        if image_size == self.image_size:
+            return self
+        return replace(self, image_size=image_size, train_crop="resized", test_resize=image_size)
 
     def test_transform(self) -> transforms.Compose:
         """The standard evaluation transform: tensor conversion and normalisation, after a

@@ -55,26 +55,21 @@ def dataset_info(
         The data directory; only datasets described by their folder (``image_folder``)
         read it.
     image_size : int, optional
-        Side of the crops of a folder dataset (default 224). Datasets of fixed size
-        accept only their own size.
+        Side of the crops of a folder dataset (default 224). A dataset of fixed size
+        (CIFAR-100, Fashion-MNIST) is resized to it: :meth:`DatasetInfo.at_size`.
 
     Raises
     ------
     ValueError
-        Unknown ``name`` (the message lists the valid ones), or an ``image_size`` a
-        fixed-size dataset does not have.
+        Unknown ``name`` (the message lists the valid ones), or an ``image_size`` that is
+        not a positive int.
     """
     cls = DATASETS.get(name)
     describe = getattr(cls, "describe", None)
     if describe is not None:
         return describe(root) if image_size is None else describe(root, image_size)
     info: DatasetInfo = cls.info
-    if image_size is not None and image_size != info.image_size:
-        raise ValueError(
-            f"dataset {name!r} has {info.image_size}-pixel images; an image size of "
-            f"{image_size} applies to image folders only: leave data.image_size unset"
-        )
-    return info
+    return info if image_size is None else info.at_size(image_size)
 
 
 def create_dataset(
@@ -105,7 +100,8 @@ def create_dataset(
     download : bool, default False
         Download the dataset when no local copy is found.
     image_size : int, optional
-        Crop side of a folder dataset (default 224); see :func:`dataset_info`.
+        Crop side of a folder dataset (default 224), or the side a fixed-size dataset is
+        resized to; see :func:`dataset_info`.
     **options
         Further keyword arguments of the dataset class (``target_transform``;
         ``verify_checksums`` for CIFAR-100).

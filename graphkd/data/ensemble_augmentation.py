@@ -36,8 +36,9 @@ from graphkd.data.views import auto_augment_cutout
 STRENGTHS = ("weak", "strong")
 
 #: The training augmentations of :meth:`graphkd.data.DatasetInfo.train_transform`: the
-#: dataset's standard random crop and flip, or a strength of :func:`ensemble_augmentation`.
-AUGMENTATIONS = ("standard", *STRENGTHS)
+#: dataset's standard random crop and flip, a strength of :func:`ensemble_augmentation`, or
+#: timm's training transform (:class:`~graphkd.data.TimmAugmentation`).
+AUGMENTATIONS = ("standard", *STRENGTHS, "timm")
 
 #: Area range of the study's random-resized crops.
 CROP_SCALE = (0.2, 1.0)

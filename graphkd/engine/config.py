@@ -68,10 +68,20 @@ class DataConfig:
     augmentation : str
         The trained network's augmentation (the teacher's in ``train-teacher``, the
         student's in ``distill``): ``"standard"`` (random crop and flip, default),
-        ``"weak"`` or ``"strong"`` (:func:`graphkd.data.ensemble_augmentation`).
+        ``"weak"`` or ``"strong"`` (:func:`graphkd.data.ensemble_augmentation`), or
+        ``"timm"``: timm's training transform as Li et al. train vision transformers on
+        CIFAR-100 (:class:`graphkd.data.TimmAugmentation`: bicubic random-resized crops
+        of the image size, RandAugment ``rand-m9-mstd0.5-inc1``, random erasing 0.25,
+        the dataset's mean and std; needs ``pip install timm``).
     image_size : int, optional
         Crop side of an ``image_folder`` dataset (default 224, ImageNet's); small values
-        make CPU smoke runs of the ImageNet recipes fast. Other datasets have a fixed size.
+        make CPU smoke runs of the ImageNet recipes fast. A fixed-size dataset
+        (CIFAR-100, Fashion-MNIST) is resized to it for the run
+        (:meth:`graphkd.data.DatasetInfo.at_size`: random-resized training crops,
+        resized test images), e.g. 224 for a ViT student; every network of such a run
+        names the side it sees in ``model.network_options.<name>.input_size`` (the
+        student: this size; a teacher trained at the dataset's size: that size), which
+        ``graphkd evaluate`` then applies to the dataset's own images.
     on_device : bool
         Keep the training images on the run's device and batch and augment them there
         (:mod:`graphkd.data.device_batches`; ``channels_last`` models and images on
@@ -124,7 +134,12 @@ class ModelConfig:
         that name in the run (e.g. ``{"resnet8": {"widths": [8, 8, 16, 32]}}``: a resnet8
         of half the width, a quarter of the parameters; CLI: ``--set
         'model.network_options.resnet8={widths: [8, 8, 16, 32]}'``). ``model.pt`` records
-        them, so ``graphkd evaluate`` rebuilds the same network. Empty by default.
+        them, so ``graphkd evaluate`` rebuilds the same network. Empty by default. Two
+        keys are graphkd's and fit any network: ``input_size`` resizes the network's
+        input to that side and ``input_interpolation`` (``"bilinear"``, default,
+        ``"bicubic"``, ``"nearest"``, ``"area"``) says how
+        (:mod:`graphkd.models.resized_input`): the teacher of a 224-pixel ViT student
+        sees the student's batch at 32 pixels with ``{input_size: 32}``.
     """
 
     teacher: str = "resnet20"

@@ -6,9 +6,11 @@ method, a method option the method does not take or of the wrong type, a batch t
 cannot be split over the processes or is too small for a method that relates the
 samples of a batch, ``run.tensorboard`` without tensorboard, a run directory that
 already holds a run (without ``resume`` or ``overwrite``), a checkpoint to resume that
-belongs to another model, dataset or method, and a network's input-resize options
+belongs to another model, dataset or method, a network's input-resize options
 (``input_size``, ``input_interpolation`` in ``model.network_options``) that are not
-valid. :func:`check_teacher_checkpoint` refuses a teacher's weights saved for another
+valid, a ``timm`` augmentation without timm, and a network that does not name its
+``input_size`` in a run whose ``data.image_size`` resizes a fixed-size dataset.
+:func:`check_teacher_checkpoint` refuses a teacher's weights saved for another
 architecture or dataset (or built with other constructor options; the input size may
 differ, since it does not change the weights).
 """
@@ -22,6 +24,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 import yaml
 
+from graphkd.data import DATASETS
+from graphkd.data.timm_augmentation import check_timm_augmentation
 from graphkd.distill import METHODS, check_method_options, import_method, list_methods
 from graphkd.engine.checkpoint import LAST, read_training_checkpoint, saved_options
 from graphkd.engine.config import Config
@@ -33,6 +37,8 @@ from graphkd.registry import did_you_mean
 
 #: The method name of plain cross-entropy training (no distiller).
 CROSS_ENTROPY = "ce"
+#: The augmentation name of timm's training transform.
+TIMM_VIEW = "timm"
 
 #: A checkpoint to resume from: its path and, when the file exists, its contents.
 ResumePoint = Tuple[Path, Optional[Dict[str, Any]]]
@@ -184,6 +190,46 @@ def check_model(name: str) -> None:
     parse_network(name)
 
 
+def check_timm_views(config: Config) -> None:
+    """Raise an ``ImportError`` saying ``pip install timm`` for a ``timm`` augmentation
+    (``data.augmentation`` or a ``model.teacher_augmentations`` entry) without timm."""
+    if config.data.augmentation == TIMM_VIEW:
+        check_timm_augmentation("data.augmentation")
+    if TIMM_VIEW in config.model.teacher_augmentations:
+        check_timm_augmentation("model.teacher_augmentations entry")
+
+
+def check_resized_dataset(config: Config, arch: str) -> None:
+    """Refuse a network without ``input_size`` when ``data.image_size`` resizes a
+    fixed-size dataset (CIFAR-100 at 224 pixels for a ViT student).
+
+    The run's data are resized, but ``graphkd evaluate`` and the analysis read the
+    dataset at its own size: a network that names the side it sees
+    (``model.network_options.<name>.input_size``) gets it there too, and a teacher
+    trained at the dataset's size sees the run's images resized back to it.
+    """
+    data = config.data
+    info = getattr(DATASETS.get(data.dataset), "info", None)
+    if info is None or data.image_size is None or info.at_size(data.image_size) is info:
+        return
+    networks = [(arch, data.image_size)]
+    if config.method.name != CROSS_ENTROPY:
+        teachers = config.model.teachers or [config.model.teacher]
+        networks += [(teacher, info.image_size) for teacher in teachers]
+    for name, size in networks:
+        options = config.model.network_options.get(name, {})
+        if isinstance(options, dict) and "input_size" in options:
+            continue
+        role = "the network trained" if name == arch else "a teacher"
+        raise ValueError(
+            f"data.image_size {data.image_size} resizes {data.dataset}'s {info.image_size}-"
+            f"pixel images for this run, but {role}, {name}, does not say which side it "
+            f"sees (graphkd evaluate reads the images at {info.image_size}); give it one: "
+            f"--set 'model.network_options.{name}={{input_size: {size}}}'"
+            + (" (the side it was trained at)" if name != arch else "")
+        )
+
+
 def check_run(
     config: Config,
     arch: str,
@@ -206,6 +252,8 @@ def check_run(
     for name, options in config.model.network_options.items():
         if isinstance(options, dict):
             split_input_options(name, options)
+    check_timm_views(config)
+    check_resized_dataset(config, arch)
     method = config.method.name
     check_method(method)
     if method != CROSS_ENTROPY:

@@ -173,13 +173,15 @@ def on_device_training_set(
             (f"data.augmentation={data.augmentation}", data.augmentation != "standard"),
             ("model.teacher_augmentations", any(i is not None for i in own_view)),
             ("several processes (DDP)", models.student_step is not models.student),
+            (f"data.image_size={data.image_size}", _resized(data)),
         )
         if used
     ]
     if unsupported:
         raise ValueError(
-            f"data.on_device supports the standard augmentation and the virtual view in one "
-            f"process, not {', '.join(unsupported)}; set data.on_device=false"
+            f"data.on_device supports the standard augmentation of the dataset at its own "
+            f"size and the virtual view in one process, not {', '.join(unsupported)}; set "
+            "data.on_device=false"
         )
     fast = device.type == "cuda"
     if fast:
@@ -188,8 +190,15 @@ def on_device_training_set(
     return DeviceBatches(images, labels, data_info(data), device, virtual, channels_last=fast)
 
 
+def _resized(data: DataConfig) -> bool:
+    """Whether ``data.image_size`` resizes a fixed-size dataset."""
+    native = getattr(DATASETS.get(data.dataset), "info", None)
+    return native is not None and data.image_size is not None and data_info(data) != native
+
+
 def log_data_source(data: DataConfig, log: Callable[[str], None]) -> None:
-    """Say which files the run reads, or that it downloads the dataset."""
+    """Say which files the run reads, or that it downloads the dataset (and the size a
+    fixed-size dataset is resized to)."""
     cls = DATASETS.get(data.dataset)
     if hasattr(cls, "describe"):  # a folder dataset: where its images are and how many
         try:
@@ -202,6 +211,12 @@ def log_data_source(data: DataConfig, log: Callable[[str], None]) -> None:
             f"validation images (val/), {info.image_size}-pixel crops"
         )
         return
+    if _resized(data):
+        native = cls.info.image_size
+        log(
+            f"data: {data.dataset}'s {native}-pixel images resized to {data.image_size} "
+            f"(data.image_size): random-resized training crops, resized test images"
+        )
     if not hasattr(cls, "find_files"):
         return
     for train in (True, False):

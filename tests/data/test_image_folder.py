@@ -118,8 +118,8 @@ def test_errors(image_tree, tmp_path) -> None:
     (image_tree / "val" / "emu").mkdir()
     with pytest.raises(ValueError, match=r"lacks: \['emu'\]"):
         ImageFolder(image_tree, train=False)
-    with pytest.raises(ValueError, match="applies to image folders only"):
-        dataset_info("cifar100", image_size=224)
+    with pytest.raises(ValueError, match="data.image_size must be a positive int"):
+        dataset_info("cifar100", image_size=0)  # any positive size resizes CIFAR-100
     (tmp_path / "empty" / "train").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="no class folders"):
         ImageFolder.describe(tmp_path / "empty")
