@@ -6,6 +6,8 @@ alone (methods whose terms need no channel counts: AT, NST, FSP, KD-SVD) and
 :func:`paired_features` / :func:`paired_widths` read them with their channel counts
 (methods with adaptors built to those widths: VID, OFD, AB). By default both keep the
 :math:`\min(n_t, n_s)` deepest tapped stage outputs of each network.
+:class:`StagePairDistiller` is the base of those presets that build the teacher's and
+the student's graphs together (all but NST).
 """
 
 from __future__ import annotations
