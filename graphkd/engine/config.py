@@ -15,7 +15,7 @@ Example
 >>> apply_overrides(config, ["optim.momentm=0.9"])
 Traceback (most recent call last):
     ...
-ValueError: unknown config key 'optim.momentm'; valid keys of 'optim': accumulate, epochs, gamma, lr, milestones, min_lr, momentum, nesterov, optimizer, schedule, warmup_epochs, warmup_lr, weight_decay; did you mean 'optim.momentum'?
+ValueError: unknown config key 'optim.momentm'; valid keys of 'optim': accumulate, decay_all_parameters, epochs, gamma, lr, milestones, min_lr, momentum, nesterov, optimizer, schedule, warmup_epochs, warmup_lr, weight_decay; did you mean 'optim.momentum'?
 """
 
 from __future__ import annotations
@@ -186,6 +186,12 @@ class OptimConfig:
         SGD momentum.
     weight_decay : float
         SGD's L2 weight decay, AdamW's decoupled one.
+    decay_all_parameters : bool
+        ``True`` (default): ``weight_decay`` applies to every trained parameter.
+        ``False``: not to one-dimensional parameters (biases, normalisation scales and
+        shifts), to biases, nor to a vision transformer's tokens and position
+        embeddings (names holding ``cls_token``, ``dist_token`` or ``pos_embed``), the
+        rule of DeiT and of Li et al.'s trainer.
     nesterov : bool
         Nesterov momentum (SGD).
     epochs : int
@@ -213,6 +219,7 @@ class OptimConfig:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    decay_all_parameters: bool = True
     nesterov: bool = False
     epochs: int = 240
     schedule: str = "step"

@@ -8,9 +8,10 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+from torch import nn
 
 from graphkd.engine.config import OptimConfig, RunConfig
 from graphkd.engine.epochs import autocast_dtype
@@ -36,9 +37,10 @@ def build_optimizers(
     networks) get an SGD of their own without weight decay, since their losses carry
     their own regularisation."""
     distiller = models.distiller
-    trainable = [p for p in models.student.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in models.student.named_parameters() if p.requires_grad]
     if distiller is not None:
-        trainable += [p for p in distiller.parameters() if p.requires_grad]
+        named += [(n, p) for n, p in distiller.named_parameters() if p.requires_grad]
+    trainable = parameter_groups(named, optim.weight_decay, optim.decay_all_parameters)
     optimizer: torch.optim.Optimizer
     if optim.optimizer == "adamw":
         optimizer = torch.optim.AdamW(trainable, lr=optim.lr, weight_decay=optim.weight_decay)
@@ -80,6 +82,34 @@ def _grad_scaler(device: torch.device, enabled: bool) -> Any:
     if hasattr(torch.amp, "GradScaler"):
         return torch.amp.GradScaler(device.type, enabled=enabled)
     return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
+#: Parts of the names of a vision transformer's tokens and position embeddings.
+TOKEN_NAMES = ("cls_token", "dist_token", "pos_embed")
+
+
+def parameter_groups(
+    named: List[Tuple[str, nn.Parameter]], weight_decay: float, decay_all: bool
+) -> List[Dict[str, Any]]:
+    """The optimiser's parameter groups: one with ``weight_decay`` for all of ``named``
+    (``decay_all``), or that and one without it for the one-dimensional parameters,
+    biases, tokens and position embeddings (:data:`TOKEN_NAMES`).
+
+    Example
+    -------
+    >>> layer = nn.Linear(3, 2)
+    >>> [len(g["params"]) for g in parameter_groups(list(layer.named_parameters()), 0.05, False)]
+    [1, 1]
+    """
+    if decay_all:
+        return [{"params": [p for _, p in named], "weight_decay": weight_decay}]
+    kept = [p for n, p in named if not _exempt(n, p)]
+    exempt = [p for n, p in named if _exempt(n, p)]
+    return [{"params": kept, "weight_decay": weight_decay}, {"params": exempt, "weight_decay": 0.0}]
+
+
+def _exempt(name: str, parameter: nn.Parameter) -> bool:
+    return parameter.ndim <= 1 or name.endswith(".bias") or any(t in name for t in TOKEN_NAMES)
 
 
 def cosine_lr(optim: OptimConfig, epoch: int) -> float:

@@ -140,3 +140,30 @@ def test_milestones_beyond_the_epochs_are_noted_for_the_step_schedule_only():
     assert "optim.milestones" in milestones_beyond_epochs(step)
     cosine = load_config("fashion_mnist", ["optim.epochs=3", "optim.schedule=cosine"]).optim
     assert milestones_beyond_epochs(cosine) is None
+
+
+def test_decay_all_parameters_false_spares_biases_norms_tokens_and_position_embeddings():
+    timm = pytest.importorskip("timm")
+    from graphkd.engine.optimizers import parameter_groups
+
+    vit = timm.create_model("deit_tiny_patch16_224", img_size=32, patch_size=8, depth=1)
+    named = list(vit.named_parameters())
+    decayed, spared = parameter_groups(named, 0.05, decay_all=False)
+    assert (decayed["weight_decay"], spared["weight_decay"]) == (0.05, 0.0)
+    names = {id(p): n for n, p in named}
+    spared_names = {names[id(p)] for p in spared["params"]}
+    assert {"cls_token", "pos_embed", "blocks.0.norm1.weight", "head.bias"} <= spared_names
+    assert {names[id(p)] for p in decayed["params"]} == {
+        n for n, p in named if p.ndim > 1 and n not in ("cls_token", "pos_embed")
+    }
+    (everything,) = parameter_groups(named, 0.05, decay_all=True)
+    assert len(everything["params"]) == len(named)
+
+
+def test_the_optimiser_holds_the_two_groups(tmp_path):
+    overrides = [*tiny_overrides(str(tmp_path)), "data.limit_batches=1"]
+    config = load_config("fashion_mnist", [*overrides, "optim.decay_all_parameters=false"])
+    _quiet().train_teacher(config)
+    groups = read_training_checkpoint(tmp_path / "teacher" / "last.pt")["optimizer"]["param_groups"]
+    assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
+    assert all(len(g["params"]) for g in groups)
