@@ -62,8 +62,12 @@ def test_imagenet_recipes_use_the_standard_schedule(pair, method):
     assert config.model.teacher.endswith(":IMAGENET1K_V1") and config.method.name == method
 
 
+#: The ConvNet-to-ViT recipes (VRM paper, Table 3), on Li et al.'s set-up, not the protocol.
+VIT_RECIPES = [name for name in shipped_configs() if name.startswith("cifar100_vit_")]
 RECIPES = [
-    name for name in shipped_configs() if name.startswith("cifar100_") and config_target(name)
+    name
+    for name in shipped_configs()
+    if name.startswith("cifar100_") and config_target(name) and name not in VIT_RECIPES
 ]
 
 
@@ -221,3 +225,92 @@ def test_milestones_beyond_the_epochs_are_noted_not_refused():
     note = milestones_beyond_epochs(config.optim)
     assert "optim.milestones [20] lie beyond optim.epochs 10" in note and "--epochs" in note
     assert milestones_beyond_epochs(load_config("fashion_mnist").optim) is None
+
+
+#: Table 3 of the VRM paper: (method, student) -> the published top-1.
+VIT_TARGETS = {
+    ("vrm", "deit_tiny"): ("79.52", "timm:deit_tiny_patch16_224", "DeiT-Ti"),
+    ("kd", "deit_tiny"): ("73.25", "timm:deit_tiny_patch16_224", "DeiT-Ti"),
+    ("vrm", "pit_ti"): ("79.25", "timm:pit_ti_224", "PiT-Ti"),
+    ("kd", "pit_ti"): ("75.47", "timm:pit_ti_224", "PiT-Ti"),
+}
+
+
+def test_the_vit_recipes_are_table_3s_students_and_the_teacher():
+    expected = {f"cifar100_vit_{m}_resnet56_{s}" for m, s in VIT_TARGETS}
+    assert set(VIT_RECIPES) == expected | {"cifar100_vit_teacher_resnet56"}
+
+
+@pytest.mark.parametrize("method, student", sorted(VIT_TARGETS))
+def test_a_vit_recipe_follows_li_et_als_set_up_and_cites_table_3(method, student):
+    from graphkd.models import parse_network
+
+    top1, network, label = VIT_TARGETS[method, student]
+    name = f"cifar100_vit_{method}_resnet56_{student}"
+    config = load_config(name)
+    assert config_target(name) == (
+        f"{method.upper()} {top1} top-1 on CIFAR-100 (VRM paper, Table 3: ResNet56 -> {label})"
+    )
+    assert (config.method.name, config.method.options) == (method, {})
+    assert (config.model.teacher, config.model.student) == ("resnet56", network)
+    parse_network(network)
+    assert config.model.network_options == {
+        "resnet56": {"input_size": 32, "input_interpolation": "bilinear"},
+        network: {"input_size": 224, "drop_path_rate": 0.1},
+    }
+    assert config.model.teacher_checkpoint == "runs/cifar100_vit_resnet56/teacher/model.pt"
+    data = config.data
+    assert (data.dataset, data.augmentation, data.image_size, data.batch_size) == (
+        "cifar100",
+        "timm",
+        224,
+        128,
+    )
+    optim = config.optim
+    assert (optim.optimizer, optim.schedule, optim.epochs) == ("adamw", "cosine", 300)
+    assert (optim.lr, optim.min_lr, optim.warmup_epochs, optim.warmup_lr) == (
+        5e-4,
+        5e-6,
+        20,
+        5e-7,
+    )
+    assert optim.weight_decay == 0.05 and not optim.decay_all_parameters
+    assert config.run.output == f"runs/cifar100_vit_resnet56_{student}"
+
+
+def test_the_vit_teacher_recipe_trains_resnet56_at_32_pixels():
+    config = load_config("cifar100_vit_teacher_resnet56")
+    assert config_target("cifar100_vit_teacher_resnet56") is None
+    assert config.model.teacher == "resnet56" and config.method.name == "ce"
+    assert (config.data.augmentation, config.data.image_size, config.data.batch_size) == (
+        "timm",
+        None,
+        128,
+    )
+    optim = config.optim
+    assert (optim.optimizer, optim.lr, optim.momentum, optim.nesterov) == ("sgd", 0.1, 0.9, True)
+    assert (optim.schedule, optim.epochs, optim.min_lr, optim.warmup_epochs) == (
+        "cosine",
+        300,
+        0.0,
+        0,
+    )
+    assert optim.weight_decay == 5e-4 and not optim.decay_all_parameters
+    assert config.run.output == "runs/cifar100_vit_resnet56"
+
+
+@pytest.mark.parametrize("student", ["deit_tiny", "pit_ti"])
+def test_a_vit_recipes_networks_take_their_inputs(student):
+    """The recipe's student at 224 pixels and its teacher on the same batch, at 32."""
+    pytest.importorskip("timm")
+    import torch
+
+    from graphkd.engine.run_models import build_model
+
+    config = load_config(f"cifar100_vit_vrm_resnet56_{student}")
+    images = torch.randn(1, 3, 224, 224)
+    for name in (config.model.student, config.model.teacher):
+        options = config.model.network_options[name]
+        network = build_model(name, "cifar100", None, config.data.image_size, options).eval()
+        with torch.no_grad():
+            assert network(images).shape == (1, 100), name
