@@ -46,70 +46,34 @@ DIVERGED_FIX = (
 )
 
 
-def train_epoch(
-    config: Config,
-    epoch: int,
-    train_set: Dataset,
-    student: nn.Module,
-    teachers: List[TappedModel],
-    own_view: List[Optional[int]],
-    distiller: Optional[Distiller],
-    optimizer: torch.optim.Optimizer,
-    scaler: Any,
-    context: DistributedContext,
-    progress: bool = False,
-    label: str = "",
-) -> Dict[str, float]:
-    """One epoch of the student over ``train_set`` (see :func:`train_loader`); teacher ``k``
-    sees its own view ``own_view[k]`` of each batch (see
-    :func:`~graphkd.engine.training_views.training_transform`). With
-    ``optim.accumulate = a`` the gradients of ``a`` consecutive batches, each loss
-    divided by ``a``, add up before one optimiser step (under DDP they are averaged over
-    the processes at the last of them only). ``progress``: a bar titled ``label``
-    (default ``epoch <epoch + 1>``) with the running mean loss."""
-    loader = train_loader(config, epoch, train_set, context)
-    total = _batches(config.data, loader)
-    student.train()
-    if distiller is not None:
-        distiller.train()
-    if config.optim.accumulate > 1 and distiller is not None and distiller.combines_gradients:
-        raise ValueError(
-            f"method {config.method.name!r} combines its gradients itself and cannot "
-            "accumulate them; set optim.accumulate=1"
-        )
-    step = _StudentStep(
-        student,
-        teachers,
-        own_view,
-        distiller,
-        optimizer,
-        scaler,
-        context,
-        autocast=_autocast(config.run, context.device),
-        accumulate=config.optim.accumulate,
-        channels_last=config.run.channels_last,
-        global_graphs=context.active and config.method.graph_batch == "global",
-        epoch=epoch,
-    )
-    bar = tqdm(
-        loader, total=total, desc=label or f"epoch {epoch + 1}", leave=False, disable=not progress
-    )
-    sums: Dict[str, Tensor] = {}
-    for number, batch in enumerate(bar):
-        if number >= total:
-            break
-        _add_to(sums, _student_step(step, number, total, batch))
-        if progress:
-            _show_running_loss(bar, sums["loss"], number, total)
-    return _epoch_means(sums, total, context)
+@dataclass(frozen=True)
+class BatchOrder:
+    """How an epoch deals out its training batches: the ``data`` section (batch size,
+    workers, ``limit_batches``), the run's ``seed`` (``run.seed``) and the batches of one
+    optimiser step (``optim.accumulate``)."""
+
+    data: DataConfig
+    seed: int
+    accumulate: int = 1
+
+    @classmethod
+    def of(cls, config: Config) -> BatchOrder:
+        """The order a run's config asks for."""
+        return cls(config.data, config.run.seed, config.optim.accumulate)
 
 
 @dataclass
-class _StudentStep:
-    """What every step of a student epoch shares: the networks, the method, the
-    optimiser and AMP scaler, the processes, the autocast context, the batches of one
-    optimiser step (``accumulate``), whether batches go channels-last and graphs span
-    every process's batch (``global_graphs``), and the epoch."""
+class StudentStep:
+    """What every step of one student epoch shares: the networks, the method, the
+    optimiser and AMP scaler, the processes, the ``run`` section (autocast,
+    channels-last), the method's ``graph_batch`` (graphs over this process's batch or
+    every process's), the batches of one optimiser step (``accumulate``) and the epoch.
+
+    Raises
+    ------
+    ValueError
+        ``accumulate > 1`` for a method that combines its gradients itself.
+    """
 
     student: nn.Module
     teachers: List[TappedModel]
@@ -118,19 +82,87 @@ class _StudentStep:
     optimizer: torch.optim.Optimizer
     scaler: Any
     context: DistributedContext
-    autocast: Any
+    run: RunConfig
+    graph_batch: str
     accumulate: int
-    channels_last: bool
-    global_graphs: bool
+    epoch: int
+
+    def __post_init__(self) -> None:
+        if self.accumulate > 1 and self.distiller is not None:
+            if self.distiller.combines_gradients:
+                raise ValueError(
+                    f"the method ({type(self.distiller).__name__}) combines its gradients "
+                    "itself and cannot accumulate them; set optim.accumulate=1"
+                )
+
+    @property
+    def autocast(self) -> Any:
+        """Autocast as ``run.amp`` asks (see :func:`autocast_dtype`), or a context doing
+        nothing."""
+        return _autocast(self.run, self.context.device)
+
+    @property
+    def global_graphs(self) -> bool:
+        """Whether the method's graphs span every process's batch."""
+        return self.context.active and self.graph_batch == "global"
+
+
+@dataclass
+class StageStep:
+    """What every step of one epoch of distiller-only stage ``stage`` shares: the frozen
+    teachers and their views, the method, its optimiser, the processes and the epoch."""
+
+    teachers: List[TappedModel]
+    own_view: List[Optional[int]]
+    distiller: Distiller
+    optimizer: torch.optim.Optimizer
+    context: DistributedContext
+    stage: str
     epoch: int
 
 
-def _student_step(step: _StudentStep, number: int, total: int, batch: Any) -> Dict[str, Tensor]:
+def train_epoch(
+    step: StudentStep,
+    order: BatchOrder,
+    train_set: Dataset,
+    progress: bool = False,
+    label: str = "",
+) -> Dict[str, float]:
+    """One epoch of the student over ``train_set`` (see :func:`train_loader`); teacher ``k``
+    sees its own view ``step.own_view[k]`` of each batch (see
+    :func:`~graphkd.engine.training_views.training_transform`). With
+    ``accumulate = a`` the gradients of ``a`` consecutive batches, each loss
+    divided by ``a``, add up before one optimiser step (under DDP they are averaged over
+    the processes at the last of them only). ``progress``: a bar titled ``label``
+    (default ``epoch <epoch + 1>``) with the running mean loss."""
+    loader = train_loader(order, step.epoch, train_set, step.context)
+    total = _batches(order.data, loader)
+    step.student.train()
+    if step.distiller is not None:
+        step.distiller.train()
+    bar = tqdm(
+        loader,
+        total=total,
+        desc=label or f"epoch {step.epoch + 1}",
+        leave=False,
+        disable=not progress,
+    )
+    sums: Dict[str, Tensor] = {}
+    for number, batch in enumerate(bar):
+        if number >= total:
+            break
+        _add_to(sums, _student_step(step, number, total, batch))
+        if progress:
+            _show_running_loss(bar, sums["loss"], number, total)
+    return _epoch_means(sums, total, step.context)
+
+
+def _student_step(step: StudentStep, number: int, total: int, batch: Any) -> Dict[str, Tensor]:
     """Batch ``number`` of ``total``: forward, backward and, at the last batch of an
     optimiser step, the update; returns the batch's loss terms (detached)."""
     images, labels, index = batch
     images, virtual, own = split_views(images, step.context.device)
-    if step.channels_last:
+    if step.run.channels_last:
         images, virtual = _channels_last(images), _channels_last(virtual)
         own = [_channels_last(view) for view in own]
     labels, index = labels.to(step.context.device), index.to(step.context.device)
@@ -156,7 +188,7 @@ def _student_step(step: _StudentStep, number: int, total: int, batch: Any) -> Di
 
 
 def _forward(
-    step: _StudentStep,
+    step: StudentStep,
     images: Tensor,
     virtual: Optional[Tensor],
     own: List[Tensor],
@@ -184,7 +216,7 @@ def _forward(
 
 
 def _distil(
-    step: _StudentStep,
+    step: StudentStep,
     s: Responses,
     t: List[Responses],
     ce: Tensor,
@@ -230,48 +262,47 @@ def _distil(
 
 
 def train_distiller_epoch(
-    config: Config,
-    epoch: int,
-    stage: str,
+    step: StageStep,
+    order: BatchOrder,
     train_set: Dataset,
-    teachers: List[TappedModel],
-    own_view: List[Optional[int]],
-    distiller: Distiller,
-    optimizer: torch.optim.Optimizer,
-    context: DistributedContext,
     progress: bool = False,
     label: str = "",
 ) -> Dict[str, float]:
     """One epoch of a distiller-only stage: ``distiller.stage_loss(stage, teacher)``
     (``progress``: a bar titled ``label`` with the running mean loss)."""
-    if not teachers:
-        raise ValueError(f"stage {stage!r} trains the method on a teacher; configure one")
-    loader = train_loader(config, epoch, train_set, context)
-    total = _batches(config.data, loader)
+    if not step.teachers:
+        raise ValueError(f"stage {step.stage!r} trains the method on a teacher; configure one")
+    context, distiller = step.context, step.distiller
+    loader = train_loader(order, step.epoch, train_set, context)
+    total = _batches(order.data, loader)
     distiller.train()
     sums: Dict[str, Tensor] = {}
     bar = tqdm(
-        loader, total=total, desc=label or f"{stage} {epoch + 1}", leave=False, disable=not progress
+        loader,
+        total=total,
+        desc=label or f"{step.stage} {step.epoch + 1}",
+        leave=False,
+        disable=not progress,
     )
     for number, (images, labels, index) in enumerate(bar):
         if number >= total:
             break
         images, _, own = split_views(images, context.device)
         labels, index = labels.to(context.device), index.to(context.device)
-        views = teacher_inputs(images, own, own_view)
+        views = teacher_inputs(images, own, step.own_view)
         with torch.no_grad():
             t32 = _one_or_many(
-                [_float32(teacher(x), labels, index) for teacher, x in zip(teachers, views)]
+                [_float32(teacher(x), labels, index) for teacher, x in zip(step.teachers, views)]
             )
-        with _at_step(epoch, number):
-            out = distiller.stage_loss(stage, t32)
+        with _at_step(step.epoch, number):
+            out = distiller.stage_loss(step.stage, t32)
             if distiller.check_inputs:
                 _check_losses(out)
-        optimizer.zero_grad(set_to_none=True)
+        step.optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         if context.active:
             context.average_gradients(distiller)
-        optimizer.step()
+        step.optimizer.step()
         _add_to(sums, out)
         if progress:
             _show_running_loss(bar, sums["loss"], number, total)
@@ -279,7 +310,7 @@ def train_distiller_epoch(
 
 
 def train_loader(
-    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
+    order: BatchOrder, epoch: int, train_set: Dataset, context: DistributedContext
 ) -> Iterable:
     """This process's training batches of ``epoch``: a :class:`DataLoader` over its share
     (see :func:`shuffled_batches`), or for a
@@ -287,22 +318,22 @@ def train_loader(
     indices, made on its device. A :class:`~graphkd.data.SeededSamples` set is switched
     to the epoch's per-sample seeds first."""
     if isinstance(train_set, DeviceBatches):
-        in_process = dataclasses.replace(config, data=dataclasses.replace(config.data, workers=0))
+        in_process = dataclasses.replace(order, data=dataclasses.replace(order.data, workers=0))
         indices = shuffled_batches(in_process, epoch, range(len(train_set)), context)  # type: ignore[arg-type]
-        return train_set.batches(indices, seed=config.run.seed * 100003 + epoch)
+        return train_set.batches(indices, seed=order.seed * 100003 + epoch)
     if isinstance(train_set, SeededSamples):
         train_set.set_epoch(epoch)
-    return shuffled_batches(config, epoch, train_set, context)
+    return shuffled_batches(order, epoch, train_set, context)
 
 
 def shuffled_batches(
-    config: Config, epoch: int, train_set: Dataset, context: DistributedContext
+    order: BatchOrder, epoch: int, train_set: Dataset, context: DistributedContext
 ) -> DataLoader:
     """This process's shuffled training batches of ``epoch``.
 
     A :class:`~torch.utils.data.DistributedSampler` (one replica for a single process)
-    deals each process its share, reshuffled from ``run.seed`` and the epoch, the same on
-    every process and for every method. A batch holds
+    deals each process its share, reshuffled from the run's seed and the epoch, the same
+    on every process and for every method. A batch holds
     ``data.batch_size / (processes * optim.accumulate)`` samples. Worker processes
     (``data.workers``) start anew each epoch, so that they see the epoch's per-sample
     seeds; on CUDA the batches come in pinned memory.
@@ -312,13 +343,13 @@ def shuffled_batches(
     ValueError
         ``data.batch_size`` not divisible by processes times ``optim.accumulate``.
     """
-    data = config.data
-    parts = context.world_size * config.optim.accumulate
+    data = order.data
+    parts = context.world_size * order.accumulate
     if data.batch_size % parts:
         raise ValueError(
             f"data.batch_size {data.batch_size} is the batch of one optimiser step and must "
             f"be divisible by {context.world_size} process(es) x optim.accumulate "
-            f"{config.optim.accumulate} = {parts}; change one of them"
+            f"{order.accumulate} = {parts}; change one of them"
         )
     batch = data.batch_size // parts
     sampler = DistributedSampler(
@@ -326,7 +357,7 @@ def shuffled_batches(
         num_replicas=context.world_size,
         rank=context.rank,
         shuffle=True,
-        seed=config.run.seed,
+        seed=order.seed,
         drop_last=context.active,
     )
     sampler.set_epoch(epoch)

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from graphkd.data import dataset_info
 from graphkd.distill import Distiller, Stage, create_method, method_arguments
 from graphkd.distill.ensemble import EnsembleDistiller
-from graphkd.engine.config import Config, DataConfig, ModelConfig, RunConfig
+from graphkd.engine.config import Config, DataConfig, MethodConfig, ModelConfig, RunConfig
 from graphkd.engine.distributed import DistributedContext
 from graphkd.engine.method_setup import (
     known_values,
@@ -102,7 +102,7 @@ def build_models(
         )
         for k, (arch_, weights) in enumerate(teacher_specs)
     ]
-    distiller = _create_distiller(config, train_set, student, teachers, device)
+    distiller = _create_distiller(config.method, config.data, train_set, student, teachers, device)
     student_step = _for_ddp(student, distiller, context)
     return RunModels(student, teachers, distiller, method_stages(distiller), student_step)
 
@@ -185,27 +185,29 @@ def _frozen(model: nn.Module, device: torch.device, preact: bool = False) -> Tap
 
 
 def _create_distiller(
-    config: Config,
+    method: MethodConfig,
+    data: DataConfig,
     train_set: Dataset,
     student: TappedModel,
     teachers: List[TappedModel],
     device: torch.device,
 ) -> Optional[Distiller]:
-    """The configured method (``None`` for ``"ce"``), told what it asks to know; one per
-    teacher in an :class:`EnsembleDistiller` for several teachers."""
-    name = config.method.name
+    """The configured method (``None`` for ``"ce"``), told what it asks to know (of the
+    ``data`` section, the training set and the networks); one per teacher in an
+    :class:`EnsembleDistiller` for several teachers."""
+    name = method.name
     if name == CROSS_ENTROPY:
         return None
-    info = data_info(config.data)
+    info = data_info(data)
     distillers = []
     for teacher in teachers or [None]:
         known = known_values(train_set, info, student, teacher, device)
         distillers.append(
-            create_method(name, **{**method_arguments(name, known), **config.method.options})
+            create_method(name, **{**method_arguments(name, known), **method.options})
         )
     if len(teachers) <= 1:
         return distillers[0].to(device)
-    mode = config.method.ensemble
+    mode = method.ensemble
     members = distillers[:1] if mode == "average_logits" else distillers
     return EnsembleDistiller(members, mode).to(device)
 

@@ -15,7 +15,13 @@ from graphkd.distill import Stage
 from graphkd.engine.checkpoint import rng_state
 from graphkd.engine.config import Config
 from graphkd.engine.distributed import DistributedContext, setup_distributed
-from graphkd.engine.epochs import train_distiller_epoch, train_epoch
+from graphkd.engine.epochs import (
+    BatchOrder,
+    StageStep,
+    StudentStep,
+    train_distiller_epoch,
+    train_epoch,
+)
 from graphkd.engine.evaluation import evaluate, evaluate_checkpoint
 from graphkd.engine.optimizers import build_optimizers
 from graphkd.engine.results import RunInterrupted, RunResult
@@ -254,30 +260,25 @@ class Trainer:
 
     def _distiller_epoch(self, run: Run, epoch: int, stage: Stage, label: str) -> Dict[str, float]:
         """One epoch of a distiller-only stage (e.g. MHGD's attention networks)."""
-        models, optimizers = run.models, run.optimizers
-        assert optimizers.stage_optimizer is not None and models.distiller is not None
-        return train_distiller_epoch(
-            run.config,
-            epoch,
-            stage.name,
-            run.data.train_set,
+        models, optimizer = run.models, run.optimizers.stage_optimizer
+        assert optimizer is not None and models.distiller is not None
+        step = StageStep(
             models.teachers,
             run.data.own_view,
             models.distiller,
-            optimizers.stage_optimizer,
+            optimizer,
             run.context,
-            self.progress,
-            label,
+            stage.name,
+            epoch,
         )
+        order = BatchOrder.of(run.config)
+        return train_distiller_epoch(step, order, run.data.train_set, self.progress, label)
 
     def _student_epoch(self, run: Run, epoch: int, label: str) -> Dict[str, Any]:
         """One epoch of the student, then one scheduler step; the terms carry the epoch's
         learning rate as ``"lr"``."""
-        models, optimizers = run.models, run.optimizers
-        terms = train_epoch(
-            run.config,
-            epoch,
-            run.data.train_set,
+        models, optimizers, config = run.models, run.optimizers, run.config
+        step = StudentStep(
             models.student_step,
             models.teachers,
             run.data.own_view,
@@ -285,9 +286,12 @@ class Trainer:
             optimizers.optimizer,
             optimizers.scaler,
             run.context,
-            self.progress,
-            label,
+            config.run,
+            config.method.graph_batch,
+            config.optim.accumulate,
+            epoch,
         )
+        terms = train_epoch(step, BatchOrder.of(config), run.data.train_set, self.progress, label)
         lr = optimizers.optimizer.param_groups[0]["lr"]
         optimizers.scheduler.step()
         return {**terms, "lr": lr}

@@ -91,3 +91,8 @@ def test_the_bar_shows_the_epochs_final_running_loss():
     off.disable, off.shown = True, []
     _show_running_loss(off, losses.sum(), 7, total)
     assert off.shown == []
+
+
+def test_a_method_that_combines_its_gradients_refuses_accumulation(teacher_run, tmp_path):
+    with pytest.raises(ValueError, match=r"combines its gradients itself.*optim.accumulate=1"):
+        distill(teacher_run, tmp_path, "optim.accumulate=2", "data.batch_size=8")

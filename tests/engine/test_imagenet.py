@@ -16,7 +16,13 @@ from graphkd.cli import main
 from graphkd.data import ImageFolder, WithIndex
 from graphkd.engine import load_config, read_training_checkpoint
 from graphkd.engine.distributed import DistributedContext
-from graphkd.engine.epochs import autocast_dtype, train_epoch, train_loader
+from graphkd.engine.epochs import (
+    BatchOrder,
+    StudentStep,
+    autocast_dtype,
+    train_epoch,
+    train_loader,
+)
 from graphkd.engine.optimizers import _grad_scaler
 from graphkd.models import tap
 
@@ -95,7 +101,7 @@ from graphkd import create_method
 from graphkd.data import ImageFolder, WithIndex
 from graphkd.engine import load_config
 from graphkd.engine.distributed import DistributedContext, end_process_group
-from graphkd.engine.epochs import train_loader
+from graphkd.engine.epochs import BatchOrder, train_loader
 from graphkd.models import tap
 
 root, out = sys.argv[1], sys.argv[2]
@@ -105,7 +111,7 @@ context = DistributedContext(rank, world, torch.device("cpu"))
 config = load_config("imagenet_resnet34_resnet18_kd", [f"data.root={root}", "data.batch_size=6", "data.workers=0"])
 info = ImageFolder.describe(root, 8)
 data = WithIndex(ImageFolder(root, transform=info.test_transform(), image_size=8))
-loader = train_loader(config, 3, data, context)
+loader = train_loader(BatchOrder.of(config), 3, data, context)
 images, labels, index = next(iter(loader))
 torch.manual_seed(0)
 teacher = tap(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 3))).eval()
@@ -178,8 +184,22 @@ def _one_step(tree, accumulate: int) -> list:
     distiller = create_method("kd", **config.method.options)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.5)
     scaler = _grad_scaler(torch.device("cpu"), enabled=False)
-    assert train_loader(config, 0, data, context).batch_size == 12 // accumulate
-    train_epoch(config, 0, data, student, [teacher], [None], distiller, optimizer, scaler, context)
+    order = BatchOrder.of(config)
+    assert train_loader(order, 0, data, context).batch_size == 12 // accumulate
+    step = StudentStep(
+        student,
+        [teacher],
+        [None],
+        distiller,
+        optimizer,
+        scaler,
+        context,
+        config.run,
+        "local",
+        accumulate,
+        epoch=0,
+    )
+    train_epoch(step, order, data)
     return [p.detach().clone() for p in student.parameters()]
 
 
@@ -194,7 +214,7 @@ def test_gradient_accumulation_equals_one_batch(tmp_path, image_tree_writer):
 def test_bad_accumulation_and_amp_type_are_refused():
     with pytest.raises(ValueError, match=r"divisible by 1 process\(es\) x optim.accumulate 3"):
         train_loader(
-            load_config("imagenet_resnet34_resnet18_kd", ["optim.accumulate=3"]),
+            BatchOrder.of(load_config("imagenet_resnet34_resnet18_kd", ["optim.accumulate=3"])),
             0,
             list(range(10)),
             DistributedContext(0, 1, torch.device("cpu")),

@@ -22,9 +22,9 @@ class Recorder:
         def recording_loader(*args, **kwargs):
             return _Recording(loader(*args, **kwargs), self)
 
-        def recording_create(config, train_set, student, teachers, device):
+        def recording_create(method, data, train_set, student, teachers, device):
             self.student = {k: v.clone() for k, v in student.model.state_dict().items()}
-            return create(config, train_set, student, teachers, device)
+            return create(method, data, train_set, student, teachers, device)
 
         monkeypatch.setattr(epochs, "train_loader", recording_loader)
         monkeypatch.setattr(trainer, "_create_distiller", recording_create)
