@@ -1,6 +1,6 @@
 """The distiller contract, the graph-matching distiller, match terms and the method presets."""
 
-from graphkd.distill.base import Distiller
+from graphkd.distill.base import Distiller, GradientStep
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.ensemble import EnsembleDistiller, average_responses, ensemble_kd
 from graphkd.distill.match_term import MatchTerm
@@ -20,6 +20,7 @@ __all__ = [
     "METHODS",
     "Distiller",
     "EnsembleDistiller",
+    "GradientStep",
     "GraphMatchingDistiller",
     "MatchTerm",
     "MemoryBank",
