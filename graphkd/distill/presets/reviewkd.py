@@ -13,6 +13,7 @@ from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, written_for
 from graphkd.distill.stage_pairs import chosen_features, sample_graph
+from graphkd.distill.warmup import linear_warmup
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
 from graphkd.responses import Responses, check_finite
@@ -251,7 +252,7 @@ class ReviewKDDistiller(GraphMatchingDistiller):
 
     def warmup_factor(self) -> float:
         """:math:`\\min((e + 1) / E_w, 1)` at the current epoch (1 without a warm-up)."""
-        return 1.0 if self.warmup_epochs == 0 else min((self.epoch + 1) / self.warmup_epochs, 1.0)
+        return linear_warmup(self.epoch, self.warmup_epochs)
 
     def _maps(self, responses: Responses, names: List[str], levels: List, who: str) -> List[Tensor]:
         maps = [
