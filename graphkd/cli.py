@@ -97,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
             "--epochs",
             type=int,
             default=None,
-            help="train N epochs (optim.epochs; the learning-rate milestones scale with it, and "
-            "so do a method's stage epochs, e.g. method.options.stage1_epochs, to at most N)",
+            help="train N epochs (optim.epochs; the learning-rate milestones and warm-up scale "
+            "with it, and so do a method's stage epochs, e.g. method.options.stage1_epochs, to "
+            "at most N)",
         )
         sub.add_argument("--subset", type=int, default=None, help="training images used")
         sub.add_argument("--test-subset", type=int, default=None, help="test images used")
@@ -260,7 +261,8 @@ def _import_modules(modules: List[str]) -> None:
 
 
 def _shortcut_overrides(args: argparse.Namespace, config: Any) -> List[str]:
-    """``--epochs/--subset/...`` as config overrides; ``--epochs`` scales the milestones."""
+    """``--epochs/--subset/...`` as config overrides; ``--epochs`` scales the milestones
+    and the learning-rate warm-up (kept shorter than the run)."""
     overrides = []
     for key, value in (
         ("optim.epochs", args.epochs),
@@ -275,6 +277,9 @@ def _shortcut_overrides(args: argparse.Namespace, config: Any) -> List[str]:
         scale = args.epochs / config.optim.epochs
         milestones = sorted({max(1, round(m * scale)) for m in config.optim.milestones})
         overrides.append(f"optim.milestones={milestones}")
+        if config.optim.warmup_epochs:
+            warmup = min(round(config.optim.warmup_epochs * scale), args.epochs - 1)
+            overrides.append(f"optim.warmup_epochs={warmup}")
     return overrides
 
 

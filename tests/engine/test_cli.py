@@ -179,3 +179,20 @@ def test_import_registers_a_users_method_for_list_and_distill(tmp_path, monkeypa
         sys.modules.pop("registering", None)
     assert main(["list", "--import", "no_such_module_here"]) == 2
     assert "graphkd: error: --import no_such_module_here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("epochs", "warmup"), [(30, 2), (20, 1), (3, 0), (1, 0), (299, 20)])
+def test_epochs_scales_the_learning_rate_warm_up_and_keeps_it_shorter_than_the_run(epochs, warmup):
+    import argparse
+
+    from graphkd.cli import _shortcut_overrides
+    from graphkd.engine import apply_overrides, load_config
+
+    config = load_config("cifar100_vit_vrm_resnet56_deit_tiny")  # 20 warm-up epochs of 300
+    assert (config.optim.epochs, config.optim.warmup_epochs) == (300, 20)
+    shortcuts = dict(epochs=epochs, subset=None, test_subset=None, limit_batches=None, device=None)
+    overrides = _shortcut_overrides(argparse.Namespace(**shortcuts), config)
+    assert f"optim.warmup_epochs={warmup}" in overrides
+    assert apply_overrides(config, overrides).optim.warmup_epochs == warmup  # accepted
+    without = _shortcut_overrides(argparse.Namespace(**shortcuts), load_config("fashion_mnist"))
+    assert not any(o.startswith("optim.warmup_epochs") for o in without)
