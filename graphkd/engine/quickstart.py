@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,7 +23,6 @@ import torch
 
 from graphkd.engine.config import Config, apply_overrides, load_config
 from graphkd.engine.metrics_log import MetricsLog
-from graphkd.engine.run_checks import resolve_device
 from graphkd.engine.trainer import CROSS_ENTROPY, Trainer
 
 #: The quickstart's method: MHGD, a graph method of graphkd's own whose gain over
@@ -151,62 +148,15 @@ def quickstart(
         teacher, teacher_acc = shipped_teacher(), float(shipped["test_acc"])
         log(f"using the shipped protocol teacher {shipped['arch']} ({teacher_acc:.2f}%): {teacher}")
     config = apply_overrides(config, [f"model.teacher_checkpoint={teacher}"])
+    log(f"distilling {config.model.student} with {method} ...")
+    method_acc = trainer.distill(config, overwrite=True).test_acc
+    log(f"training {config.model.student} with cross-entropy only ...")
     alone = dataclasses.replace(config.method, name=CROSS_ENTROPY, options={})
-    method_acc, ce_acc = _train_students(trainer, config, dataclasses.replace(config, method=alone))
+    ce_acc = trainer.distill(dataclasses.replace(config, method=alone), overwrite=True).test_acc
     plot = _plot(Path(output), [CROSS_ENTROPY, method])
     return QuickstartResult(
         Path(output), method, teacher_acc, method_acc, ce_acc, plot, time.time() - began, teacher
     )
-
-
-def _train_students(trainer: Trainer, config: Config, alone: Config) -> Tuple[float, float]:
-    """Train the method's student (``config``) and the cross-entropy one (``alone``);
-    return their test accuracies (once, when the method is cross-entropy itself).
-
-    On a CPU with several cores the two train at once, the cross-entropy student in a
-    process of its own, each on half of the cores (small networks train faster as
-    parallel runs than as one run on every core); its lines go to
-    ``<run.output>/ce.log``. Otherwise, one after the other.
-    """
-    if config.method.name == CROSS_ENTROPY:
-        trainer.log(f"training {config.model.student} with cross-entropy only ...")
-        accuracy = trainer.distill(config, overwrite=True).test_acc
-        return accuracy, accuracy
-    cores = torch.get_num_threads()
-    if cores < 2 or resolve_device(config.run.device).type != "cpu":
-        trainer.log(f"distilling {config.model.student} with {config.method.name} ...")
-        method_acc = trainer.distill(config, overwrite=True).test_acc
-        trainer.log(f"training {config.model.student} with cross-entropy only ...")
-        return method_acc, trainer.distill(alone, overwrite=True).test_acc
-    log_path = Path(config.run.output) / f"{CROSS_ENTROPY}.log"
-    trainer.log(
-        f"distilling {config.model.student} with {config.method.name}, and with cross-entropy "
-        f"only alongside ({cores // 2} of {cores} CPU threads; its log: {log_path}) ..."
-    )
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-        ce_run = pool.submit(_train_alone, alone, cores // 2, str(log_path))
-        torch.set_num_threads(cores - cores // 2)
-        try:
-            method_acc = trainer.distill(config, overwrite=True).test_acc
-        finally:
-            torch.set_num_threads(cores)
-        if not ce_run.done():
-            trainer.log("waiting for the cross-entropy student ...")
-        return method_acc, ce_run.result()
-
-
-def _train_alone(config: Config, threads: int, log_path: str) -> float:
-    """The cross-entropy student's run in its own process: ``threads`` CPU threads, its
-    lines written to ``log_path``; returns its test accuracy."""
-    torch.set_num_threads(threads)
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as log_file:
-
-        def log(line: str) -> None:
-            print(line, file=log_file, flush=True)
-
-        return Trainer(progress=False, log=log).distill(config, overwrite=True).test_acc
 
 
 def _trained_teacher(trainer: Trainer, overrides: Sequence[str], output: str) -> Tuple[Path, float]:

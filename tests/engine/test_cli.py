@@ -4,7 +4,6 @@ import runpy
 import sys
 
 import pytest
-import torch
 
 from graphkd.cli import main
 from graphkd.engine import read_training_checkpoint
@@ -108,33 +107,6 @@ def test_quickstart_distils_from_the_shipped_teacher(tmp_path, capsys):
     for run in ("ce", "mhgd"):
         assert (tmp_path / "qs" / run / "metrics.csv").is_file()
     assert not (tmp_path / "qs" / "teacher").exists()
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_quickstart_trains_the_cross_entropy_student_alongside_on_several_cores(
-    tmp_path, capsys, threads
-):
-    out = tmp_path / "qs"
-    args = ["quickstart", "--output", str(out), "--epochs", "1", "--limit-batches", "2"]
-    args += ["--subset", "64", "--test-subset", "64", "--device", "cpu", "--method", "kd"]
-    args += ["--set", "data.batch_size=32"]
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        assert main(args) == 0
-        assert torch.get_num_threads() == threads  # the threads are given back
-    finally:
-        torch.set_num_threads(before)
-    text = capsys.readouterr().out
-    alongside = "with cross-entropy only alongside (1 of 2 CPU threads"
-    if threads == 2:  # the cross-entropy student's lines go to its log, not to the screen
-        assert alongside in text and "[ce] train epoch 1/1" not in text
-        assert "[ce] train epoch 1/1" in (out / "ce.log").read_text()
-    else:
-        assert alongside not in text and "[ce] train epoch 1/1" in text
-        assert not (out / "ce.log").exists()
-    ce_acc = float((out / "ce" / "metrics.csv").read_text().splitlines()[-1].split(",")[5])
-    assert f"{'student, cross-entropy only':<32}{ce_acc:>10.2f}" in text
 
 
 def test_quickstart_trains_then_reuses_a_teacher_on_request(tmp_path, capsys):
