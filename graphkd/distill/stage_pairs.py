@@ -3,7 +3,7 @@ maps (checked), and the graphs of the batch's samples that carry them.
 
 Two ways of choosing the pairs, both by order: :func:`resolve_pairs` reads the names
 alone (methods whose terms need no channel counts: AT, NST, FSP, KD-SVD) and
-:func:`paired_features` / :func:`paired_widths` read them with their channel counts
+:func:`paired_features` reads them with their channel counts
 (methods with adaptors built to those widths: VID, OFD, AB). By default both keep the
 :math:`\min(n_t, n_s)` deepest tapped stage outputs of each network.
 :class:`StagePairDistiller` is the base of those presets that build the teacher's and
@@ -167,8 +167,9 @@ def paired_features(
     student_channels: Optional[Dict[str, int]],
     teacher_features: Optional[Sequence[str]] = None,
     student_features: Optional[Sequence[str]] = None,
-) -> Tuple[List[str], List[str]]:
-    """The teacher's and the student's tapped features paired by order.
+) -> Tuple[List[str], List[str], List[int], List[int]]:
+    """The teacher's and the student's tapped features paired by order, and their channel
+    counts: ``(teacher names, student names, teacher widths, student widths)``.
 
     By default each side's tapped features (the keys of its channel dict, shallow to
     deep) are aligned at the deep end and the ``min(n_t, n_s)`` deepest of each are kept,
@@ -178,7 +179,7 @@ def paired_features(
     Example
     -------
     >>> paired_features("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
-    (['b', 'c'], ['x', 'y'])
+    (['b', 'c'], ['x', 'y'], [8, 16], [8, 16])
     """
     sides = {}
     for who, channels, chosen in (
@@ -214,31 +215,10 @@ def paired_features(
             f"{method} compares tapped feature maps but none are tapped; tap stage outputs "
             "with graphkd.models.tap(model, features=[...])"
         )
-    return teacher, student
-
-
-def paired_widths(
-    method: str,
-    teacher_channels: Optional[Dict[str, int]],
-    student_channels: Optional[Dict[str, int]],
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-) -> Tuple[List[str], List[str], List[int], List[int]]:
-    """The paired features (:func:`paired_features`) and their channel counts:
-    ``(teacher names, student names, teacher widths, student widths)``.
-
-    Example
-    -------
-    >>> paired_widths("vid", {"a": 4, "b": 8, "c": 16}, {"x": 8, "y": 16})
-    (['b', 'c'], ['x', 'y'], [8, 16], [8, 16])
-    """
-    t_names, s_names = paired_features(
-        method, teacher_channels, student_channels, teacher_features, student_features
-    )
     assert teacher_channels is not None and student_channels is not None
-    t_widths = [int(teacher_channels[name]) for name in t_names]
-    s_widths = [int(student_channels[name]) for name in s_names]
-    return t_names, s_names, t_widths, s_widths
+    t_widths = [int(teacher_channels[name]) for name in teacher]
+    s_widths = [int(student_channels[name]) for name in student]
+    return teacher, student, t_widths, s_widths
 
 
 def sample_graph(fields: Dict[str, Tensor]) -> KnowledgeGraph:

@@ -157,8 +157,13 @@ def test_every_parameter_gets_a_finite_gradient_through_the_registry():
 def test_pairing_keeps_the_deepest_stages_unless_told():
     t = {"a": 1, "b": 2, "c": 3, "d": 4}
     s = {"x": 1, "y": 2, "z": 3}
-    assert paired_features("vid", t, s) == (["b", "c", "d"], ["x", "y", "z"])
-    assert paired_features("vid", t, s, ["a", "d"], ["x", "z"]) == (["a", "d"], ["x", "z"])
+    assert paired_features("vid", t, s)[:2] == (["b", "c", "d"], ["x", "y", "z"])
+    assert paired_features("vid", t, s, ["a", "d"], ["x", "z"]) == (
+        ["a", "d"],
+        ["x", "z"],
+        [1, 4],
+        [1, 3],
+    )
     method = graphkd.create_method(
         "vid",
         teacher_channels=t,

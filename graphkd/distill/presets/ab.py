@@ -118,7 +118,7 @@ class ABDistiller(StagePairDistiller):
                     "tapped models"
                 )
         assert teacher_shapes is not None and student_shapes is not None
-        t_names, s_names = paired_features(
+        t_names, s_names, _, _ = paired_features(
             "ab",
             {k: int(v[0]) for k, v in teacher_shapes.items()},
             {k: int(v[0]) for k, v in student_shapes.items()},

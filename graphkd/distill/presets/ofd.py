@@ -14,7 +14,7 @@ from graphkd.distill.method_registry import METHODS
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
     checked_pair_maps,
-    paired_widths,
+    paired_features,
     per_channel,
     sample_graphs,
     term_name,
@@ -144,7 +144,7 @@ class OFDDistiller(StagePairDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        t_names, s_names, t_widths, s_widths = paired_widths(
+        t_names, s_names, t_widths, s_widths = paired_features(
             "ofd", teacher_channels, student_channels, teacher_features, student_features
         )
         count = len(t_names)

@@ -14,7 +14,7 @@ from graphkd.distill.method_registry import METHODS
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
     checked_pair_maps,
-    paired_widths,
+    paired_features,
     per_channel,
     pooled_pair,
     sample_graphs,
@@ -128,7 +128,7 @@ class VIDDistiller(StagePairDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        t_names, s_names, t_widths, s_widths = paired_widths(
+        t_names, s_names, t_widths, s_widths = paired_features(
             "vid", teacher_channels, student_channels, teacher_features, student_features
         )
         terms = [
