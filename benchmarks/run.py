@@ -36,6 +36,13 @@ A smoke run in seconds (tiny data, one epoch, rows ce and kd, two seeds)::
 
     python benchmarks/run.py --quick --output /tmp/protocol_quick
 
+While runs are still going (or on a checkout that holds only their records),
+``--report-only`` writes the table and plots from the runs that have finished and trains
+nothing; a row shows how many seeds it has, and its differences pair the seeds it shares
+with CE and KD::
+
+    python benchmarks/run.py --output benchmarks/results/fashion_mnist_protocol --report-only
+
 An ablation reuses a trained teacher (``--teacher``: the folder holding its ``model.pt``
 and ``metrics.csv``) and changes method options with ``--set``::
 
@@ -277,7 +284,7 @@ def _interval(interval: stats.Interval) -> str:
 
 def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
     """The results table (markdown) of ``runs[row][seed]`` metrics rows."""
-    last = {r: [rows[-1]["test_acc"] for rows in seeds.values()] for r, seeds in runs.items()}
+    last = {r: {seed: rows[-1]["test_acc"] for seed, rows in s.items()} for r, s in runs.items()}
     best = {r: [max(x["test_acc"] for x in rows) for rows in s.values()] for r, s in runs.items()}
     seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
     lines = [
@@ -286,8 +293,9 @@ def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
         "Teacher: " + ", ".join(f"{k} {v:.2f}% top-1" for k, v in teachers.items()) + ".",
         f"Seeds: {', '.join(map(str, seeds))}. Top-1 (%) on the test set after the last "
         "epoch; 'best epoch' is the maximum over epochs, chosen on the test set (optimistic, "
-        "for reference only). Differences are paired over seeds, with 95% t confidence "
-        "intervals; * marks an interval that excludes 0. 'CE - std' says whether the row's "
+        "for reference only). Differences are paired over the seeds both rows have, with "
+        "95% t confidence intervals; * marks an interval that excludes 0. 'CE - std' says "
+        "whether the row's "
         "mean is at least the CE mean minus one CE standard deviation (the bar every method "
         "with its defaults must clear).",
         "",
@@ -296,17 +304,25 @@ def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     floor = None
-    if len(last.get(CROSS_ENTROPY, [])) > 1:
-        baseline = stats.mean_interval(last[CROSS_ENTROPY])
+    if len(last.get(CROSS_ENTROPY, {})) > 1:
+        baseline = stats.mean_interval(list(last[CROSS_ENTROPY].values()))
         floor = baseline.mean - baseline.std
-    for name, values in last.items():
-        own = stats.mean_interval(values)
+    for name, by_seed in last.items():
+        own = stats.mean_interval(list(by_seed.values()))
         peak = stats.mean_interval(best[name])
         versus = []
         for reference in (CROSS_ENTROPY, KD):
-            paired = reference in last and reference != name and len(last[reference]) > 1
+            common = sorted(set(by_seed) & set(last.get(reference, {})))
+            paired = reference != name and len(common) > 1
             versus.append(
-                difference_cell(stats.paired_difference(values, last[reference])) if paired else ""
+                difference_cell(
+                    stats.paired_difference(
+                        [by_seed[seed] for seed in common],
+                        [last[reference][seed] for seed in common],
+                    )
+                )
+                if paired
+                else ""
             )
         minutes = statistics.fmean(
             sum(x.get("seconds", 0.0) for x in rows) / 60 for rows in runs[name].values()
@@ -438,6 +454,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--quick", action="store_true", help="smoke run: tiny data, 1 epoch, rows ce kd, 2 seeds"
     )
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write results.md and the plots from the runs in --output that have "
+        "finished (a row shows how many of its seeds have; differences pair the seeds both "
+        "rows have)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -451,7 +474,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error(f"--epochs {args.epochs}: give at least 1")
     if Path(args.config).is_file():  # the runs start from the repository root
         args.config = str(Path(args.config).resolve())
-    command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    given = sys.argv[1:] if argv is None else argv
+    # the command that trains the runs (--report-only only summarises them)
+    command = shlex.join(
+        ["python", "benchmarks/run.py", *(a for a in given if a != "--report-only")]
+    )
     chosen = [rows[name] for name in args.rows or ([CROSS_ENTROPY, KD] if args.quick else rows)]
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2, 3, 4])
     quick = list(QUICK) if args.quick else []
@@ -464,26 +491,30 @@ def main(argv: Optional[List[str]] = None) -> None:
     teacher_epochs = load_config(teacher_kind[-1], teacher_common).optim.epochs
     if args.teacher is None:
         teacher_dir = output / "teacher"
-        train(
-            teacher_kind,
-            teacher_dir,
-            [*teacher_common, f"run.output={relative(output)}", "run.seed=0"],
-            teacher_epochs,
-        )
+        if not args.report_only:
+            train(
+                teacher_kind,
+                teacher_dir,
+                [*teacher_common, f"run.output={relative(output)}", "run.seed=0"],
+                teacher_epochs,
+            )
     else:
         teacher_dir = args.teacher.resolve()
         if not (teacher_dir / "model.pt").exists():
             parser.error(f"--teacher {teacher_dir} holds no model.pt; train the teacher first")
     teachers = {"teacher": read_metrics(teacher_dir)[-1]["test_acc"]}
     ensemble_args: List[str] = []
+    second = output / "ensemble_teacher"
+    if args.report_only:
+        chosen = [row for row in chosen if not row.ensemble or finished(second / "teacher")]
     if any(row.ensemble for row in chosen):
-        second = output / "ensemble_teacher"
-        train(
-            teacher_kind,
-            second / "teacher",
-            [*teacher_common, f"run.output={relative(second)}", "run.seed=1"],
-            teacher_epochs,
-        )
+        if not args.report_only:
+            train(
+                teacher_kind,
+                second / "teacher",
+                [*teacher_common, f"run.output={relative(second)}", "run.seed=1"],
+                teacher_epochs,
+            )
         teachers["second teacher (seed 1, ensemble)"] = read_metrics(second / "teacher")[-1][
             "test_acc"
         ]
@@ -520,9 +551,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         )
 
     pairs = [(row, seed) for row in chosen for seed in seeds]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        # list() re-raises the first failed run's error once every run has ended
-        list(pool.map(lambda pair: student(*pair), pairs))
+    if args.report_only:
+        pairs = [(r, s) for r, s in pairs if finished(run_output(output, s, r) / r.method)]
+    else:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            # list() re-raises the first failed run's error once every run has ended
+            list(pool.map(lambda pair: student(*pair), pairs))
     runs: Runs = {}
     for row, seed in pairs:
         folder = run_output(output, seed, row) / row.method

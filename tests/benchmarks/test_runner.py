@@ -290,3 +290,24 @@ def test_runs_inside_the_repository_record_relative_paths(runner, tmp_path, monk
     student = runner.commands[1]
     assert "--set=run.output=out/seed0" in student
     assert "--set=model.teacher_checkpoint=out/teacher/model.pt" in student
+
+
+def test_report_only_trains_nothing_and_pairs_the_seeds_both_rows_have(runner, tmp_path):
+    argv = ["--rows", "ce", "kd", "--seeds", "0", "1", "2", "--output", str(tmp_path)]
+    argv += ["--set", "optim.epochs=2", "--teacher-set", "optim.epochs=2"]
+    runner.main(argv)
+    unfinished = tmp_path / "seed1" / "kd"  # kd's seed 1 still running: one epoch logged
+    (unfinished / "model.pt").unlink()
+    metrics = unfinished / "metrics.csv"
+    metrics.write_text(metrics.read_text().splitlines()[0] + "\n1,81.0,60.0\n")
+    runner.commands.clear()
+    runner.main([*argv, "--report-only"])
+    assert runner.commands == []
+    table = (tmp_path / "results.md").read_text()
+    assert "Command: `python benchmarks/run.py --rows ce kd --seeds 0 1 2 --output" in table
+    assert "--report-only" not in table
+    # kd over seeds 0 and 2: 82.0 and 84.4; kd - ce per seed: 2.0 and 2.4, t(0.975, 1) = 12.706
+    kd_line = next(x for x in table.splitlines() if x.startswith("| kd |"))
+    assert (
+        kd_line.startswith("| kd | 83.20 +- 1.70 |") and "| 2 | +2.20 [-0.34, +4.74] |" in kd_line
+    )
