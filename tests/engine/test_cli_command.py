@@ -286,9 +286,12 @@ def test_ctrl_c_says_in_one_line_what_was_saved_and_how_to_continue(tmp_path):
     args += ["--set", "model.teacher=resnet8", "--set", "data.batch_size=32"]
     args += ["--set", f"run.output={tmp_path}/runs"]
     environment = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    # as from a terminal: a shell that starts a job in the background (CI's `make test &`)
+    # leaves SIGINT ignored, and the child would inherit that
     process = subprocess.Popen(
         [sys.executable, "-m", "graphkd", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=environment,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         for line in process.stdout:
