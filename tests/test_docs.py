@@ -44,6 +44,16 @@ def test_markdown_tables_become_rows_and_text_stays_text():
     ]
 
 
+def test_rows_keeps_each_tables_header_and_the_named_rows_only():
+    blocks = markdown_table.parse_markdown(
+        "Command: x\n\n| row | v |\n| - | - |\n| ce | 1 |\n| kd | 2 |\n| dkd | 3 |\n"
+        "\n| other | w |\n| - | - |\n| z | 9 |\n"
+    )
+    assert markdown_table.select_rows(blocks, ["ce", "dkd"]) == [
+        [["row", "v"], ["ce", "1"], ["dkd", "3"]]
+    ]
+
+
 def test_a_ragged_markdown_row_is_reported_with_its_line():
     with pytest.raises(ValueError, match="line 3: a table row with 3 cells under a header of 2"):
         markdown_table.parse_markdown("| a | b |\n| - | - |\n| 1 | 2 | 3 |\n")

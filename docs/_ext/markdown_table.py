@@ -7,6 +7,9 @@ into a paragraph, so the site shows tables, not pipes. The path is relative to t
 including document, as for ``literalinclude``::
 
     .. markdown-table:: ../benchmarks/results/presets.md
+
+With ``:rows: name ...`` only the tables are shown, each with its header and the rows
+whose first cell is one of the names (a method page's row of a protocol table).
 """
 
 from __future__ import annotations
@@ -58,6 +61,18 @@ def parse_markdown(text: str) -> List[object]:
     return blocks
 
 
+def select_rows(blocks: List[object], names: List[str]) -> List[object]:
+    """The tables of ``blocks``, each cut to its header and the rows whose first cell is
+    in ``names`` (tables left with no such row are dropped); text lines are dropped."""
+    kept: List[object] = []
+    for block in blocks:
+        if isinstance(block, list):
+            rows = [row for row in block[1:] if row[0] in names]
+            if rows:
+                kept.append([block[0], *rows])
+    return kept
+
+
 def table_node(rows: List[List[str]]) -> nodes.table:
     """A docutils table of ``rows`` (the first is the header)."""
     table = nodes.table(classes=["results-table"])
@@ -85,6 +100,7 @@ class MarkdownTable(SphinxDirective):
 
     required_arguments = 1
     has_content = False
+    option_spec = {"rows": str}
 
     def run(self) -> List[nodes.Node]:
         relative, path = self.env.relfn2path(self.arguments[0])
@@ -95,6 +111,11 @@ class MarkdownTable(SphinxDirective):
             blocks = parse_markdown(text)
         except ValueError as error:
             raise self.error(f"{self.arguments[0]}: {error}") from None
+        if "rows" in self.options:
+            names = self.options["rows"].split()
+            blocks = select_rows(blocks, names)
+            if not blocks:
+                raise self.error(f"{self.arguments[0]}: no table row named any of {names}")
         out: List[nodes.Node] = []
         for block in blocks:
             if isinstance(block, str):
