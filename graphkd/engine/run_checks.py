@@ -28,7 +28,7 @@ from graphkd.data import DATASETS
 from graphkd.data.timm_augmentation import check_timm_augmentation
 from graphkd.distill import METHODS, check_method_options, import_method, list_methods
 from graphkd.engine.checkpoint import LAST, read_training_checkpoint, saved_options
-from graphkd.engine.config import Config
+from graphkd.engine.config import Config, DataConfig
 from graphkd.engine.run_folder import check_run_folder
 from graphkd.engine.tensorboard_log import check_tensorboard
 from graphkd.models import INPUT_OPTIONS, parse_network
@@ -199,6 +199,17 @@ def check_timm_views(config: Config) -> None:
         check_timm_augmentation("model.teacher_augmentations entry")
 
 
+def resizes_fixed_size_dataset(data: DataConfig) -> bool:
+    """Whether ``data.image_size`` resizes a dataset of one fixed size (CIFAR-100,
+    Fashion-MNIST), rather than naming the crops of an image folder."""
+    info = getattr(DATASETS.get(data.dataset), "info", None)
+    return (
+        info is not None
+        and data.image_size is not None
+        and info.at_size(data.image_size) is not info
+    )
+
+
 def check_resized_dataset(config: Config, arch: str) -> None:
     """Refuse a network without ``input_size`` when ``data.image_size`` resizes a
     fixed-size dataset (CIFAR-100 at 224 pixels for a ViT student).
@@ -209,9 +220,9 @@ def check_resized_dataset(config: Config, arch: str) -> None:
     trained at the dataset's size sees the run's images resized back to it.
     """
     data = config.data
-    info = getattr(DATASETS.get(data.dataset), "info", None)
-    if info is None or data.image_size is None or info.at_size(data.image_size) is info:
+    if not resizes_fixed_size_dataset(data):
         return
+    info = DATASETS.get(data.dataset).info
     networks = [(arch, data.image_size)]
     if config.method.name != CROSS_ENTROPY:
         teachers = config.model.teachers or [config.model.teacher]

@@ -25,6 +25,7 @@ from graphkd.data.device_batches import DeviceBatches, channels_last, resident_i
 from graphkd.data.paths import DOWNLOAD_FIX, resolve_root
 from graphkd.engine.config import Config, DataConfig
 from graphkd.engine.method_setup import needs_virtual_view
+from graphkd.engine.run_checks import resizes_fixed_size_dataset
 from graphkd.engine.training_views import training_transform
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def on_device_training_set(
             (f"data.augmentation={data.augmentation}", data.augmentation != "standard"),
             ("model.teacher_augmentations", any(i is not None for i in own_view)),
             ("several processes (DDP)", models.student_step is not models.student),
-            (f"data.image_size={data.image_size}", _resized(data)),
+            (f"data.image_size={data.image_size}", resizes_fixed_size_dataset(data)),
         )
         if used
     ]
@@ -188,12 +189,6 @@ def on_device_training_set(
         channels_last([models.student, *models.teachers])
     images, labels = resident_images(base_set)
     return DeviceBatches(images, labels, data_info(data), device, virtual, channels_last=fast)
-
-
-def _resized(data: DataConfig) -> bool:
-    """Whether ``data.image_size`` resizes a fixed-size dataset."""
-    native = getattr(DATASETS.get(data.dataset), "info", None)
-    return native is not None and data.image_size is not None and data_info(data) != native
 
 
 def log_data_source(data: DataConfig, log: Callable[[str], None]) -> None:
@@ -211,7 +206,7 @@ def log_data_source(data: DataConfig, log: Callable[[str], None]) -> None:
             f"validation images (val/), {info.image_size}-pixel crops"
         )
         return
-    if _resized(data):
+    if resizes_fixed_size_dataset(data):
         native = cls.info.image_size
         log(
             f"data: {data.dataset}'s {native}-pixel images resized to {data.image_size} "
