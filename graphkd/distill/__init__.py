@@ -5,6 +5,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.ensemble import EnsembleDistiller, average_responses, ensemble_kd
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
+from graphkd.distill.method_registry import preset
 from graphkd.distill.methods import (
     METHODS,
     check_method_options,
@@ -34,4 +35,5 @@ __all__ = [
     "import_method",
     "list_methods",
     "method_arguments",
+    "preset",
 ]

@@ -4,6 +4,9 @@ Presets register themselves here when :mod:`graphkd.distill.presets` is imported
 module imports none of them, so a preset's import of :data:`METHODS` closes no cycle.
 """
 
+import functools
+import inspect
+import typing
 from typing import Any, Callable, TypeVar
 
 from graphkd.registry import Registry
@@ -56,3 +59,64 @@ def measured_short(epochs: int, note: str) -> Callable[[F], F]:
         return factory
 
     return mark
+
+
+def preset(cls: type, **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make the decorated function, which holds the method's documentation, the factory
+    of ``cls``: called with ``cls``'s constructor options (``defaults`` replacing the
+    constructor's own), it returns ``cls(...)``.
+
+    A method's options are so written once, on its distiller class; the factory's
+    signature, which the option checks, :func:`~graphkd.distill.methods.method_arguments`
+    and the API pages read, is the constructor's.
+
+    Raises
+    ------
+    TypeError
+        A name in ``defaults`` that the constructor does not take.
+
+    Example
+    -------
+    >>> class Scaled:
+    ...     def __init__(self, factor: float = 1.0, offset: float = 0.0):
+    ...         self.factor, self.offset = factor, offset
+    >>> @preset(Scaled, factor=2.0)
+    ... def doubled():
+    ...     "A Scaled of factor 2."
+    >>> [(p.name, p.default) for p in inspect.signature(doubled).parameters.values()]
+    [('factor', 2.0), ('offset', 0.0)]
+    >>> doubled().factor, doubled(3.0).factor, doubled(offset=1.0).offset, doubled.__doc__
+    (2.0, 3.0, 1.0, 'A Scaled of factor 2.')
+    """
+    constructor = inspect.signature(cls)
+    unknown = sorted(set(defaults) - set(constructor.parameters))
+    if unknown:
+        raise TypeError(f"{cls.__name__} takes no option {', '.join(unknown)}")
+    try:
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    except Exception:  # annotations this Python cannot evaluate: the checks use defaults
+        hints = {}
+    signature = constructor.replace(
+        parameters=[
+            p.replace(
+                default=defaults.get(p.name, p.default),
+                annotation=hints.get(p.name, p.annotation),
+            )
+            for p in constructor.parameters.values()
+        ],
+        return_annotation=cls,
+    )
+
+    def decorate(documentation: Callable[..., Any]) -> Callable[..., Any]:
+        def factory(*args: Any, **options: Any) -> Any:
+            bound = signature.bind(*args, **options)
+            bound.apply_defaults()
+            return cls(*bound.args, **bound.kwargs)
+
+        functools.update_wrapper(factory, documentation, updated=())
+        del factory.__wrapped__  # type: ignore[attr-defined]
+        factory.__signature__ = signature  # type: ignore[attr-defined]
+        factory.__annotations__ = {**hints, "return": cls}
+        return factory
+
+    return decorate

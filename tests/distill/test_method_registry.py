@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import pytest
 
 import graphkd
 from graphkd.distill import METHODS, check_method_options, import_method
+from graphkd.distill.method_registry import preset
 
 
 def test_unknown_option_lists_the_valid_ones():
@@ -58,3 +60,42 @@ def test_a_method_named_module_colon_factory_is_imported_and_registered(tmp_path
         import_method("nowhere_module:f")
     with pytest.raises(ValueError, match="has no function 'missing'"):
         import_method("graphkd.distill.methods:missing")
+
+
+class _Scaled:
+    def __init__(self, factor: float = 1.0, offset: float = 0.0, check_inputs: bool = True):
+        self.factor, self.offset, self.check_inputs = factor, offset, check_inputs
+
+
+def test_preset_factory_takes_its_class_options_with_its_own_defaults():
+    @preset(_Scaled, factor=2.0)
+    def doubled() -> _Scaled:
+        """Documentation only."""
+
+    parameters = inspect.signature(doubled).parameters
+    assert [(p.name, p.default, p.annotation) for p in parameters.values()] == [
+        ("factor", 2.0, float),
+        ("offset", 0.0, float),
+        ("check_inputs", True, bool),
+    ]
+    assert inspect.signature(doubled).return_annotation is _Scaled
+    assert doubled.__name__ == "doubled" and doubled.__doc__ == "Documentation only."
+    made = doubled(3.0, check_inputs=False)
+    assert (made.factor, made.offset, made.check_inputs) == (3.0, 0.0, False)
+    assert doubled().factor == 2.0
+    with pytest.raises(TypeError, match="unexpected keyword argument 'scale'"):
+        doubled(scale=1.0)
+    with pytest.raises(TypeError, match="_Scaled takes no option scale"):
+        preset(_Scaled, scale=1.0)
+
+
+def test_registered_presets_take_their_class_options():
+    """A preset built with :func:`preset` offers exactly its distiller's options, checked
+    and converted like any factory's."""
+    factory = METHODS.get("dkd")
+    constructor = inspect.signature(type(factory())).parameters
+    assert list(inspect.signature(factory).parameters) == list(constructor)
+    assert check_method_options("dkd", {"beta": 2}) == {"beta": 2.0}
+    assert graphkd.create_method("dkd", beta=2).beta == 2.0
+    with pytest.raises(ValueError, match="method 'dkd' has no option 'gamma'; its options: alpha"):
+        graphkd.create_method("dkd", gamma=1.0)

@@ -12,7 +12,7 @@ from torch import Tensor
 from graphkd.distill.class_split import check_pair_labels, split_classes
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS, written_for
+from graphkd.distill.method_registry import METHODS, preset, written_for
 from graphkd.distill.warmup import linear_warmup
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import check_non_negative, check_positive
@@ -95,13 +95,8 @@ class DKDDistiller(GraphMatchingDistiller):
 
 @METHODS.register("dkd")
 @written_for(240)
-def dkd(
-    alpha: float = 1.0,
-    beta: float = 8.0,
-    temperature: float = 4.0,
-    warmup_epochs: int = 20,
-    ce_weight: float = 1.0,
-) -> DKDDistiller:
+@preset(DKDDistiller)
+def dkd() -> DKDDistiller:
     r"""Decoupled knowledge distillation (Zhao et al., CVPR 2022).
 
     Each sample's class scores split into its target class :math:`y` and the others.
@@ -149,10 +144,3 @@ def dkd(
     >>> sorted(out), bool(torch.isclose(out["loss"], out["tckd"] + 8 * out["nckd"]))
     (['loss', 'nckd', 'tckd'], True)
     """
-    return DKDDistiller(
-        alpha=alpha,
-        beta=beta,
-        temperature=temperature,
-        warmup_epochs=warmup_epochs,
-        ce_weight=ce_weight,
-    )
