@@ -67,12 +67,12 @@ class StudentStep:
     """What every step of one student epoch shares: the networks, the method, the
     optimiser and AMP scaler, the processes, the ``run`` section (autocast,
     channels-last), the method's ``graph_batch`` (graphs over this process's batch or
-    every process's), the batches of one optimiser step (``accumulate``) and the epoch.
+    every process's), the epoch's :class:`BatchOrder` and the epoch.
 
     Raises
     ------
     ValueError
-        ``accumulate > 1`` for a method that combines its gradients itself.
+        ``optim.accumulate > 1`` for a method that combines its gradients itself.
     """
 
     student: nn.Module
@@ -84,11 +84,11 @@ class StudentStep:
     context: DistributedContext
     run: RunConfig
     graph_batch: str
-    accumulate: int
+    order: BatchOrder
     epoch: int
 
     def __post_init__(self) -> None:
-        if self.accumulate > 1 and self.distiller is not None:
+        if self.order.accumulate > 1 and self.distiller is not None:
             if self.distiller.combines_gradients:
                 raise ValueError(
                     f"the method ({type(self.distiller).__name__}) combines its gradients "
@@ -110,7 +110,8 @@ class StudentStep:
 @dataclass
 class StageStep:
     """What every step of one epoch of distiller-only stage ``stage`` shares: the frozen
-    teachers and their views, the method, its optimiser, the processes and the epoch."""
+    teachers and their views, the method, its optimiser, the processes, the epoch's
+    :class:`BatchOrder` and the epoch."""
 
     teachers: List[TappedModel]
     own_view: List[Optional[int]]
@@ -118,12 +119,12 @@ class StageStep:
     optimizer: torch.optim.Optimizer
     context: DistributedContext
     stage: str
+    order: BatchOrder
     epoch: int
 
 
 def train_epoch(
     step: StudentStep,
-    order: BatchOrder,
     train_set: Dataset,
     progress: bool = False,
     label: str = "",
@@ -131,12 +132,12 @@ def train_epoch(
     """One epoch of the student over ``train_set`` (see :func:`train_loader`); teacher ``k``
     sees its own view ``step.own_view[k]`` of each batch (see
     :func:`~graphkd.engine.training_views.training_transform`). With
-    ``accumulate = a`` the gradients of ``a`` consecutive batches, each loss
+    ``optim.accumulate = a`` (``step.order``) the gradients of ``a`` consecutive batches, each loss
     divided by ``a``, add up before one optimiser step (under DDP they are averaged over
     the processes at the last of them only). ``progress``: a bar titled ``label``
     (default ``epoch <epoch + 1>``) with the running mean loss."""
-    loader = train_loader(order, step.epoch, train_set, step.context)
-    total = _batches(order.data, loader)
+    loader = train_loader(step.order, step.epoch, train_set, step.context)
+    total = _batches(step.order.data, loader)
     step.student.train()
     if step.distiller is not None:
         step.distiller.train()
@@ -166,9 +167,10 @@ def _student_step(step: StudentStep, number: int, total: int, batch: Any) -> Dic
         images, virtual = _channels_last(images), _channels_last(virtual)
         own = [_channels_last(view) for view in own]
     labels, index = labels.to(step.context.device), index.to(step.context.device)
-    if number % step.accumulate == 0:
+    accumulate = step.order.accumulate
+    if number % accumulate == 0:
         step.optimizer.zero_grad(set_to_none=True)
-    steps_now = (number + 1) % step.accumulate == 0 or number + 1 == total
+    steps_now = (number + 1) % accumulate == 0 or number + 1 == total
     with _no_sync(step.student, skip=not steps_now):
         s, t, ce = _forward(step, images, virtual, own, labels)
         values = {"ce": ce.detach()}
@@ -176,7 +178,7 @@ def _student_step(step: StudentStep, number: int, total: int, batch: Any) -> Dic
             loss, s32, t32 = _distil(step, s, t, ce, labels, index, number, steps_now, values)
         else:
             loss = ce
-            step.scaler.scale(loss / step.accumulate).backward()
+            step.scaler.scale(loss / accumulate).backward()
     values["loss"] = loss.detach()
     if steps_now:
         step.scaler.step(step.optimizer)
@@ -230,7 +232,7 @@ def _distil(
     ``values``, and the backward the method combines from the weighted cross-entropy and
     its loss; under DDP the gradients the student's wrapper does not average are
     averaged here. Returns the total loss and the responses the method saw."""
-    method, context, accumulate = step.distiller, step.context, step.accumulate
+    method, context, accumulate = step.distiller, step.context, step.order.accumulate
     assert method is not None
     s32 = _float32(s, labels, index)
     t32 = _one_or_many([_float32(r, labels, index) for r in t])
@@ -263,7 +265,6 @@ def _distil(
 
 def train_distiller_epoch(
     step: StageStep,
-    order: BatchOrder,
     train_set: Dataset,
     progress: bool = False,
     label: str = "",
@@ -273,8 +274,8 @@ def train_distiller_epoch(
     if not step.teachers:
         raise ValueError(f"stage {step.stage!r} trains the method on a teacher; configure one")
     context, distiller = step.context, step.distiller
-    loader = train_loader(order, step.epoch, train_set, context)
-    total = _batches(order.data, loader)
+    loader = train_loader(step.order, step.epoch, train_set, context)
+    total = _batches(step.order.data, loader)
     distiller.train()
     sums: Dict[str, Tensor] = {}
     bar = tqdm(

@@ -269,10 +269,10 @@ class Trainer:
             optimizer,
             run.context,
             stage.name,
+            BatchOrder.of(run.config),
             epoch,
         )
-        order = BatchOrder.of(run.config)
-        return train_distiller_epoch(step, order, run.data.train_set, self.progress, label)
+        return train_distiller_epoch(step, run.data.train_set, self.progress, label)
 
     def _student_epoch(self, run: Run, epoch: int, label: str) -> Dict[str, Any]:
         """One epoch of the student, then one scheduler step; the terms carry the epoch's
@@ -288,10 +288,10 @@ class Trainer:
             run.context,
             config.run,
             config.method.graph_batch,
-            config.optim.accumulate,
+            BatchOrder.of(config),
             epoch,
         )
-        terms = train_epoch(step, BatchOrder.of(config), run.data.train_set, self.progress, label)
+        terms = train_epoch(step, run.data.train_set, self.progress, label)
         lr = optimizers.optimizer.param_groups[0]["lr"]
         optimizers.scheduler.step()
         return {**terms, "lr": lr}

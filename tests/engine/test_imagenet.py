@@ -196,10 +196,10 @@ def _one_step(tree, accumulate: int) -> list:
         context,
         config.run,
         "local",
-        accumulate,
+        order,
         epoch=0,
     )
-    train_epoch(step, order, data)
+    train_epoch(step, data)
     return [p.detach().clone() for p in student.parameters()]
 
 
