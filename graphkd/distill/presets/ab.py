@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.base import GradientStep, add_gradients
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS, written_for
+from graphkd.distill.method_registry import METHODS, preset, written_for
 from graphkd.distill.presets.fitnet import HintRegressor
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
@@ -99,8 +99,8 @@ class ABDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_shapes: Optional[Dict[str, Shape]],
-        student_shapes: Optional[Dict[str, Shape]],
+        teacher_shapes: Optional[Dict[str, Shape]] = None,
+        student_shapes: Optional[Dict[str, Shape]] = None,
         teacher_features: Optional[Sequence[str]] = None,
         student_features: Optional[Sequence[str]] = None,
         margin: float = 1.0,
@@ -205,17 +205,8 @@ class ABDistiller(StagePairDistiller):
 
 @METHODS.register("ab")
 @written_for(270)
-def ab(
-    teacher_shapes: Optional[Dict[str, Shape]] = None,
-    student_shapes: Optional[Dict[str, Shape]] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    margin: float = 1.0,
-    weight: float = 3e-3,
-    init_epochs: int = 30,
-    preact: bool = True,
-    ce_weight: float = 1.0,
-) -> ABDistiller:
+@preset(ABDistiller)
+def ab() -> ABDistiller:
     r"""Knowledge transfer via distillation of activation boundaries (Heo et al., AAAI 2019).
 
     .. math::
@@ -260,14 +251,3 @@ def ab(
     >>> sorted(distiller(maps(), maps()))
     ['ab', 'ab_layer1_0_merge', 'ab_layer2_0_merge', 'loss']
     """
-    return ABDistiller(
-        teacher_shapes,
-        student_shapes,
-        teacher_features=teacher_features,
-        student_features=student_features,
-        margin=margin,
-        weight=weight,
-        init_epochs=init_epochs,
-        preact=preact,
-        ce_weight=ce_weight,
-    )

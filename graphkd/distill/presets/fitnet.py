@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import sample_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses, check_finite
@@ -154,8 +154,8 @@ class FitNetDistiller(GraphMatchingDistiller):
 
     def __init__(
         self,
-        teacher_shapes: Optional[Dict[str, Sequence[int]]],
-        student_shapes: Optional[Dict[str, Sequence[int]]],
+        teacher_shapes: Optional[Dict[str, Sequence[int]]] = None,
+        student_shapes: Optional[Dict[str, Sequence[int]]] = None,
         hint: Optional[str] = None,
         student_hint: Optional[str] = None,
         weight: float = 100.0,
@@ -188,15 +188,8 @@ class FitNetDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("fitnet")
-def fitnet(
-    teacher_shapes: Optional[Dict[str, Sequence[int]]] = None,
-    student_shapes: Optional[Dict[str, Sequence[int]]] = None,
-    hint: Optional[str] = None,
-    student_hint: Optional[str] = None,
-    weight: float = 100.0,
-    ce_weight: float = 1.0,
-    relu: bool = True,
-) -> FitNetDistiller:
+@preset(FitNetDistiller)
+def fitnet() -> FitNetDistiller:
     r"""FitNets: hints for thin deep nets (Romero et al., ICLR 2015), mdistiller's form.
 
     .. math::
@@ -234,12 +227,3 @@ def fitnet(
     >>> sorted(distiller(responses(), responses()))
     ['hint', 'loss']
     """
-    return FitNetDistiller(
-        teacher_shapes,
-        student_shapes,
-        hint=hint,
-        student_hint=student_hint,
-        weight=weight,
-        ce_weight=ce_weight,
-        relu=relu,
-    )

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import tapped_feature
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric, create_metric
 from graphkd.responses import Responses, check_finite
@@ -180,8 +180,8 @@ class ICKDDistiller(GraphMatchingDistiller):
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]],
-        student_channels: Optional[Dict[str, int]],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
         teacher_feature: Optional[str] = None,
         student_feature: Optional[str] = None,
         weight: float = 2.5,
@@ -236,16 +236,8 @@ class ICKDDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("ickd")
-def ickd(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_feature: Optional[str] = None,
-    student_feature: Optional[str] = None,
-    weight: float = 2.5,
-    kd_weight: float = 1.0,
-    temperature: float = 4.0,
-    ce_weight: float = 1.0,
-) -> ICKDDistiller:
+@preset(ICKDDistiller)
+def ickd() -> ICKDDistiller:
     r"""Inter-channel correlation KD, ICKD-C (Liu et al., ICCV 2021), the authors' form.
 
     .. math::
@@ -281,13 +273,3 @@ def ickd(
     >>> sorted(distiller(t, s))
     ['ickd', 'kd', 'loss']
     """
-    return ICKDDistiller(
-        teacher_channels,
-        student_channels,
-        teacher_feature=teacher_feature,
-        student_feature=student_feature,
-        weight=weight,
-        kd_weight=kd_weight,
-        temperature=temperature,
-        ce_weight=ce_weight,
-    )

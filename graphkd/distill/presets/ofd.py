@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
     checked_pair_maps,
@@ -133,8 +133,8 @@ class OFDDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]],
-        student_channels: Optional[Dict[str, int]],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
         teacher_bn: Optional[BatchNormAffine] = None,
         teacher_features: Optional[Sequence[str]] = None,
         student_features: Optional[Sequence[str]] = None,
@@ -208,17 +208,8 @@ def _margin(teacher_bn: Optional[BatchNormAffine], name: str, width: int) -> Ten
 
 
 @METHODS.register("ofd")
-def ofd(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_bn: Optional[BatchNormAffine] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    weight: float = 1e-3,
-    kernel_size: int = 1,
-    preact: bool = True,
-    ce_weight: float = 1.0,
-) -> OFDDistiller:
+@preset(OFDDistiller)
+def ofd() -> OFDDistiller:
     r"""A comprehensive overhaul of feature distillation (Heo et al., ICCV 2019).
 
     .. math::
@@ -265,14 +256,3 @@ def ofd(
     >>> sorted(distiller(maps(8, 16), maps(4, 8)))
     ['loss', 'ofd_layer1_0_merge', 'ofd_layer2_0_merge']
     """
-    return OFDDistiller(
-        teacher_channels,
-        student_channels,
-        teacher_bn=teacher_bn,
-        teacher_features=teacher_features,
-        student_features=student_features,
-        weight=weight,
-        kernel_size=kernel_size,
-        preact=preact,
-        ce_weight=ce_weight,
-    )

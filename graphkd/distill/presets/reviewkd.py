@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.inputs import shaped_feature
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS, written_for
+from graphkd.distill.method_registry import METHODS, preset, written_for
 from graphkd.distill.stage_pairs import chosen_features, sample_graph
 from graphkd.distill.warmup import linear_warmup
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -202,10 +202,10 @@ class ReviewKDDistiller(GraphMatchingDistiller):
 
     def __init__(
         self,
-        teacher_shapes: Optional[Dict[str, Sequence[int]]],
-        student_shapes: Optional[Dict[str, Sequence[int]]],
-        teacher_dim: Optional[int],
-        student_dim: Optional[int],
+        teacher_shapes: Optional[Dict[str, Sequence[int]]] = None,
+        student_shapes: Optional[Dict[str, Sequence[int]]] = None,
+        teacher_dim: Optional[int] = None,
+        student_dim: Optional[int] = None,
         teacher_features: Optional[Sequence[str]] = None,
         student_features: Optional[Sequence[str]] = None,
         weight: float = 1.0,
@@ -312,18 +312,8 @@ def _sample_nodes(maps: List[Tensor]) -> KnowledgeGraph:
 
 @METHODS.register("reviewkd")
 @written_for(240)
-def reviewkd(
-    teacher_shapes: Optional[Dict[str, Sequence[int]]] = None,
-    student_shapes: Optional[Dict[str, Sequence[int]]] = None,
-    teacher_dim: Optional[int] = None,
-    student_dim: Optional[int] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    weight: float = 1.0,
-    warmup_epochs: int = 20,
-    mid_channels: Optional[int] = None,
-    ce_weight: float = 1.0,
-) -> ReviewKDDistiller:
+@preset(ReviewKDDistiller)
+def reviewkd() -> ReviewKDDistiller:
     r"""Distilling knowledge via knowledge review (Chen et al., CVPR 2021), mdistiller's form.
 
     .. math::
@@ -365,15 +355,3 @@ def reviewkd(
     >>> distiller.warmup_factor()
     1.0
     """
-    return ReviewKDDistiller(
-        teacher_shapes,
-        student_shapes,
-        teacher_dim,
-        student_dim,
-        teacher_features=teacher_features,
-        student_features=student_features,
-        weight=weight,
-        warmup_epochs=warmup_epochs,
-        mid_channels=mid_channels,
-        ce_weight=ce_weight,
-    )

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
     checked_pair_maps,
@@ -117,8 +117,8 @@ class VIDDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]],
-        student_channels: Optional[Dict[str, int]],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
         teacher_features: Optional[Sequence[str]] = None,
         student_features: Optional[Sequence[str]] = None,
         weight: float = 1.0,
@@ -165,17 +165,8 @@ class VIDDistiller(StagePairDistiller):
 
 
 @METHODS.register("vid")
-def vid(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    weight: float = 1.0,
-    init_pred_var: float = 5.0,
-    eps: float = 1e-5,
-    learn_variance: bool = True,
-    ce_weight: float = 1.0,
-) -> VIDDistiller:
+@preset(VIDDistiller)
+def vid() -> VIDDistiller:
     r"""Variational information distillation (Ahn et al., CVPR 2019).
 
     .. math::
@@ -219,14 +210,3 @@ def vid(
     >>> distiller.metrics["vid_layer1"].variance()[:2]  # init_pred_var, learned from here
     tensor([5.0000, 5.0000], grad_fn=<SliceBackward0>)
     """
-    return VIDDistiller(
-        teacher_channels,
-        student_channels,
-        teacher_features=teacher_features,
-        student_features=student_features,
-        weight=weight,
-        init_pred_var=init_pred_var,
-        eps=eps,
-        learn_variance=learn_variance,
-        ce_weight=ce_weight,
-    )
