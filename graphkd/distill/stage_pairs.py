@@ -12,7 +12,7 @@ the student's graphs together (all but NST).
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -36,7 +36,8 @@ def resolve_pairs(
     Given lists are used as they are (as many of each); a side left out defaults to the
     keys of its channel dict (the tapped stage outputs the trainer reports), and when
     both are left out the deeper sides are cut to the :math:`\\min(n_t, n_s)` deepest
-    stages of each. The factories of AT, NST, FSP and KD-SVD take these options.
+    stages of each. Every :class:`StagePairDistiller` and the NST distiller choose
+    their pairs with it, from these options of theirs.
 
     Parameters
     ----------
@@ -318,36 +319,64 @@ class StagePairDistiller(GraphMatchingDistiller):
     to its shape, aligned with its singular vectors), so there is no builder of one side
     alone.
 
+    The pairs are chosen once, here, by :func:`resolve_pairs`: the given stage lists as
+    they are, or by default each side's tapped stage outputs (the keys of its channel
+    dict), the deeper side cut to the other's count of deepest stages.
+
     Parameters
     ----------
     method : str
         The preset's name (``"at"``), which words the messages.
-    teacher_features, student_features : sequence of str
-        The stage outputs read, shallow to deep, paired by order (as many of each).
-    terms : sequence of MatchTerm
-        The match terms.
+    teacher_features, student_features : sequence of str, optional
+        The stage outputs read, shallow to deep, paired by order (as many of each);
+        default: chosen from ``teacher_channels`` and ``student_channels``.
+    terms : sequence of MatchTerm, or callable
+        The match terms, or a function of the teacher's chosen stage outputs (list of str)
+        returning them (for terms named after the stages).
     ce_weight : float
         Weight of the student's cross-entropy (1).
     check_inputs : bool
         Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
+    teacher_channels, student_channels : dict of str to int, optional
+        The tapped stage outputs, shallow to deep, and their channels (the trainer passes
+        them); read when the matching ``*_features`` is left out.
+
+    Example
+    -------
+    >>> from graphkd.distill.match_term import MatchTerm
+    >>> def terms(names):
+    ...     return [MatchTerm(term_name("pair", name), "map", "nodes", "mse") for name in names]
+    >>> channels = {"layer1": 8, "layer2": 16, "layer3": 32}
+    >>> distiller = StagePairDistiller(
+    ...     "pair", None, None, terms, teacher_channels=channels, student_channels={"s": 32}
+    ... )
+    >>> distiller.teacher_features, distiller.student_features, distiller.terms[0].name
+    (['layer3'], ['s'], 'pair_layer3')
     """
 
     def __init__(
         self,
         method: str,
-        teacher_features: Sequence[str],
-        student_features: Sequence[str],
-        terms: Sequence[MatchTerm],
+        teacher_features: Optional[Sequence[str]],
+        student_features: Optional[Sequence[str]],
+        terms: Union[Sequence[MatchTerm], Callable[[List[str]], Sequence[MatchTerm]]],
         ce_weight: float = 1.0,
         check_inputs: bool = True,
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
     ) -> None:
+        teacher, student = resolve_pairs(
+            method, teacher_channels, student_channels, teacher_features, student_features
+        )
         super().__init__(
-            self._one_side, terms=terms, ce_weight=ce_weight, check_inputs=check_inputs
+            self._one_side,
+            terms=terms(teacher) if callable(terms) else terms,
+            ce_weight=ce_weight,
+            check_inputs=check_inputs,
         )
         self.method_name = method
-        self.teacher_features = list(teacher_features)
-        self.student_features = list(student_features)
-        check_pairing(self.teacher_features, self.student_features, method)
+        self.teacher_features = teacher
+        self.student_features = student
 
     def _one_side(self, responses: Responses) -> KnowledgeGraph:
         raise ValueError(f"{type(self).__name__} builds both graphs together in build_graphs")

@@ -101,7 +101,7 @@ def test_features_override_the_channel_keys():
 
 
 def test_identical_maps_give_zero_and_the_teacher_no_gradient():
-    distiller = ATDistiller(NAMES, NAMES).double()
+    distiller = ATDistiller(teacher_features=NAMES, student_features=NAMES).double()
     teacher = responses(SAME, 0, requires_grad=True)
     out = distiller(teacher, teacher)
     assert float(out["loss"].detach()) == 0.0
@@ -115,7 +115,7 @@ def test_attention_map_of_a_zero_map_is_zero():
 
 
 def test_gradient_is_finite_for_zero_student_maps():
-    distiller = ATDistiller(NAMES, NAMES).double()
+    distiller = ATDistiller(teacher_features=NAMES, student_features=NAMES).double()
     student = responses(SAME, 1, requires_grad=True)
     with torch.no_grad():
         for f in student.features.values():
@@ -129,12 +129,12 @@ def test_errors_name_the_problem():
         graphkd.create_method("at")
     with pytest.raises(ValueError, match="pairs the stage outputs by order"):
         graphkd.create_method("at", teacher_features=["a", "b"], student_features=["a"])
-    distiller = ATDistiller(NAMES, NAMES).double()
+    distiller = ATDistiller(teacher_features=NAMES, student_features=NAMES).double()
     with pytest.raises(ValueError, match="carry no feature 'layer3'"):
         distiller(responses(SAME[:2], 0, names=NAMES[:2]), responses(SAME, 1))
     flat = Responses(torch.randn(B, 10), features={n: torch.rand(B, 4) for n in NAMES})
     with pytest.raises(ValueError, match="reads \\(B, C, H, W\\) feature maps"):
-        ATDistiller(NAMES, NAMES)(flat, flat)
+        ATDistiller(teacher_features=NAMES, student_features=NAMES)(flat, flat)
     bad = responses(SAME, 1)
     bad.features["layer2"][0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="student feature 'layer2' contains NaN"):

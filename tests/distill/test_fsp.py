@@ -76,7 +76,7 @@ def test_loss_and_gradients_equal_the_reference(student_shapes):
 
 
 def test_flow_graphs_are_bipartite_channel_graphs_sharing_the_topology():
-    distiller = FSPDistiller(NAMES, NAMES)
+    distiller = FSPDistiller(teacher_features=NAMES, student_features=NAMES)
     teacher_graphs, student_graphs = distiller.build_graphs(
         responses(SHAPES, 0), responses(SHAPES, 1)
     )
@@ -162,7 +162,7 @@ def test_defaults_are_the_references():
 
 
 def test_identical_maps_give_zero():
-    distiller = FSPDistiller(NAMES, NAMES)
+    distiller = FSPDistiller(teacher_features=NAMES, student_features=NAMES)
     teacher = responses(SHAPES, 0)
     assert float(distiller(teacher, teacher)["loss"]) == 0.0
 
@@ -176,7 +176,7 @@ def test_errors_name_the_problem():
         graphkd.create_method("fsp", teacher_features=["a"], student_features=["a"])
     with pytest.raises(ValueError, match="init_epochs must be >= 0"):
         graphkd.create_method("fsp", teacher_features=NAMES, student_features=NAMES, init_epochs=-1)
-    distiller = FSPDistiller(NAMES, NAMES)
+    distiller = FSPDistiller(teacher_features=NAMES, student_features=NAMES)
     with pytest.raises(ValueError, match="'layer2' has 5 channels"):
         distiller(responses(SHAPES, 0), responses([(3, 8, 8), (4, 4, 4), (6, 4, 4)], 1))
     with pytest.raises(ValueError, match="carry no feature 'layer3'"):

@@ -14,6 +14,11 @@ NAMES = ["layer1", "layer2", "layer3"]
 SHAPES = [(4, 6, 6), (6, 4, 4), (8, 3, 3)]
 
 
+def on_names(**options):
+    """The KDSVDDistiller pairing the stages NAMES of both networks."""
+    return KDSVDDistiller(teacher_features=NAMES, student_features=NAMES, **options)
+
+
 def responses(shapes, seed, requires_grad=False, names=NAMES):
     generator = torch.Generator().manual_seed(seed)
     features = {
@@ -97,8 +102,8 @@ def test_loss_and_gradients_equal_the_reference(layout, k):
 
 def test_the_default_gradient_regularisation_stays_close_to_the_exact_gradient():
     teacher, student = responses(SHAPES, 0), responses(SHAPES, 1, requires_grad=True)
-    exact = KDSVDDistiller(NAMES, NAMES, svd_eps=0.0)(teacher, student)["loss"]
-    smooth = KDSVDDistiller(NAMES, NAMES)(teacher, student)["loss"]
+    exact = on_names(svd_eps=0.0)(teacher, student)["loss"]
+    smooth = on_names()(teacher, student)["loss"]
     torch.testing.assert_close(smooth, exact)
     g_exact = torch.autograd.grad(exact, list(student.features.values()))
     g_smooth = torch.autograd.grad(smooth, list(student.features.values()))
@@ -107,7 +112,7 @@ def test_the_default_gradient_regularisation_stays_close_to_the_exact_gradient()
 
 
 def test_graphs_are_bipartite_graphs_of_singular_vector_entries():
-    distiller = KDSVDDistiller(NAMES, NAMES, k=2)
+    distiller = on_names(k=2)
     teacher_graphs, student_graphs = distiller.build_graphs(
         responses(SHAPES, 0), responses(SHAPES, 1)
     )
@@ -128,7 +133,7 @@ def test_defaults_are_the_references():
 
 
 def test_identical_maps_give_zero_and_finite_gradients():
-    distiller = KDSVDDistiller(NAMES, NAMES)
+    distiller = on_names()
     teacher = responses(SHAPES, 0)
     student = responses(SHAPES, 0, requires_grad=True)
     out = distiller(teacher, student)
@@ -142,7 +147,7 @@ def test_zero_student_maps_give_finite_gradients():
     with torch.no_grad():
         for f in student.features.values():
             f.zero_()
-    KDSVDDistiller(NAMES, NAMES)(responses(SHAPES, 0), student)["loss"].backward()
+    on_names()(responses(SHAPES, 0), student)["loss"].backward()
     assert all(torch.isfinite(f.grad).all() for f in student.features.values())
 
 
@@ -150,14 +155,14 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="needs at least 2"):
         graphkd.create_method("kdsvd", teacher_features=["a"], student_features=["a"])
     with pytest.raises(ValueError, match="layout must be one of"):
-        KDSVDDistiller(NAMES, NAMES, layout="rows")
+        on_names(layout="rows")
     with pytest.raises(ValueError, match="k must be >= 1"):
-        KDSVDDistiller(NAMES, NAMES, k=0)
-    distiller = KDSVDDistiller(NAMES, NAMES)
+        on_names(k=0)
+    distiller = on_names()
     with pytest.raises(ValueError, match="'layer2' 5"):
         distiller(responses(SHAPES, 0), responses([(4, 6, 6), (5, 4, 4), (8, 3, 3)], 1))
     with pytest.raises(ValueError, match="singular vectors requested"):
-        KDSVDDistiller(NAMES, NAMES, k=5)(responses(SHAPES, 0), responses(SHAPES, 1))
+        on_names(k=5)(responses(SHAPES, 0), responses(SHAPES, 1))
     bad = responses(SHAPES, 1)
     bad.features["layer2"][0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="student feature 'layer2' contains NaN"):
@@ -167,13 +172,13 @@ def test_errors_name_the_problem():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_maps_are_decomposed_in_float32(dtype):
     teacher, student = responses(SHAPES, 0), responses(SHAPES, 1)
-    exact = KDSVDDistiller(NAMES, NAMES)(teacher, student)["loss"]
+    exact = on_names()(teacher, student)["loss"]
 
     def cast(r):
         return Responses(
             r.logits.to(dtype), features={k: v.to(dtype) for k, v in r.features.items()}
         )
 
-    half = KDSVDDistiller(NAMES, NAMES)(cast(teacher), cast(student))["loss"]
+    half = on_names()(cast(teacher), cast(student))["loss"]
     assert half.dtype == torch.float32
     torch.testing.assert_close(half.double(), exact, rtol=0.1, atol=1e-4)

@@ -11,6 +11,11 @@ B = 4
 NAMES = ["layer1", "layer2", "layer3"]
 
 
+def on_names(**options):
+    """The NSTDistiller pairing the stages NAMES of both networks."""
+    return NSTDistiller(teacher_features=NAMES, student_features=NAMES, **options)
+
+
 def responses(shapes, seed, requires_grad=False, names=NAMES):
     generator = torch.Generator().manual_seed(seed)
     features = {
@@ -84,7 +89,7 @@ def test_loss_and_gradients_equal_the_reference(case):
 @pytest.mark.parametrize("case", ["same sizes", "other channels"])
 def test_dense_forward_equals_the_explicit_kernel_graphs(case):
     student_shapes, teacher_shapes = CASES[case]
-    distiller = NSTDistiller(NAMES, NAMES)
+    distiller = on_names()
     teacher = responses(teacher_shapes, 0)
     student = responses(student_shapes, 1, requires_grad=True)
     out = distiller(teacher, student)
@@ -129,15 +134,11 @@ def loss_and_gradients(distiller, teacher_shapes, student_shapes):
 def test_the_explicit_graphs_through_dgl_equal_the_gram_rewrite(case, monkeypatch):
     student_shapes, teacher_shapes = CASES[case]
     calls = recorded_choices(monkeypatch)
-    rewritten, rewritten_grads = loss_and_gradients(
-        NSTDistiller(NAMES, NAMES), teacher_shapes, student_shapes
-    )
+    rewritten, rewritten_grads = loss_and_gradients(on_names(), teacher_shapes, student_shapes)
     assert calls == [("nst", "gram")]
     calls.clear()
     with ops.use_backend("dgl"):
-        explicit, explicit_grads = loss_and_gradients(
-            NSTDistiller(NAMES, NAMES), teacher_shapes, student_shapes
-        )
+        explicit, explicit_grads = loss_and_gradients(on_names(), teacher_shapes, student_shapes)
     assert calls[0] == ("nst", "explicit")
     assert set(calls[1:]) == {("edge_dot", "dgl")} and len(calls) == 1 + 2 * len(NAMES)
     assert explicit.keys() == rewritten.keys()
@@ -146,9 +147,7 @@ def test_the_explicit_graphs_through_dgl_equal_the_gram_rewrite(case, monkeypatc
     for g, w in zip(explicit_grads, rewritten_grads):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-14)
     calls.clear()
-    path_explicit, _ = loss_and_gradients(
-        NSTDistiller(NAMES, NAMES, path="explicit"), teacher_shapes, student_shapes
-    )
+    path_explicit, _ = loss_and_gradients(on_names(path="explicit"), teacher_shapes, student_shapes)
     assert calls[0] == ("nst", "explicit") and ("nst", "gram") not in calls
     torch.testing.assert_close(path_explicit["loss"], rewritten["loss"], rtol=1e-12, atol=1e-14)
 
@@ -160,7 +159,7 @@ def test_defaults_are_the_references():
 
 
 def test_identical_maps_give_zero_and_the_teacher_no_gradient():
-    distiller = NSTDistiller(NAMES, NAMES)
+    distiller = on_names()
     teacher = responses(SAME, 0, requires_grad=True)
     out = distiller(teacher, teacher)
     torch.testing.assert_close(out["loss"].detach(), torch.tensor(0.0, dtype=torch.float64))
@@ -175,7 +174,7 @@ def test_gradient_is_finite_for_zero_student_maps():
     with torch.no_grad():
         for f in student.features.values():
             f.zero_()
-    NSTDistiller(NAMES, NAMES)(responses(SAME, 0), student)["loss"].backward()
+    on_names()(responses(SAME, 0), student)["loss"].backward()
     assert all(torch.isfinite(f.grad).all() for f in student.features.values())
 
 
@@ -184,7 +183,7 @@ def test_errors_name_the_problem():
         graphkd.create_method("nst", teacher_features=["a"])
     with pytest.raises(ValueError, match="pairs the stage outputs by order"):
         graphkd.create_method("nst", teacher_features=["a", "b"], student_features=["a"])
-    distiller = NSTDistiller(NAMES, NAMES)
+    distiller = on_names()
     with pytest.raises(ValueError, match="carry no feature 'layer3'"):
         distiller(responses(SAME, 0), responses(SAME[:2], 1, names=NAMES[:2]))
     bad = responses(SAME, 1)

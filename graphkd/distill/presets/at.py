@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +10,9 @@ from torch import Tensor
 
 from graphkd.distill.inputs import pool_to_smaller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
-    resolve_pairs,
     sample_graphs,
     term_name,
 )
@@ -66,7 +65,10 @@ class ATDistiller(StagePairDistiller):
 
     Parameters
     ----------
-    teacher_features, student_features, ce_weight, check_inputs
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
+        chooses them (the trainer passes the channel dicts).
+    ce_weight, check_inputs
         As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller`.
     p : float
         Power of the attention maps (2).
@@ -77,7 +79,8 @@ class ATDistiller(StagePairDistiller):
     -------
     >>> teacher = Responses(torch.randn(4, 10), features={"layer1": torch.rand(4, 16, 8, 8)})
     >>> student = Responses(torch.randn(4, 10), features={"layer1": torch.rand(4, 8, 4, 4)})
-    >>> sorted(ATDistiller(["layer1"], ["layer1"])(teacher, student))  # 8 x 8 pooled to 4 x 4
+    >>> distiller = ATDistiller(teacher_features=["layer1"], student_features=["layer1"])
+    >>> sorted(distiller(teacher, student))  # 8 x 8 pooled to 4 x 4
     ['at_layer1', 'loss']
     """
 
@@ -85,16 +88,30 @@ class ATDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_features: Sequence[str],
-        student_features: Sequence[str],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
         p: float = 2.0,
         weight: float = 1000.0,
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        self.fields = [term_name("at", name) for name in teacher_features]
-        terms = [MatchTerm(field, field, "nodes", "mse", weight) for field in self.fields]
-        super().__init__("at", teacher_features, student_features, terms, ce_weight, check_inputs)
+        def attention_terms(names: List[str]) -> List[MatchTerm]:
+            fields = [term_name("at", name) for name in names]
+            return [MatchTerm(field, field, "nodes", "mse", weight) for field in fields]
+
+        super().__init__(
+            "at",
+            teacher_features,
+            student_features,
+            attention_terms,
+            ce_weight,
+            check_inputs,
+            teacher_channels,
+            student_channels,
+        )
+        self.fields = [term.name for term in self.terms]
         self.p = p
 
     def _graph_pair(
@@ -112,15 +129,8 @@ class ATDistiller(StagePairDistiller):
 
 
 @METHODS.register("at")
-def at(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    p: float = 2.0,
-    weight: float = 1000.0,
-    ce_weight: float = 1.0,
-) -> ATDistiller:
+@preset(ATDistiller)
+def at() -> ATDistiller:
     r"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017), mdistiller's settings.
 
     .. math::
@@ -152,13 +162,3 @@ def at(
     >>> distiller.teacher_features, distiller.terms[0].weight
     (['layer1', 'layer2', 'layer3'], 1000.0)
     """
-    teacher_names, student_names = resolve_pairs(
-        "at", teacher_channels, student_channels, teacher_features, student_features
-    )
-    return ATDistiller(
-        teacher_names,
-        student_names,
-        p=p,
-        weight=weight,
-        ce_weight=ce_weight,
-    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -11,8 +11,8 @@ from torch import Tensor
 
 from graphkd.distill.base import GradientStep, add_gradients
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS, written_for
-from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names, resolve_pairs
+from graphkd.distill.method_registry import METHODS, preset, written_for
+from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
@@ -95,9 +95,12 @@ class FSPDistiller(StagePairDistiller):
 
     Parameters
     ----------
-    teacher_features, student_features, check_inputs
-        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (at least 2
-        stage outputs).
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs (at least 2), as
+        :func:`~graphkd.distill.stage_pairs.resolve_pairs` chooses them; paired stages
+        need equal channel counts, checked against the channel dicts when both are given.
+    check_inputs
+        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller`.
     weight : float
         :math:`w`, the FSP weight during the initialisation epochs (1).
     init_epochs : int
@@ -111,7 +114,8 @@ class FSPDistiller(StagePairDistiller):
     -------
     >>> maps = {"layer1": torch.rand(4, 8, 8, 8), "layer2": torch.rand(4, 16, 4, 4)}
     >>> same = Responses(torch.randn(4, 10), features=maps)
-    >>> out = FSPDistiller(["layer1", "layer2"], ["layer1", "layer2"])(same, same)
+    >>> distiller = FSPDistiller(teacher_features=list(maps), student_features=list(maps))
+    >>> out = distiller(same, same)
     >>> sorted(out), float(out["loss"])
     (['fsp_layer1_layer2', 'loss'], 0.0)
     """
@@ -120,8 +124,10 @@ class FSPDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_features: Sequence[str],
-        student_features: Sequence[str],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
         weight: float = 1.0,
         init_epochs: int = 30,
         after_init_weight: float = 0.0,
@@ -130,12 +136,46 @@ class FSPDistiller(StagePairDistiller):
     ) -> None:
         if init_epochs < 0:
             raise ValueError(f"fsp: init_epochs must be >= 0, got {init_epochs}")
-        self.names = consecutive_term_names("fsp", teacher_features)
-        terms = [MatchTerm(name, "fsp", "edges", "mse") for name in self.names]
-        super().__init__("fsp", teacher_features, student_features, terms, ce_weight, check_inputs)
+
+        def flow_terms(names: List[str]) -> List[MatchTerm]:
+            return [
+                MatchTerm(name, "fsp", "edges", "mse")
+                for name in consecutive_term_names("fsp", names)
+            ]
+
+        super().__init__(
+            "fsp",
+            teacher_features,
+            student_features,
+            flow_terms,
+            ce_weight,
+            check_inputs,
+            teacher_channels,
+            student_channels,
+        )
+        if teacher_channels is not None and student_channels is not None:
+            self.check_channel_counts(teacher_channels, student_channels)
+        self.names = [term.name for term in self.terms]
         self.weight = weight
         self.init_epochs = init_epochs
         self.after_init_weight = after_init_weight
+
+    def check_channel_counts(
+        self, teacher_channels: Dict[str, int], student_channels: Dict[str, int]
+    ) -> None:
+        """Raise a ``ValueError`` naming the first pair of stage outputs whose channel
+        counts, as the dicts give them, differ (the flow matrices of a pair must be of one
+        shape); a stage a dict does not list is checked on its maps in
+        :meth:`build_graphs`."""
+        for t_name, s_name in zip(self.teacher_features, self.student_features):
+            t_c, s_c = teacher_channels.get(t_name), student_channels.get(s_name)
+            if t_c is not None and s_c is not None and t_c != s_c:
+                raise ValueError(
+                    f"fsp compares flow matrices of equal shape, but the teacher's {t_name!r} "
+                    f"has {t_c} channels and the student's {s_name!r} {s_c}; FSP needs "
+                    "paired stages of equal widths (choose them with teacher_features= and "
+                    "student_features=, or a pair of networks of equal widths)"
+                )
 
     def build_graphs(
         self, teacher: Responses, student: Responses
@@ -185,16 +225,8 @@ class FSPDistiller(StagePairDistiller):
 
 @METHODS.register("fsp")
 @written_for(270)
-def fsp(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    weight: float = 1.0,
-    init_epochs: int = 30,
-    after_init_weight: float = 0.0,
-    ce_weight: float = 1.0,
-) -> FSPDistiller:
+@preset(FSPDistiller)
+def fsp() -> FSPDistiller:
     r"""Flow of solution procedure (Yim et al., CVPR 2017), RepDistiller's schedule.
 
     .. math::
@@ -228,24 +260,3 @@ def fsp(
     >>> fsp(teacher_channels=channels, student_channels=channels).names
     ['fsp_layer1_layer2', 'fsp_layer2_layer3']
     """
-    teacher_names, student_names = resolve_pairs(
-        "fsp", teacher_channels, student_channels, teacher_features, student_features
-    )
-    if teacher_channels is not None and student_channels is not None:
-        for t_name, s_name in zip(teacher_names, student_names):
-            t_c, s_c = teacher_channels.get(t_name), student_channels.get(s_name)
-            if t_c is not None and s_c is not None and t_c != s_c:
-                raise ValueError(
-                    f"fsp compares flow matrices of equal shape, but the teacher's {t_name!r} "
-                    f"has {t_c} channels and the student's {s_name!r} {s_c}; FSP needs "
-                    "paired stages of equal widths (choose them with teacher_features= and "
-                    "student_features=, or a pair of networks of equal widths)"
-                )
-    return FSPDistiller(
-        teacher_names,
-        student_names,
-        weight=weight,
-        init_epochs=init_epochs,
-        after_init_weight=after_init_weight,
-        ce_weight=ce_weight,
-    )

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.presets.fsp import flow_graph
-from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names, resolve_pairs
+from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names
 from graphkd.graphs.svd_embedding import svd_embedding, top_right_singular_vectors
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
@@ -88,9 +88,11 @@ class KDSVDDistiller(StagePairDistiller):
 
     Parameters
     ----------
-    teacher_features, student_features, ce_weight, check_inputs
-        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (at least 2
-        stage outputs).
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs (at least 2), as
+        :func:`~graphkd.distill.stage_pairs.resolve_pairs` chooses them.
+    ce_weight, check_inputs
+        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller`.
     k : int
         Singular vectors per stage (1).
     weight : float
@@ -107,14 +109,17 @@ class KDSVDDistiller(StagePairDistiller):
     >>> names = ["layer1", "layer2", "layer3"]
     >>> maps = {name: torch.rand(4, 8, 16 // 2**k, 16 // 2**k) for k, name in enumerate(names)}
     >>> responses = Responses(torch.randn(4, 10), features=maps)
-    >>> sorted(KDSVDDistiller(names, names)(responses, responses))
+    >>> distiller = KDSVDDistiller(teacher_features=names, student_features=names)
+    >>> sorted(distiller(responses, responses))
     ['kdsvd_layer1_layer2', 'kdsvd_layer2_layer3', 'loss']
     """
 
     def __init__(
         self,
-        teacher_features: Sequence[str],
-        student_features: Sequence[str],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
         k: int = 1,
         weight: float = 1.0,
         layout: str = "channels",
@@ -126,12 +131,25 @@ class KDSVDDistiller(StagePairDistiller):
             raise ValueError(f"kdsvd: layout must be one of {LAYOUTS}, got {layout!r}")
         if k < 1:
             raise ValueError(f"kdsvd: k must be >= 1 singular vector, got {k}")
-        self.names = consecutive_term_names("kdsvd", teacher_features)
         metric = PerSampleSquaredError(check_finite=not check_inputs)
-        terms = [MatchTerm(name, "rbf", "edges", metric, weight) for name in self.names]
+
+        def rbf_terms(names: List[str]) -> List[MatchTerm]:
+            return [
+                MatchTerm(name, "rbf", "edges", metric, weight)
+                for name in consecutive_term_names("kdsvd", names)
+            ]
+
         super().__init__(
-            "kdsvd", teacher_features, student_features, terms, ce_weight, check_inputs
+            "kdsvd",
+            teacher_features,
+            student_features,
+            rbf_terms,
+            ce_weight,
+            check_inputs,
+            teacher_channels,
+            student_channels,
         )
+        self.names = [term.name for term in self.terms]
         self.k = k
         self.layout = layout
         self.svd_eps = svd_eps
@@ -194,17 +212,8 @@ class KDSVDDistiller(StagePairDistiller):
 
 
 @METHODS.register("kdsvd")
-def kdsvd(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    k: int = 1,
-    weight: float = 1.0,
-    layout: str = "channels",
-    svd_eps: float = 1e-4,
-    ce_weight: float = 1.0,
-) -> KDSVDDistiller:
+@preset(KDSVDDistiller)
+def kdsvd() -> KDSVDDistiller:
     r"""KD-SVD (Lee, Kim and Song, ECCV 2018) with mdistiller's settings.
 
     .. math::
@@ -238,15 +247,3 @@ def kdsvd(
     >>> distiller.names, distiller.k
     (['kdsvd_layer1_layer2', 'kdsvd_layer2_layer3'], 1)
     """
-    teacher_names, student_names = resolve_pairs(
-        "kdsvd", teacher_channels, student_channels, teacher_features, student_features
-    )
-    return KDSVDDistiller(
-        teacher_names,
-        student_names,
-        k=k,
-        weight=weight,
-        layout=layout,
-        svd_eps=svd_eps,
-        ce_weight=ce_weight,
-    )

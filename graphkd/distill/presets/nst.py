@@ -16,8 +16,8 @@ from torch import Tensor
 
 from graphkd.distill.base import Distiller
 from graphkd.distill.inputs import pool_to_smaller
-from graphkd.distill.method_registry import METHODS
-from graphkd.distill.stage_pairs import check_pairing, paired_maps, resolve_pairs, term_name
+from graphkd.distill.method_registry import METHODS, preset
+from graphkd.distill.stage_pairs import paired_maps, resolve_pairs, term_name
 from graphkd.graphs import complete_graph
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -152,18 +152,21 @@ class NSTDistiller(Distiller):
 
     Parameters
     ----------
-    teacher_features, student_features, ce_weight, check_inputs
-        As for the :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (NST compares
-        no graph fields term by term, so it is a plain :class:`~graphkd.distill.Distiller`).
+    teacher_channels, student_channels, teacher_features, student_features
+        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
+        chooses them (the trainer passes the channel dicts).
     weight : float
         :math:`w` (50).
+    ce_weight, check_inputs
+        As for the :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (NST compares
+        no graph fields term by term, so it is a plain :class:`~graphkd.distill.Distiller`).
     path : str
         ``"auto"`` (same as ``"gram"``), ``"gram"`` or ``"explicit"``; the attribute
         ``path`` holds the resolved choice and may be changed later.
 
     Example
     -------
-    >>> distiller = NSTDistiller(["layer1"], ["layer1"])
+    >>> distiller = NSTDistiller(teacher_features=["layer1"], student_features=["layer1"])
     >>> def responses():
     ...     return Responses(torch.randn(4, 10), features={"layer1": torch.rand(4, 8, 4, 4)})
     >>> sorted(distiller(responses(), responses()))
@@ -172,18 +175,20 @@ class NSTDistiller(Distiller):
 
     def __init__(
         self,
-        teacher_features: Sequence[str],
-        student_features: Sequence[str],
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
         weight: float = 50.0,
-        path: str = "auto",
         ce_weight: float = 1.0,
+        path: str = "auto",
         check_inputs: bool = True,
     ) -> None:
         check_path("nst", path)
         super().__init__()
-        self.teacher_features = list(teacher_features)
-        self.student_features = list(student_features)
-        check_pairing(self.teacher_features, self.student_features, "nst")
+        self.teacher_features, self.student_features = resolve_pairs(
+            "nst", teacher_channels, student_channels, teacher_features, student_features
+        )
         self.names = [term_name("nst", name) for name in self.teacher_features]
         self.weight = weight
         self.path = "explicit" if path == "explicit" else "gram"
@@ -233,15 +238,8 @@ MMD = GramRewrite("nst", NSTDistiller.gram_losses, NSTDistiller.graph_losses)
 
 
 @METHODS.register("nst")
-def nst(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    weight: float = 50.0,
-    ce_weight: float = 1.0,
-    path: str = "auto",
-) -> NSTDistiller:
+@preset(NSTDistiller)
+def nst() -> NSTDistiller:
     r"""Neuron selectivity transfer (Huang & Wang, 2017), mdistiller's settings.
 
     .. math::
@@ -273,7 +271,3 @@ def nst(
     >>> distiller.names, distiller.weight
     (['nst_layer1', 'nst_layer2', 'nst_layer3'], 50.0)
     """
-    teacher_names, student_names = resolve_pairs(
-        "nst", teacher_channels, student_channels, teacher_features, student_features
-    )
-    return NSTDistiller(teacher_names, student_names, weight=weight, path=path, ce_weight=ce_weight)
