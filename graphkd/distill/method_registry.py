@@ -7,7 +7,7 @@ module imports none of them, so a preset's import of :data:`METHODS` closes no c
 import functools
 import inspect
 import typing
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Dict, List, Tuple, TypeVar
 
 from graphkd.registry import Registry
 
@@ -68,7 +68,8 @@ def preset(cls: type, **defaults: Any) -> Callable[[Callable[..., Any]], Callabl
 
     A method's options are so written once, on its distiller class; the factory's
     signature, which the option checks, :func:`~graphkd.distill.methods.method_arguments`
-    and the API pages read, is the constructor's.
+    and the API pages read, is the constructor's (see :func:`constructor_options`: a
+    constructor ending in ``**options`` passes on its base class's keyword-only options).
 
     Raises
     ------
@@ -88,22 +89,12 @@ def preset(cls: type, **defaults: Any) -> Callable[[Callable[..., Any]], Callabl
     >>> doubled().factor, doubled(3.0).factor, doubled(offset=1.0).offset, doubled.__doc__
     (2.0, 3.0, 1.0, 'A Scaled of factor 2.')
     """
-    constructor = inspect.signature(cls)
-    unknown = sorted(set(defaults) - set(constructor.parameters))
+    parameters, hints = constructor_options(cls)
+    unknown = sorted(set(defaults) - {p.name for p in parameters})
     if unknown:
         raise TypeError(f"{cls.__name__} takes no option {', '.join(unknown)}")
-    try:
-        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
-    except Exception:  # annotations this Python cannot evaluate: the checks use defaults
-        hints = {}
-    signature = constructor.replace(
-        parameters=[
-            p.replace(
-                default=defaults.get(p.name, p.default),
-                annotation=hints.get(p.name, p.annotation),
-            )
-            for p in constructor.parameters.values()
-        ],
+    signature = inspect.Signature(
+        [p.replace(default=defaults.get(p.name, p.default)) for p in parameters],
         return_annotation=cls,
     )
 
@@ -120,3 +111,42 @@ def preset(cls: type, **defaults: Any) -> Callable[[Callable[..., Any]], Callabl
         return factory
 
     return decorate
+
+
+def constructor_options(cls: type) -> Tuple[List[inspect.Parameter], Dict[str, Any]]:
+    """The options ``cls(...)`` takes, with their evaluated annotations, and those
+    annotations by name.
+
+    A constructor whose last parameter is ``**options`` passes them on to its base
+    class's constructor (the next ``__init__`` along the method resolution order): they
+    stand for that constructor's keyword-only options (recursively), after the class's
+    own. Options shared by a family of methods (e.g. the stage pairing of
+    :class:`~graphkd.distill.stage_pairs.StagePairDistiller`) are so written once, on
+    the base.
+
+    Example
+    -------
+    >>> class Base:
+    ...     def __init__(self, name: str, *, weight: float = 1.0, check: bool = True): ...
+    >>> class Child(Base):
+    ...     def __init__(self, power: float = 2.0, **options: Any):
+    ...         super().__init__("child", **options)
+    >>> [(p.name, p.annotation) for p in constructor_options(Child)[0]]
+    [('power', <class 'float'>), ('weight', <class 'float'>), ('check', <class 'bool'>)]
+    """
+    init = cls.__init__  # type: ignore[misc]
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # annotations this Python cannot evaluate: the checks use defaults
+        hints = {}
+    parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
+    if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        base = next(b for b in cls.__mro__[1:] if "__init__" in vars(b))
+        own = {p.name for p in parameters}
+        inherited, base_hints = constructor_options(base)
+        parameters = parameters[:-1] + [
+            p for p in inherited if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in own
+        ]
+        hints = {**base_hints, **hints}
+    hints.pop("return", None)
+    return [p.replace(annotation=hints.get(p.name, p.annotation)) for p in parameters], hints

@@ -99,3 +99,31 @@ def test_registered_presets_take_their_class_options():
     assert graphkd.create_method("dkd", beta=2).beta == 2.0
     with pytest.raises(ValueError, match="method 'dkd' has no option 'gamma'; its options: alpha"):
         graphkd.create_method("dkd", gamma=1.0)
+
+
+class _Family:
+    def __init__(self, name: str, *, weight: float = 1.0, check_inputs: bool = True):
+        self.name, self.weight, self.check_inputs = name, weight, check_inputs
+
+
+class _Member(_Family):
+    def __init__(self, power: float = 2.0, **options):
+        super().__init__("member", **options)
+        self.power = power
+
+
+def test_preset_passes_a_base_class_options_on_through_double_star_options():
+    @preset(_Member, weight=3.0)
+    def member() -> _Member:
+        """Documentation only."""
+
+    parameters = inspect.signature(member).parameters
+    assert [(p.name, p.default, p.kind.name) for p in parameters.values()] == [
+        ("power", 2.0, "POSITIONAL_OR_KEYWORD"),
+        ("weight", 3.0, "KEYWORD_ONLY"),
+        ("check_inputs", True, "KEYWORD_ONLY"),
+    ]
+    made = member(4.0, check_inputs=False)
+    assert (made.name, made.power, made.weight, made.check_inputs) == ("member", 4.0, 3.0, False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'name'"):
+        member(name="other")  # the base's positional parameters are the class's to fill
