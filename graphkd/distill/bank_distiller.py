@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from graphkd.data.negative_sampler import NegativeSampler
-from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.distiller import GraphBuilder, GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.memory_bank import MemoryBank
 from graphkd.knowledge_graph import KnowledgeGraph
@@ -21,10 +21,12 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
     r"""A :class:`~graphkd.GraphMatchingDistiller` with two :class:`MemoryBank` s over the
     training set, read and written by the samples' dataset indices (HKD, CRD).
 
-    A subclass creates ``bank_t`` (the teacher's rows), ``bank_s`` (the student's) and
-    the ``sampler`` of negatives with :meth:`add_banks`, and computes its contrastive
-    terms in :meth:`contrast`, which hands the rows the banks receive to
-    :meth:`remember`. :meth:`forward` reads the batch's dataset indices
+    The constructor checks the values the trainer passes (:func:`required_inputs`),
+    builds the teacher's graph (detached) and the student's with the subclass's ``head``,
+    and creates ``bank_t`` (the teacher's rows) and ``bank_s`` (the student's), ``(N, D)``
+    :class:`MemoryBank` s, and the ``sampler`` of negatives; a
+    subclass computes its contrastive terms in :meth:`contrast`, which hands the rows the
+    banks receive to :meth:`remember`. :meth:`forward` reads the batch's dataset indices
     (:meth:`dataset_index`), builds the two graphs, draws the negatives
     (:meth:`negatives_for`), calls :meth:`contrast` and adds the other terms (a KD
     term); :meth:`after_step` writes the remembered rows after the optimiser step, each
@@ -37,6 +39,47 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
     (``method.graph_batch: global``: the ``W`` ranks' samples gathered in rank order);
     each rank then writes its own slice, so the banks receive every rank's rows once, as
     with local graphs.
+
+    Parameters
+    ----------
+    head : callable
+        ``head(dim, embed_dim, detach=...)``: the graph builder of a network whose pooled
+        penultimate features are ``dim`` wide, called for the teacher (``detach=True``)
+        and for the student.
+    terms : sequence of MatchTerm, or callable
+        The method's terms, the contrastive ones first (the cross-entropy weight is 1);
+        or a function of :math:`N` returning them.
+    momentum : float
+        Bank momentum :math:`m`, see :class:`MemoryBank` (each method has its own
+        default).
+
+    Other Parameters
+    ----------------
+    teacher_dim, student_dim : int
+        Widths of the teacher's and the student's pooled penultimate features
+        (``Responses.embedding``; required, the trainer passes them).
+    labels : Tensor
+        ``(N,)`` label of every training sample in dataset order (required, the trainer
+        passes them; see :func:`training_labels`); negatives come from other classes
+        (:class:`~graphkd.data.NegativeSampler`).
+    num_samples : int, optional
+        :math:`N`, checked against ``labels`` (default ``len(labels)``).
+    embed_dim : int
+        :math:`D`, the width of the embeddings and of the banks' rows (128).
+    nce_k : int
+        :math:`K`, negatives per sample (16384).
+    replacement : bool
+        Draw each sample's negatives with replacement (default ``False``: :math:`K`
+        distinct samples, as the reference implementations draw them).
+    bank_dtype : str
+        ``"float32"`` (default) or ``"float16"`` storage of the banks.
+    check_inputs : bool
+        Validate shapes, reject NaN/Inf and check that the dataset indices lie in the
+        banks (one host synchronisation per step for the responses, one for the
+        indices; default ``True``).
+
+    These keyword-only options are every bank method's: a subclass passes them on with
+    ``**options``, and its preset lists them after the method's own.
 
     Example
     -------
@@ -51,7 +94,8 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
     >>> index = torch.arange(12)
     >>> t = Responses(torch.randn(12, 10), embedding=torch.randn(12, 32), index=index)
     >>> s = Responses(torch.randn(12, 10), embedding=torch.randn(12, 16), index=index)
-    >>> methods = [CRDDistiller(32, 16, labels, nce_k=64), HKDDistiller(32, 16, labels, nce_k=64)]
+    >>> inputs = {"teacher_dim": 32, "student_dim": 16, "labels": labels, "nce_k": 64}
+    >>> methods = [CRDDistiller(**inputs), HKDDistiller(**inputs)]
     >>> for method in methods:
     ...     print(sorted(method(t, s)))
     ...     method.after_step(t, s)
@@ -69,37 +113,33 @@ class BankDistiller(GraphMatchingDistiller, abc.ABC):
     _pending: Optional[Tuple[Tensor, Tensor, Tensor]] = None
     _update_banks: bool = True
 
-    def add_banks(
+    def __init__(
         self,
-        labels: Tensor,
-        embed_dim: int,
-        nce_k: int,
+        head: Callable[..., GraphBuilder],
+        terms: Union[Sequence[MatchTerm], Callable[[int], Sequence[MatchTerm]]],
         momentum: float,
-        bank_dtype: str,
-        replacement: bool,
+        *,
+        teacher_dim: Optional[int] = None,
+        student_dim: Optional[int] = None,
+        labels: Union[Tensor, Sequence[int], None] = None,
+        num_samples: Optional[int] = None,
+        embed_dim: int = 128,
+        nce_k: int = 16384,
+        replacement: bool = False,
+        bank_dtype: str = "float32",
+        check_inputs: bool = True,
     ) -> None:
-        r"""Create ``bank_t`` and ``bank_s``, ``(N, embed_dim)`` :class:`MemoryBank` s, and
-        the ``sampler`` of negatives; a bank method's options of the same names mean this.
-
-        Parameters
-        ----------
-        labels : Tensor
-            ``(N,)`` label of every training sample in dataset order (see
-            :func:`training_labels`); negatives come from other classes
-            (:class:`~graphkd.data.NegativeSampler`).
-        embed_dim : int
-            Width of the embeddings and of the banks' rows.
-        nce_k : int
-            :math:`K`, negatives per sample.
-        momentum : float
-            Bank momentum :math:`\mu`, see :class:`MemoryBank`.
-        bank_dtype : str
-            ``"float32"`` or ``"float16"`` storage of the banks.
-        replacement : bool
-            Draw each sample's negatives with replacement (``False``: :math:`K` distinct
-            samples, as the reference implementations draw them).
-        """
+        teacher_dim, student_dim, labels = required_inputs(
+            self.method_name, teacher_dim, student_dim, labels, num_samples
+        )
         num_samples = int(labels.numel())
+        super().__init__(
+            head(teacher_dim, embed_dim, detach=True),
+            head(student_dim, embed_dim),
+            terms(num_samples) if callable(terms) else terms,
+            ce_weight=1.0,
+            check_inputs=check_inputs,
+        )
         self.bank_t = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
         self.bank_s = MemoryBank(num_samples, embed_dim, momentum, bank_dtype)
         self.sampler = NegativeSampler(labels, nce_k, replacement=replacement)
@@ -228,18 +268,19 @@ def kd_terms(weight: float, temperature: float) -> List[MatchTerm]:
 
 def required_inputs(
     method: str,
-    name: str,
     teacher_dim: Optional[int],
     student_dim: Optional[int],
-    labels: Optional[Tensor],
+    labels: Union[Tensor, Sequence[int], None],
+    num_samples: Optional[int] = None,
 ) -> Tuple[int, int, Tensor]:
-    """The factory values a bank method cannot do without, or a ``ValueError`` saying
-    what to pass (``method`` as in messages, ``name`` its registry name).
+    """The values a bank method cannot do without, or a ``ValueError`` saying what to
+    pass (``method`` as in messages, its registry name in lower case): the two widths and
+    the labels checked by :func:`training_labels`.
 
-    The trainer passes them to a bank method's factory, with ``num_samples``: the widths
-    of the teacher's and the student's pooled penultimate features
-    (``Responses.embedding``), the ``(N,)`` training labels in dataset order, and the
-    training-set size (default ``len(labels)``, see :func:`training_labels`).
+    The trainer passes them to a bank method, with ``num_samples``: the widths of the
+    teacher's and the student's pooled penultimate features (``Responses.embedding``),
+    the ``(N,)`` training labels in dataset order, and the training-set size (default
+    ``len(labels)``).
     """
     for option, value in (("teacher_dim", teacher_dim), ("student_dim", student_dim)):
         if value is None:
@@ -250,11 +291,11 @@ def required_inputs(
     if labels is None:
         raise ValueError(
             f"{method} draws negatives of other classes and needs labels, the (N,) label of "
-            f"every training sample: create_method('{name}', "
+            f"every training sample: create_method('{method.lower()}', "
             "labels=torch.as_tensor(train_set.targets), ...); the trainer passes them"
         )
     assert teacher_dim is not None and student_dim is not None
-    return teacher_dim, student_dim, labels
+    return teacher_dim, student_dim, training_labels(labels, num_samples)
 
 
 def own_slice(gathered: int, local: int) -> slice:

@@ -30,7 +30,9 @@ def labels():
 def distiller(**options):
     torch.manual_seed(0)
     options = {"embed_dim": EMBED, "nce_k": K, **options}
-    return CRDDistiller(TEACHER_DIM, STUDENT_DIM, labels(), **options).double()
+    return CRDDistiller(
+        teacher_dim=TEACHER_DIM, student_dim=STUDENT_DIM, labels=labels(), **options
+    ).double()
 
 
 def batch(size=10, seed=0):
@@ -271,11 +273,15 @@ def test_errors_name_the_fix():
     with pytest.raises(ValueError, match="built for width 8"):
         d(teacher, wide)
     with pytest.raises(ValueError, match=r"float32 parameters but got torch.float64"):
-        CRDDistiller(TEACHER_DIM, STUDENT_DIM, labels(), nce_k=K)(teacher, student)
+        CRDDistiller(teacher_dim=TEACHER_DIM, student_dim=STUDENT_DIM, labels=labels(), nce_k=K)(
+            teacher, student
+        )
     with pytest.raises(ValueError, match="no forward pass|there was none"):
         d.after_step(teacher, student)
     with pytest.raises(ValueError, match="one label per training sample"):
-        CRDDistiller(TEACHER_DIM, STUDENT_DIM, labels(), num_samples=7)
+        CRDDistiller(
+            teacher_dim=TEACHER_DIM, student_dim=STUDENT_DIM, labels=labels(), num_samples=7
+        )
     with pytest.raises(ValueError, match="CRD needs teacher_dim"):
         graphkd.create_method("crd", student_dim=8, labels=labels())
     with pytest.raises(ValueError, match="needs labels"):

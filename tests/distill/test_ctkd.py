@@ -205,6 +205,21 @@ def test_a_learnable_temperature_is_reusable_on_its_own():
     assert module.strength == pytest.approx(1.0)
 
 
+def test_the_distillers_temperature_options_build_its_module():
+    method = CTKDDistiller(
+        min_temperature=2.0, temperature_range=4.0, init=0.0, curriculum_epochs=2, max_strength=0.5
+    )
+    module = method.temperature
+    assert isinstance(module, LearnableTemperature)
+    assert (module.minimum, module.span, module.init) == (2.0, 4.0, 0.0)
+    assert (module.curriculum_epochs, module.max_strength) == (2, 0.5)
+    assert float(module().detach()) == pytest.approx(4.0)
+    assert module.strength == pytest.approx(0.25)
+    assert list(inspect.signature(ctkd).parameters) == list(
+        inspect.signature(CTKDDistiller).parameters
+    )
+
+
 def test_the_temperature_trains_with_the_student_through_the_trainer(tmp_path, monkeypatch):
     """Through the Trainer: each epoch's strength is the reference's, the temperature's
     parameter moves with the student's optimiser and its value is logged per epoch."""

@@ -20,7 +20,9 @@ def labels():
 
 def distiller(**options):
     options = {"embed_dim": 6, "nce_k": 10, **options}
-    return HKDDistiller(TEACHER_DIM, STUDENT_DIM, labels(), **options).double()
+    return HKDDistiller(
+        teacher_dim=TEACHER_DIM, student_dim=STUDENT_DIM, labels=labels(), **options
+    ).double()
 
 
 def batch(size=12, seed=0, requires_grad=False):
@@ -269,9 +271,16 @@ def test_sampled_negatives_come_from_other_classes(monkeypatch):
 
 
 def test_float16_banks_are_close_to_float32_banks():
-    full = HKDDistiller(TEACHER_DIM, STUDENT_DIM, labels(), embed_dim=6, nce_k=10)
+    full = HKDDistiller(
+        teacher_dim=TEACHER_DIM, student_dim=STUDENT_DIM, labels=labels(), embed_dim=6, nce_k=10
+    )
     half = HKDDistiller(
-        TEACHER_DIM, STUDENT_DIM, labels(), embed_dim=6, nce_k=10, bank_dtype="float16"
+        teacher_dim=TEACHER_DIM,
+        student_dim=STUDENT_DIM,
+        labels=labels(),
+        embed_dim=6,
+        nce_k=10,
+        bank_dtype="float16",
     )
     half.load_state_dict(full.state_dict())
     assert half.bank_s.memory.dtype == torch.float16

@@ -500,7 +500,9 @@ def side_by_side(
 
     options = dict(alpha=alpha, beta=beta, k=knn, embed_dim=feat_dim, nce_k=nce_k)
     options.update(graphkd_options or {})
-    distiller = HKDDistiller(teacher_dim, student_dim, labels, **options).to(dtype)
+    distiller = HKDDistiller(
+        teacher_dim=teacher_dim, student_dim=student_dim, labels=labels, **options
+    ).to(dtype)
     if not dense:
         distiller.bank_s.DENSE_RATIO = distiller.bank_t.DENSE_RATIO = 0
     opt = SimpleNamespace(

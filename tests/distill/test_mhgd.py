@@ -123,6 +123,10 @@ def test_factory_builds_the_two_stage_distiller():
     assert method.gradient_clipping and method.stage1_epochs == 40 and method.l2_weight == 5e-4
     assert len(method.attention) == 2 and all(n.num_heads == 8 for n in method.attention)
     assert method.attention[1].hidden_feats == (16 + 12) // 2
+    fewer = graphkd.create_method(
+        "mhgd", teacher_channels=CHANNELS, student_channels=CHANNELS, heads=2
+    )
+    assert all(n.num_heads == 2 for n in fewer.attention)
 
 
 def test_transfer_loss_equals_dense_kl():
@@ -343,6 +347,8 @@ def test_zoo_models_feed_it_through_their_default_taps():
 def test_configuration_errors_name_the_fix():
     with pytest.raises(ValueError, match="needs teacher_channels"):
         graphkd.create_method("mhgd")
+    with pytest.raises(ValueError, match="needs student_channels"):
+        MHGDDistiller(teacher_channels=CHANNELS)
     with pytest.raises(ValueError, match="project=True"):
         graphkd.create_method(
             "mhgd", teacher_channels=CHANNELS, student_channels={**CHANNELS, "layer3": 24}

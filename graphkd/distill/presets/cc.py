@@ -7,84 +7,21 @@ import math
 from functools import partial
 from typing import Optional
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from graphkd.distill.distiller import GraphMatchingDistiller
+from graphkd.distill.distiller import GraphBuilder, GraphMatchingDistiller
+from graphkd.distill.embedded_samples import EmbeddedSamples
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.graphs import check_relational_batch, complete_graph, edge_features
-from graphkd.graphs.projector import Projector
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
 from graphkd.responses import Responses
 
 #: The forms of :func:`cc`: the reference implementation's loss and the paper's.
 FORMS = ("reference", "taylor")
-
-
-class EmbeddedSamples(nn.Module):
-    r"""Samples as nodes holding a trainable linear embedding of one network's features.
-
-    .. math::
-        h_i = W f_i + b \in \mathbb{R}^{d}
-
-    with :math:`f_i` the pooled embedding (or the tapped ``feature``, flattened) and no
-    normalisation. The graph has no edges: :class:`ConsecutiveCorrelation` relates each
-    sample with the next one of the batch.
-
-    Parameters
-    ----------
-    dim : int
-        Width of :math:`f`.
-    embed_dim : int
-        :math:`d` (128).
-    feature : str, optional
-        A tapped feature instead of the pooled embedding.
-    detach : bool
-        Read the responses without gradient (the teacher's side; its head still trains).
-
-    Returns (forward)
-    -----------------
-    KnowledgeGraph
-        ``B`` nodes with ``ndata["embed"]`` ``(B, embed_dim)``.
-
-    Example
-    -------
-    >>> import torch
-    >>> from graphkd import Responses
-    >>> head = EmbeddedSamples(dim=32, embed_dim=8)
-    >>> head(Responses(torch.randn(4, 10), embedding=torch.randn(4, 32))).ndata["embed"].shape
-    torch.Size([4, 8])
-    """
-
-    def __init__(
-        self, dim: int, embed_dim: int = 128, feature: Optional[str] = None, detach: bool = False
-    ) -> None:
-        super().__init__()
-        self.dim = dim
-        self.feature = feature
-        self.detach = detach
-        self.embed = Projector(dim, embed_dim, bias=True, normalise=False)
-
-    def reset_parameters(self) -> None:
-        """Re-initialise the linear head."""
-        self.embed.reset_parameters()
-
-    def forward(self, responses: Responses) -> KnowledgeGraph:
-        if self.detach:
-            responses = responses.detach()
-        check_relational_batch(responses.batch_size)
-        x = embedding_of(responses, self.feature)
-        if x.shape[1] != self.dim:
-            raise ValueError(
-                f"the features have width {x.shape[1]} but this CC head was built for width "
-                f"{self.dim}; pass teacher_dim / student_dim = the networks' widths"
-            )
-        none = torch.empty(0, dtype=torch.long, device=x.device)
-        return KnowledgeGraph(none, none, responses.batch_size, ndata={"embed": self.embed(x)})
 
 
 class ConsecutiveCorrelation(Metric):
@@ -94,7 +31,8 @@ class ConsecutiveCorrelation(Metric):
         \delta_i = |s_i - t_i|, \qquad
         \ell = \frac{1}{B - 1} \sum_{i=1}^{B-1} \sum_{d} \delta_{i,d}\, \delta_{i+1,d}
 
-    Shapes: ``student`` and ``teacher`` ``(B, D)`` with :math:`B \ge 2`, in batch order.
+    Shapes: ``student`` and ``teacher`` ``(B, D)`` with :math:`B \ge 2` (a ``ValueError``
+    otherwise), in batch order.
 
     Example
     -------
@@ -108,6 +46,7 @@ class ConsecutiveCorrelation(Metric):
         self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
     ) -> Tensor:
         self.check_inputs(student, teacher)
+        check_relational_batch(student.shape[0])
         gap = (student - teacher).abs()
         return (gap[:-1] * gap[1:]).sum(1).mean()
 
@@ -143,23 +82,58 @@ def correlation_graph(
     return graph
 
 
+class CCDistiller(GraphMatchingDistiller):
+    """Correlation congruence in the form ``form``: the reference's consecutive-sample
+    loss on trainable embeddings (:class:`~graphkd.distill.embedded_samples.EmbeddedSamples`,
+    :class:`ConsecutiveCorrelation`) or the paper's Taylor-RBF correlations
+    (:func:`correlation_graph`); see :func:`cc` for the options."""
+
+    graph_name = "samples"
+
+    def __init__(
+        self,
+        teacher_dim: Optional[int] = None,
+        student_dim: Optional[int] = None,
+        form: str = "reference",
+        weight: Optional[float] = None,
+        embed_dim: int = 128,
+        gamma: float = 0.4,
+        order: int = 2,
+        feature: Optional[str] = None,
+        ce_weight: float = 1.0,
+        check_inputs: bool = True,
+    ) -> None:
+        if form not in FORMS:
+            raise ValueError(f"unknown cc form {form!r}; use one of {', '.join(map(repr, FORMS))}")
+        student: Optional[GraphBuilder] = None
+        if form == "taylor":
+            teacher: GraphBuilder = partial(
+                correlation_graph, gamma=gamma, order=order, feature=feature
+            )
+            term = MatchTerm("cc", "correlation", "edges", "mse", 1.0 if weight is None else weight)
+        else:
+            if teacher_dim is None or student_dim is None:
+                raise ValueError(
+                    "cc's reference form trains linear heads on both networks' features and "
+                    "needs teacher_dim and student_dim (their widths; the trainer passes "
+                    "them), or use form='taylor', which has no parameters"
+                )
+            teacher = EmbeddedSamples(teacher_dim, embed_dim, feature=feature, detach=True)
+            student = EmbeddedSamples(student_dim, embed_dim, feature=feature)
+            metric = ConsecutiveCorrelation(check_finite=False)
+            term = MatchTerm("cc", "embed", "nodes", metric, 0.02 if weight is None else weight)
+        super().__init__(teacher, student, [term], ce_weight, check_inputs)
+        self.form = form
+
+
 @METHODS.register("cc")
-def cc(
-    teacher_dim: Optional[int] = None,
-    student_dim: Optional[int] = None,
-    form: str = "reference",
-    weight: Optional[float] = None,
-    embed_dim: int = 128,
-    gamma: float = 0.4,
-    order: int = 2,
-    feature: Optional[str] = None,
-    ce_weight: float = 1.0,
-) -> GraphMatchingDistiller:
+@preset(CCDistiller)
+def cc() -> CCDistiller:
     r"""Correlation congruence KD (Peng et al., ICCV 2019).
 
     ``form="reference"`` (default), the loss of the reference implementation the
     CIFAR-100 results come from: trainable linear heads map teacher and student features
-    to :math:`d = 128` (:class:`EmbeddedSamples`, both heads train with the student) and
+    to :math:`d = 128` (:class:`~graphkd.distill.embedded_samples.EmbeddedSamples`, both heads train with the student) and
 
     .. math::
         \mathcal{L} = \frac{1}{B-1}\sum_{i=1}^{B-1}\sum_d
@@ -202,26 +176,3 @@ def cc(
     >>> sorted(distiller(t, s))
     ['cc', 'loss']
     """
-    if form not in FORMS:
-        raise ValueError(f"unknown cc form {form!r}; use one of {', '.join(map(repr, FORMS))}")
-    if form == "taylor":
-        build = partial(correlation_graph, gamma=gamma, order=order, feature=feature)
-        term = MatchTerm("cc", "correlation", "edges", "mse", 1.0 if weight is None else weight)
-        return GraphMatchingDistiller(
-            build, terms=[term], ce_weight=ce_weight, graph_name="samples"
-        )
-    if teacher_dim is None or student_dim is None:
-        raise ValueError(
-            "cc's reference form trains linear heads on both networks' features and needs "
-            "teacher_dim and student_dim (their widths; the trainer passes them), or use "
-            "form='taylor', which has no parameters"
-        )
-    metric = ConsecutiveCorrelation(check_finite=False)
-    term = MatchTerm("cc", "embed", "nodes", metric, 0.02 if weight is None else weight)
-    return GraphMatchingDistiller(
-        EmbeddedSamples(teacher_dim, embed_dim, feature, detach=True),
-        EmbeddedSamples(student_dim, embed_dim, feature),
-        terms=[term],
-        ce_weight=ce_weight,
-        graph_name="samples",
-    )

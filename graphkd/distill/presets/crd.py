@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Union
+from functools import partial
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import Tensor
 
-from graphkd.distill.bank_distiller import (
-    BankDistiller,
-    kd_terms,
-    required_inputs,
-    training_labels,
-)
-from graphkd.distill.inputs import embedding_of_width
+from graphkd.distill.bank_distiller import BankDistiller, kd_terms
+from graphkd.distill.embedded_samples import EmbeddedSamples
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
-from graphkd.graphs.projector import Projector
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
 from graphkd.metrics.metric import check_finite, check_positive
-from graphkd.responses import Responses
 
 #: The constant the reference adds to the noise term of each denominator.
 EPS = 1e-7
@@ -139,56 +133,15 @@ class NoiseContrast(Metric):
         return f"num_samples={self.num_samples}, temperature={self.temperature}"
 
 
-class EmbedNodes(torch.nn.Module):
-    r"""Samples as isolated nodes holding the L2-normalised linear embedding of a network.
-
-    .. math::
-        e_i = \frac{W f_i + b}{\|W f_i + b\|_2}
-
-    Parameters
-    ----------
-    dim : int
-        Width of the network's pooled penultimate features :math:`f`.
-    embed_dim : int
-        Width of :math:`e` (default 128).
-    detach : bool
-        Read the responses without gradient (the teacher's; default ``False``).
-
-    Returns (forward)
-    -----------------
-    KnowledgeGraph
-        ``B`` nodes, no edges, ``ndata["embed"]`` ``(B, embed_dim)`` and
-        ``ndata["logits"]`` ``(B, C)``.
-    """
-
-    def __init__(self, dim: int, embed_dim: int = 128, detach: bool = False) -> None:
-        super().__init__()
-        self.dim = dim
-        self.detach = detach
-        self.embed = Projector(dim, embed_dim, bias=True, normalise=True)
-
-    def reset_parameters(self) -> None:
-        """Re-initialise the linear embedding."""
-        self.embed.reset_parameters()
-
-    def forward(self, responses: Responses) -> KnowledgeGraph:
-        if self.detach:
-            responses = responses.detach()
-        features = embedding_of_width(responses, self.dim, "this CRD head")
-        none = torch.empty(0, dtype=torch.long, device=features.device)
-        ndata = {"embed": self.embed(features), "logits": responses.logits}
-        return KnowledgeGraph(none, none, responses.batch_size, ndata=ndata)
-
-
 class CRDDistiller(BankDistiller):
     r"""Contrastive representation distillation (Tian et al., ICLR 2020).
 
     Each network's pooled features pass through its own linear embedding and L2
     normalisation (:math:`e^s_i`, :math:`e^t_i`, 128 wide, both heads train with the
-    student). Two memory banks hold one row per training sample: :math:`M_s` the
-    student's embeddings, :math:`M_t` the teacher's. The knowledge graph is bipartite:
-    every sample :math:`i` of the batch receives an edge from bank row :math:`i` (its
-    positive) and from :math:`K` bank rows :math:`N_i` of samples of other classes (its
+    student; :class:`~graphkd.distill.embedded_samples.EmbeddedSamples`). Two memory
+    banks hold one row per training sample: :math:`M_s` the student's embeddings,
+    :math:`M_t` the teacher's. The knowledge graph is bipartite: every sample :math:`i`
+    of the batch receives an edge from bank row :math:`i` (its positive) and from :math:`K` bank rows :math:`N_i` of samples of other classes (its
     negatives, drawn without replacement: the reference's ``"exact"`` mode), each edge
     scored by a dot product. With :math:`\ell_Z` the :class:`NoiseContrast` loss:
 
@@ -203,21 +156,20 @@ class CRDDistiller(BankDistiller):
 
     Parameters
     ----------
-    teacher_dim, student_dim : int
-        Widths of the teacher's and the student's pooled penultimate features.
     weight : float
         :math:`w` (0.8).
     temperature : float
         :math:`T` (0.07).
+    momentum : float
+        Bank momentum :math:`\mu` (0.5).
     kd_weight, kd_temperature : float
         :math:`\alpha` (0: CRD alone) and :math:`\tau` (4) of an optional KD term.
-    check_inputs : bool
-        Validate shapes, indices and reject NaN/Inf (host synchronisations per step).
-    labels, num_samples, embed_dim, nce_k, momentum, replacement, bank_dtype
-        The banks (see :meth:`~graphkd.distill.bank_distiller.BankDistiller.add_banks`):
-        :math:`N` = ``len(labels)`` rows unless ``num_samples`` says otherwise, 128 wide,
-        :math:`K` = 16384 negatives per sample drawn without replacement, momentum
-        :math:`\mu` = 0.5, float32 storage.
+    **options
+        The bank methods' keyword-only options
+        (:class:`~graphkd.distill.bank_distiller.BankDistiller`): ``teacher_dim``,
+        ``student_dim`` and ``labels`` (required), ``num_samples``, ``embed_dim`` (128),
+        ``nce_k`` (:math:`K` = 16384 negatives per sample, drawn without replacement),
+        ``replacement``, ``bank_dtype`` (float32) and ``check_inputs``.
 
     Example
     -------
@@ -225,7 +177,8 @@ class CRDDistiller(BankDistiller):
     :class:`~graphkd.distill.bank_distiller.BankDistiller`):
 
     >>> import torch
-    >>> distiller = CRDDistiller(32, 16, labels=torch.arange(200) % 10, nce_k=64)
+    >>> labels = torch.arange(200) % 10
+    >>> distiller = CRDDistiller(teacher_dim=32, student_dim=16, labels=labels, nce_k=64)
     >>> [term.name for term in distiller.terms], tuple(distiller.bank_t.memory.shape)
     (['student_anchor', 'teacher_anchor'], (200, 128))
     """
@@ -236,36 +189,24 @@ class CRDDistiller(BankDistiller):
 
     def __init__(
         self,
-        teacher_dim: int,
-        student_dim: int,
-        labels: Union[Tensor, Sequence[int]],
-        num_samples: Optional[int] = None,
         weight: float = 0.8,
-        embed_dim: int = 128,
-        nce_k: int = 16384,
         temperature: float = 0.07,
         momentum: float = 0.5,
         kd_weight: float = 0.0,
         kd_temperature: float = 4.0,
-        replacement: bool = False,
-        bank_dtype: str = "float32",
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
-        labels = training_labels(labels, num_samples)
-        contrast = [
-            MatchTerm(
-                name, "embed", "nodes", NoiseContrast(labels.numel(), temperature, False), weight
-            )
-            for name in ("student_anchor", "teacher_anchor")
-        ]
-        super().__init__(
-            EmbedNodes(teacher_dim, embed_dim, detach=True),
-            EmbedNodes(student_dim, embed_dim),
-            terms=contrast + kd_terms(kd_weight, kd_temperature),
-            ce_weight=1.0,
-            check_inputs=check_inputs,
-        )
-        self.add_banks(labels, embed_dim, nce_k, momentum, bank_dtype, replacement)
+        def terms(num_samples: int) -> List[MatchTerm]:
+            """One noise-contrastive term per direction, each with its own :math:`Z`."""
+            contrast = [
+                MatchTerm(
+                    name, "embed", "nodes", NoiseContrast(num_samples, temperature, False), weight
+                )
+                for name in ("student_anchor", "teacher_anchor")
+            ]
+            return contrast + kd_terms(kd_weight, kd_temperature)
+
+        super().__init__(partial(EmbeddedSamples, normalise=True), terms, momentum, **options)
 
     def contrast(
         self, teacher: KnowledgeGraph, student: KnowledgeGraph, index: Tensor, negatives: Tensor
@@ -288,21 +229,8 @@ class CRDDistiller(BankDistiller):
 
 
 @METHODS.register("crd")
-def crd(
-    teacher_dim: Optional[int] = None,
-    student_dim: Optional[int] = None,
-    num_samples: Optional[int] = None,
-    labels: Optional[Tensor] = None,
-    weight: float = 0.8,
-    embed_dim: int = 128,
-    nce_k: int = 16384,
-    temperature: float = 0.07,
-    momentum: float = 0.5,
-    kd_weight: float = 0.0,
-    kd_temperature: float = 4.0,
-    replacement: bool = False,
-    bank_dtype: str = "float32",
-) -> CRDDistiller:
+@preset(CRDDistiller)
+def crd() -> CRDDistiller:
     r"""Contrastive representation distillation (Tian et al., ICLR 2020).
 
     .. math::
@@ -334,24 +262,6 @@ def crd(
     >>> method.needs_index, method.ce_weight
     (True, 1.0)
     """
-    teacher_dim, student_dim, labels = required_inputs(
-        "CRD", "crd", teacher_dim, student_dim, labels
-    )
-    return CRDDistiller(
-        teacher_dim,
-        student_dim,
-        labels,
-        num_samples=num_samples,
-        weight=weight,
-        embed_dim=embed_dim,
-        nce_k=nce_k,
-        temperature=temperature,
-        momentum=momentum,
-        kd_weight=kd_weight,
-        kd_temperature=kd_temperature,
-        replacement=replacement,
-        bank_dtype=bank_dtype,
-    )
 
 
-__all__: List[str] = ["CRDDistiller", "EmbedNodes", "NoiseContrast", "crd"]
+__all__: List[str] = ["CRDDistiller", "NoiseContrast", "crd"]

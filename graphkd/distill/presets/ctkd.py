@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS, written_for
+from graphkd.distill.method_registry import METHODS, preset, written_for
 from graphkd.distill.presets.kd import sample_nodes
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import Metric, check_positive
@@ -176,8 +176,11 @@ class LearnedTemperatureKD(Metric):
 
 
 class CTKDDistiller(GraphMatchingDistiller):
-    """KD on sample nodes at a learnable temperature (see :func:`ctkd`); the temperature
-    module is ``self.temperature`` and its value is logged as ``"temperature"``."""
+    r"""KD on sample nodes at a learnable temperature (see :func:`ctkd`); the temperature
+    module, a :class:`LearnableTemperature` of :math:`\tau_{min}` ``min_temperature``,
+    :math:`\tau_{range}` ``temperature_range`` and the given ``init``,
+    ``curriculum_epochs`` and ``max_strength``, is ``self.temperature`` and its value is
+    logged as ``"temperature"``."""
 
     graph_name = "samples"
 
@@ -185,9 +188,15 @@ class CTKDDistiller(GraphMatchingDistiller):
         self,
         weight: float = 0.9,
         ce_weight: float = 0.1,
-        temperature: Optional[LearnableTemperature] = None,
+        min_temperature: float = 1.0,
+        temperature_range: float = 20.0,
+        init: float = 1.0,
+        curriculum_epochs: int = 10,
+        max_strength: float = 1.0,
     ) -> None:
-        module = LearnableTemperature() if temperature is None else temperature
+        module = LearnableTemperature(
+            min_temperature, temperature_range, init, curriculum_epochs, max_strength
+        )
         metric = LearnedTemperatureKD(module, check_finite=False)
         term = MatchTerm("kd", field="logits", on="nodes", metric=metric, weight=weight)
         super().__init__(sample_nodes, terms=[term], ce_weight=ce_weight)
@@ -206,15 +215,8 @@ class CTKDDistiller(GraphMatchingDistiller):
 
 @METHODS.register("ctkd")
 @written_for(240)
-def ctkd(
-    weight: float = 0.9,
-    ce_weight: float = 0.1,
-    min_temperature: float = 1.0,
-    temperature_range: float = 20.0,
-    init: float = 1.0,
-    curriculum_epochs: int = 10,
-    max_strength: float = 1.0,
-) -> CTKDDistiller:
+@preset(CTKDDistiller)
+def ctkd() -> CTKDDistiller:
     r"""Curriculum temperature for KD (Li et al., AAAI 2023): vanilla KD whose global
     temperature is learned adversarially.
 
@@ -258,11 +260,3 @@ def ctkd(
     >>> sorted(out), round(float(out["temperature"]), 2)
     (['kd', 'loss', 'temperature'], 15.62)
     """
-    module = LearnableTemperature(
-        minimum=min_temperature,
-        span=temperature_range,
-        init=init,
-        curriculum_epochs=curriculum_epochs,
-        max_strength=max_strength,
-    )
-    return CTKDDistiller(weight=weight, ce_weight=ce_weight, temperature=module)

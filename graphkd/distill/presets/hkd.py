@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Optional, Sequence, Union
+from functools import partial
+from typing import Any, Dict
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkd.distill.bank_distiller import (
-    BankDistiller,
-    kd_terms,
-    required_inputs,
-    training_labels,
-)
+from graphkd.distill.bank_distiller import BankDistiller, kd_terms
 from graphkd.distill.inputs import embedding_of_width
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS, measured_short
+from graphkd.distill.method_registry import METHODS, measured_short, preset
 from graphkd.graphs.knn import knn_graph
 from graphkd.graphs.projector import Projector
 from graphkd.graphs.tagconv_encoder import TAGConvEncoder
@@ -166,8 +162,6 @@ class HKDDistiller(BankDistiller):
 
     Parameters
     ----------
-    teacher_dim, student_dim : int
-        Widths of the teacher's and the student's pooled penultimate features.
     alpha : float
         KD weight (0: HKD alone; 1: HKD + KD).
     beta : float
@@ -182,14 +176,14 @@ class HKDDistiller(BankDistiller):
         :math:`\lambda` (0.75; the reference objective only).
     objective : str
         ``"reference"`` (default) or ``"paper"`` (Eq. 10), see above.
-    check_inputs : bool
-        Validate shapes, reject NaN/Inf and check that the dataset indices lie in the
-        banks (one host synchronisation per step for each of the two checks).
-    labels, num_samples, embed_dim, nce_k, momentum, replacement, bank_dtype
-        The banks (see :meth:`~graphkd.distill.bank_distiller.BankDistiller.add_banks`),
-        one 128-wide row for each of the ``len(labels)`` training samples (or
-        ``num_samples``), with :math:`K` = 16384 distinct negatives per sample, momentum
-        :math:`\mu` = 0.9 and float32 storage.
+    momentum : float
+        Bank momentum :math:`\mu` (0.9).
+    **options
+        The bank methods' keyword-only options
+        (:class:`~graphkd.distill.bank_distiller.BankDistiller`): ``teacher_dim``,
+        ``student_dim`` and ``labels`` (required), ``num_samples``, ``embed_dim`` (128),
+        ``nce_k`` (:math:`K` = 16384 distinct negatives per sample), ``replacement``,
+        ``bank_dtype`` (float32) and ``check_inputs``.
 
     Example
     -------
@@ -197,7 +191,8 @@ class HKDDistiller(BankDistiller):
     :class:`~graphkd.distill.bank_distiller.BankDistiller`):
 
     >>> import torch
-    >>> paper = HKDDistiller(32, 16, labels=torch.arange(200) % 10, objective="paper")
+    >>> labels = torch.arange(200) % 10
+    >>> paper = HKDDistiller(objective="paper", teacher_dim=32, student_dim=16, labels=labels)
     >>> [term.name for term in paper.terms]
     ['graph']
     """
@@ -208,25 +203,16 @@ class HKDDistiller(BankDistiller):
 
     def __init__(
         self,
-        teacher_dim: int,
-        student_dim: int,
-        labels: Union[Tensor, Sequence[int]],
-        num_samples: Optional[int] = None,
         alpha: float = 0.0,
         beta: float = 3.0,
         kd_temperature: float = 4.0,
         k: int = 8,
-        embed_dim: int = 128,
-        nce_k: int = 16384,
         temperature: float = 0.07,
         momentum: float = 0.9,
         bank_weight: float = 0.75,
         objective: str = "reference",
-        replacement: bool = False,
-        bank_dtype: str = "float32",
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
-        labels = training_labels(labels, num_samples)
         if objective not in OBJECTIVES:
             raise ValueError(
                 f"unknown objective {objective!r}; use 'reference' (the reference "
@@ -242,13 +228,8 @@ class HKDDistiller(BankDistiller):
             for name, field in fields.items()
         ]
         super().__init__(
-            HKDGraph(teacher_dim, embed_dim, k, detach=True),
-            HKDGraph(student_dim, embed_dim, k),
-            terms=contrast + kd_terms(alpha, kd_temperature),
-            ce_weight=1.0,
-            check_inputs=check_inputs,
+            partial(HKDGraph, k=k), contrast + kd_terms(alpha, kd_temperature), momentum, **options
         )
-        self.add_banks(labels, embed_dim, nce_k, momentum, bank_dtype, replacement)
         self.k = k
         self.bank_weight = bank_weight
         self.objective = objective
@@ -343,20 +324,8 @@ class HKDDistiller(BankDistiller):
     "methods pay off'); its memory banks need long schedules. On a schedule this short, "
     "use hkd_kd (HKD beside KD, the reference's run script)",
 )
-def hkd(
-    teacher_dim: Optional[int] = None,
-    student_dim: Optional[int] = None,
-    num_samples: Optional[int] = None,
-    labels: Optional[Tensor] = None,
-    beta: float = 3.0,
-    k: int = 8,
-    nce_k: int = 16384,
-    temperature: float = 0.07,
-    objective: str = "reference",
-    replacement: bool = False,
-    bank_dtype: str = "float32",
-    momentum: float = 0.9,
-) -> HKDDistiller:
+@preset(HKDDistiller)
+def hkd() -> HKDDistiller:
     r"""HKD alone (Zhou et al., ICCV 2021): CE + :math:`\beta\, \mathcal{L}_{hkd}`.
 
     .. math::
@@ -381,41 +350,14 @@ def hkd(
         Bank momentum :math:`\mu` (0.9, the reference's): each epoch leaves
         :math:`\mu^{e}` of a row's initial random content, so the contrastive targets
         need tens of epochs to become the networks' embeddings.
+    alpha, kd_temperature, embed_dim, bank_weight, check_inputs
+        As for :class:`HKDDistiller` (``alpha`` 0: no KD term; :func:`hkd_kd` has 1).
     """
-    return hkd_kd(
-        teacher_dim,
-        student_dim,
-        num_samples,
-        labels,
-        alpha=0.0,
-        beta=beta,
-        k=k,
-        nce_k=nce_k,
-        temperature=temperature,
-        objective=objective,
-        replacement=replacement,
-        bank_dtype=bank_dtype,
-        momentum=momentum,
-    )
 
 
 @METHODS.register("hkd_kd")
-def hkd_kd(
-    teacher_dim: Optional[int] = None,
-    student_dim: Optional[int] = None,
-    num_samples: Optional[int] = None,
-    labels: Optional[Tensor] = None,
-    alpha: float = 1.0,
-    kd_temperature: float = 4.0,
-    beta: float = 3.0,
-    k: int = 8,
-    nce_k: int = 16384,
-    temperature: float = 0.07,
-    objective: str = "reference",
-    replacement: bool = False,
-    bank_dtype: str = "float32",
-    momentum: float = 0.9,
-) -> HKDDistiller:
+@preset(HKDDistiller, alpha=1.0)
+def hkd_kd() -> HKDDistiller:
     r"""HKD + KD (Zhou et al., ICCV 2021): CE + :math:`\alpha` KD + :math:`\beta\, \mathcal{L}_{hkd}`.
 
     .. math::
@@ -430,22 +372,3 @@ def hkd_kd(
     teacher_dim, student_dim, num_samples, labels, beta, k, nce_k, temperature, objective, replacement, bank_dtype, momentum
         As for :func:`hkd`.
     """
-    teacher_dim, student_dim, labels = required_inputs(
-        "HKD", "hkd", teacher_dim, student_dim, labels
-    )
-    return HKDDistiller(
-        teacher_dim,
-        student_dim,
-        labels,
-        num_samples=num_samples,
-        alpha=alpha,
-        kd_temperature=kd_temperature,
-        beta=beta,
-        k=k,
-        nce_k=nce_k,
-        temperature=temperature,
-        objective=objective,
-        replacement=replacement,
-        bank_dtype=bank_dtype,
-        momentum=momentum,
-    )

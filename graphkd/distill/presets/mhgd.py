@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from graphkd.distill.base import GradientStep
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage import Stage
 from graphkd.distill.stage_pairs import chosen_features
 from graphkd.graphs.attention_graph import MultiHeadAttentionGraph
@@ -92,9 +92,10 @@ class MHGDDistiller(GraphMatchingDistiller):
     Parameters
     ----------
     teacher_channels, student_channels : dict of str to int
-        Channels of the tapped stage outputs, shallow to deep (the factory keywords the
-        trainer fills in). Teacher and student sensing points are paired by order.
-    num_heads : int
+        Channels of the tapped stage outputs, shallow to deep (required: the trainer
+        passes them; ``None`` raises a ``ValueError`` saying so). Teacher and student
+        sensing points are paired by order.
+    heads : int
         Heads per attention network (8).
     teacher_features, student_features : sequence of str, optional
         The sensing points, shallow to deep (default: every key of the channel dicts, in
@@ -138,7 +139,7 @@ class MHGDDistiller(GraphMatchingDistiller):
     >>> import torch
     >>> from graphkd import Responses
     >>> channels = {"layer1": 8, "layer2": 16}
-    >>> distiller = MHGDDistiller(channels, channels, num_heads=2)
+    >>> distiller = MHGDDistiller(channels, channels, heads=2)
     >>> def responses():
     ...     features = {"layer1": torch.rand(6, 8, 8, 8), "layer2": torch.rand(6, 16, 4, 4)}
     ...     return Responses(torch.randn(6, 10), features=features)
@@ -154,9 +155,9 @@ class MHGDDistiller(GraphMatchingDistiller):
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]],
-        student_channels: Optional[Dict[str, int]],
-        num_heads: int = 8,
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
+        heads: int = 8,
         teacher_features: Optional[Sequence[str]] = None,
         student_features: Optional[Sequence[str]] = None,
         project: bool = False,
@@ -224,7 +225,7 @@ class MHGDDistiller(GraphMatchingDistiller):
             projections[str(point)] = Projector(s_width, t_width, bias=False)
         self.projections = nn.ModuleDict(projections)
         self.attention = nn.ModuleList(
-            MultiHeadAttentionGraph(front, back, num_heads, head_drop=head_drop)
+            MultiHeadAttentionGraph(front, back, heads, head_drop=head_drop)
             for front, back in zip(teacher_widths[:-1], teacher_widths[1:])
         )
         self.gradient_clipping = gradient_clipping
@@ -500,23 +501,8 @@ def clip_transfer_gradients(
 
 
 @METHODS.register("mhgd")
-def mhgd(
-    teacher_channels: Optional[Dict[str, int]] = None,
-    student_channels: Optional[Dict[str, int]] = None,
-    heads: int = 8,
-    teacher_features: Optional[Sequence[str]] = None,
-    student_features: Optional[Sequence[str]] = None,
-    project: bool = False,
-    weight: float = 1.0,
-    ce_weight: float = 1.0,
-    gradient_clipping: bool = True,
-    stage1_epochs: int = 40,
-    l2_weight: float = 5e-4,
-    candidates: int = 4,
-    head_drop: bool = True,
-    svd_eps: float = 1e-4,
-    svd_gradient: str = "exact",
-) -> MHGDDistiller:
+@preset(MHGDDistiller)
+def mhgd() -> MHGDDistiller:
     r"""Multi-head attention graph distillation (Lee & Song, BMVC 2019).
 
     Two stages (:meth:`MHGDDistiller.stages`): 40 epochs training the attention networks
@@ -570,20 +556,3 @@ def mhgd(
     >>> [(stage.name, stage.epochs) for stage in distiller.stages()]
     [('attention', 40), ('transfer', None)]
     """
-    return MHGDDistiller(
-        teacher_channels,
-        student_channels,
-        num_heads=heads,
-        teacher_features=teacher_features,
-        student_features=student_features,
-        project=project,
-        weight=weight,
-        ce_weight=ce_weight,
-        gradient_clipping=gradient_clipping,
-        stage1_epochs=stage1_epochs,
-        l2_weight=l2_weight,
-        candidates=candidates,
-        head_drop=head_drop,
-        svd_eps=svd_eps,
-        svd_gradient=svd_gradient,
-    )

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.graphs import complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric, functional
@@ -312,13 +312,8 @@ class MLKDDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("mlkd")
-def mlkd(
-    temperatures: Sequence[float] = TEMPERATURES,
-    strong_temperatures: Sequence[float] = STRONG_TEMPERATURES,
-    weight: float = 0.9,
-    ce_weight: float = 0.1,
-    masking: bool = True,
-) -> MLKDDistiller:
+@preset(MLKDDistiller)
+def mlkd() -> MLKDDistiller:
     r"""Multi-level logit distillation (Jin, Wang and Lin, CVPR 2023).
 
     .. math::
@@ -347,10 +342,3 @@ def mlkd(
     >>> method.needs_virtual_view, method.ce_on_virtual_view, method.ce_weight
     (True, True, 0.1)
     """
-    return MLKDDistiller(
-        temperatures=temperatures,
-        strong_temperatures=strong_temperatures,
-        weight=weight,
-        ce_weight=ce_weight,
-        masking=masking,
-    )

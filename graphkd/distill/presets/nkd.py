@@ -12,7 +12,7 @@ from torch import Tensor
 from graphkd.distill.class_split import check_pair_labels, split_classes
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics.metric import Metric, check_non_negative, check_positive
 from graphkd.responses import Responses
@@ -84,7 +84,9 @@ class NKDDistiller(GraphMatchingDistiller):
 
     graph_name = "samples"
 
-    def __init__(self, temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0):
+    def __init__(
+        self, temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0
+    ) -> None:
         check_positive("nkd", "temperature", temperature)
         check_non_negative("nkd", "gamma", gamma)
         terms = [
@@ -107,7 +109,8 @@ class NKDDistiller(GraphMatchingDistiller):
 
 
 @METHODS.register("nkd")
-def nkd(temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0) -> NKDDistiller:
+@preset(NKDDistiller)
+def nkd() -> NKDDistiller:
     r"""Normalized knowledge distillation (Yang et al., ICCV 2023).
 
     With :math:`p = \mathrm{softmax}(z)` and :math:`\hat p =
@@ -136,6 +139,9 @@ def nkd(temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0) ->
 
     Example
     -------
+    Three labelled samples; the loss is the target term plus :math:`\gamma` times the
+    non-target term:
+
     >>> import torch
     >>> from graphkd import Responses
     >>> labels = torch.tensor([0, 2, 1])
@@ -145,4 +151,3 @@ def nkd(temperature: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0) ->
     >>> sorted(out), bool(torch.isclose(out["loss"], out["target"] + 1.5 * out["non_target"]))
     (['loss', 'non_target', 'target'], True)
     """
-    return NKDDistiller(temperature=temperature, gamma=gamma, ce_weight=ce_weight)
