@@ -7,12 +7,14 @@ alone (methods whose terms need no channel counts: AT, NST, FSP, KD-SVD) and
 (methods with adaptors built to those widths: VID, OFD, AB). By default both keep the
 :math:`\min(n_t, n_s)` deepest tapped stage outputs of each network.
 :class:`StagePairDistiller` is the base of those presets that build the teacher's and
-the student's graphs together (all but NST).
+the student's graphs together (all but NST), and holds their shared options once;
+:class:`ChannelPairDistiller` adds the channel dicts as options (all but AB, which is
+told the shapes).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -21,6 +23,7 @@ from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.inputs import pool_to_smaller, stage_maps
 from graphkd.distill.match_term import MatchTerm
 from graphkd.knowledge_graph import KnowledgeGraph
+from graphkd.metrics import Metric
 from graphkd.responses import Responses, check_finite
 
 
@@ -36,8 +39,9 @@ def resolve_pairs(
     Given lists are used as they are (as many of each); a side left out defaults to the
     keys of its channel dict (the tapped stage outputs the trainer reports), and when
     both are left out the deeper sides are cut to the :math:`\\min(n_t, n_s)` deepest
-    stages of each. Every :class:`StagePairDistiller` and the NST distiller choose
-    their pairs with it, from these options of theirs.
+    stages of each. A :class:`StagePairDistiller` (unless it
+    :attr:`~StagePairDistiller.adapts_widths`) and the NST distiller choose their pairs
+    with it, from these options of theirs.
 
     Parameters
     ----------
@@ -119,6 +123,39 @@ def term_name(method: str, *features: str) -> str:
     dots (module paths such as ``block2.layer.0.relu1``) written as underscores, since
     term names key module dicts."""
     return "_".join([method, *features]).replace(".", "_")
+
+
+def node_terms(
+    method: str, names: Sequence[str], metrics: Sequence[Metric], weights: Sequence[float]
+) -> List[MatchTerm]:
+    """One node term per paired stage, for methods whose sample graphs carry a field per
+    stage named after the teacher's stage (VID, OFD, AB): term :math:`k`,
+    ``"<method>_<names[k]>"`` (:func:`term_name`), compares field ``names[k]`` by
+    ``metrics[k]``, weighted ``weights[k]``.
+
+    Example
+    -------
+    >>> from graphkd.metrics import create_metric
+    >>> [(t.name, t.field, t.weight) for t in node_terms("ofd", ["a.b"], [create_metric("mse")], [2.0])]
+    [('ofd_a_b', 'a.b', 2.0)]
+    """
+    return [
+        MatchTerm(term_name(method, name), field=name, on="nodes", metric=metric, weight=weight)
+        for name, metric, weight in zip(names, metrics, weights)
+    ]
+
+
+def halving_weights(weight: float, count: int) -> List[float]:
+    r"""The weights :math:`w\, 2^{k - n}`, :math:`k = 1 \dots n`, of ``count`` stage
+    pairs shallow to deep: the deepest pair weighs :math:`w`, each shallower one half the
+    next (OFD, AB).
+
+    Example
+    -------
+    >>> halving_weights(1.0, 3)
+    [0.25, 0.5, 1.0]
+    """
+    return [weight * 2.0 ** (k - count + 1) for k in range(count)]
 
 
 def check_pairing(teacher: List[str], student: List[str], method: str) -> None:
@@ -262,25 +299,6 @@ def tapped_maps(
     return maps
 
 
-def checked_pair_maps(
-    distiller: StagePairDistiller,
-    teacher: Responses,
-    student: Responses,
-    widths: Tuple[Sequence[int], Sequence[int]],
-) -> Tuple[List[Tensor], List[Tensor]]:
-    """The teacher's and the student's paired stage maps (:func:`tapped_maps`), with the
-    distiller's batch, dtype and NaN/Inf checks while its ``check_inputs`` is on."""
-    if distiller.check_inputs:
-        _validate(teacher, student)
-        distiller.check_dtype(student)
-    method, names = distiller.method_name, (distiller.teacher_features, distiller.student_features)
-    t_maps = tapped_maps(method, teacher, names[0], widths[0], "teacher")
-    s_maps = tapped_maps(method, student, names[1], widths[1], "student")
-    if distiller.check_inputs:
-        check_maps_finite((names[0], t_maps), (names[1], s_maps))
-    return t_maps, s_maps
-
-
 def per_channel(values: Tensor, inputs: Tensor, owner: str, each: str) -> Tensor:
     """``values`` ``(C,)``, one per channel, shaped to broadcast over ``inputs``
     ``(B, C, ...)``; inputs of another channel count raise a ``ValueError`` naming the
@@ -312,6 +330,35 @@ def pooled_pair(student: Tensor, teacher: Tensor) -> Tuple[Tensor, Tensor]:
     return student, teacher
 
 
+class StagePairs(NamedTuple):
+    """The stage outputs a :class:`StagePairDistiller` pairs, shallow to deep, paired by
+    order, and their channel counts where the channel dicts give them (``None`` for a
+    stage a dict does not list; every count is given when the distiller
+    :attr:`~StagePairDistiller.adapts_widths`)."""
+
+    teacher: List[str]
+    student: List[str]
+    teacher_widths: List[Optional[int]]
+    student_widths: List[Optional[int]]
+
+
+#: A stage-pair method's match terms, or a function of its chosen pairs returning them.
+StageTerms = Union[Sequence[MatchTerm], Callable[[StagePairs], Sequence[MatchTerm]]]
+
+
+def listed_widths(channels: Optional[Dict[str, int]], names: Sequence[str]) -> List[Optional[int]]:
+    """The channel count ``channels`` gives each of ``names`` (``None`` where it gives none).
+
+    Example
+    -------
+    >>> listed_widths({"a": 4, "b": 8}, ["b", "c"]), listed_widths(None, ["b"])
+    ([8, None], [None])
+    """
+    return [
+        None if channels is None or name not in channels else int(channels[name]) for name in names
+    ]
+
+
 class StagePairDistiller(GraphMatchingDistiller):
     r"""A :class:`~graphkd.GraphMatchingDistiller` over paired stage outputs whose two
     graphs are built together, in :meth:`_graph_pair` or :meth:`build_graphs`: the
@@ -319,64 +366,80 @@ class StagePairDistiller(GraphMatchingDistiller):
     to its shape, aligned with its singular vectors), so there is no builder of one side
     alone.
 
-    The pairs are chosen once, here, by :func:`resolve_pairs`: the given stage lists as
-    they are, or by default each side's tapped stage outputs (the keys of its channel
-    dict), the deeper side cut to the other's count of deepest stages.
+    The pairs are chosen once, here: by :func:`resolve_pairs` (the given stage lists as
+    they are, or by default each side's tapped stage outputs, the keys of its channel
+    dict, the deeper side cut to the other's count of deepest stages), or, for a method
+    that :attr:`adapts_widths`, by :func:`paired_features` (the channel dicts required
+    and every chosen stage one of theirs). A metric of the terms checks its inputs for
+    NaN/Inf exactly when the distiller does not (``check_inputs`` off).
+
+    The keyword-only parameters are the options every stage-pair method offers (its
+    constructor ends in ``**options``, which pass them on; see
+    :func:`~graphkd.distill.method_registry.constructor_options`).
 
     Parameters
     ----------
     method : str
-        The preset's name (``"at"``), which words the messages.
+        The preset's name (``"at"``), which words the messages and the errors.
+    terms : sequence of MatchTerm, or callable
+        The match terms, or a function of the chosen :class:`StagePairs` returning them
+        (for terms named after the stages or built to their widths).
+    channels : (dict of str to int, dict of str to int)
+        The teacher's and the student's tapped stage outputs, shallow to deep, and their
+        channels (``None`` each where not known; see :class:`ChannelPairDistiller`).
     teacher_features, student_features : sequence of str, optional
         The stage outputs read, shallow to deep, paired by order (as many of each);
-        default: chosen from ``teacher_channels`` and ``student_channels``.
-    terms : sequence of MatchTerm, or callable
-        The match terms, or a function of the teacher's chosen stage outputs (list of str)
-        returning them (for terms named after the stages).
+        default: chosen from the channel dicts.
     ce_weight : float
         Weight of the student's cross-entropy (1).
     check_inputs : bool
-        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor.
-    teacher_channels, student_channels : dict of str to int, optional
-        The tapped stage outputs, shallow to deep, and their channels (the trainer passes
-        them); read when the matching ``*_features`` is left out.
+        Reject NaN/Inf logits and feature maps with a ``ValueError`` naming the tensor
+        (``True``).
 
     Example
     -------
     >>> from graphkd.distill.match_term import MatchTerm
-    >>> def terms(names):
-    ...     return [MatchTerm(term_name("pair", name), "map", "nodes", "mse") for name in names]
+    >>> def terms(pairs):
+    ...     return [MatchTerm(term_name("pair", n), "map", "nodes", "mse") for n in pairs.teacher]
     >>> channels = {"layer1": 8, "layer2": 16, "layer3": 32}
-    >>> distiller = StagePairDistiller(
-    ...     "pair", None, None, terms, teacher_channels=channels, student_channels={"s": 32}
-    ... )
+    >>> distiller = StagePairDistiller("pair", terms, (channels, {"s": 32}))
     >>> distiller.teacher_features, distiller.student_features, distiller.terms[0].name
     (['layer3'], ['s'], 'pair_layer3')
     """
 
+    #: Whether the method builds modules to the paired stages' channel counts (VID, OFD,
+    #: AB): then both channel dicts are required and every chosen stage is one of theirs.
+    adapts_widths: bool = False
+
     def __init__(
         self,
         method: str,
-        teacher_features: Optional[Sequence[str]],
-        student_features: Optional[Sequence[str]],
-        terms: Union[Sequence[MatchTerm], Callable[[List[str]], Sequence[MatchTerm]]],
+        terms: StageTerms,
+        channels: Tuple[Optional[Dict[str, int]], Optional[Dict[str, int]]],
+        *,
+        teacher_features: Optional[Sequence[str]] = None,
+        student_features: Optional[Sequence[str]] = None,
         ce_weight: float = 1.0,
         check_inputs: bool = True,
-        teacher_channels: Optional[Dict[str, int]] = None,
-        student_channels: Optional[Dict[str, int]] = None,
     ) -> None:
-        teacher, student = resolve_pairs(
-            method, teacher_channels, student_channels, teacher_features, student_features
-        )
+        chosen = (method, *channels, teacher_features, student_features)
+        if self.adapts_widths:
+            pairs = StagePairs(*paired_features(*chosen))
+        else:
+            teacher, student = resolve_pairs(*chosen)
+            widths = listed_widths(channels[0], teacher), listed_widths(channels[1], student)
+            pairs = StagePairs(teacher, student, *widths)
         super().__init__(
             self._one_side,
-            terms=terms(teacher) if callable(terms) else terms,
+            terms=terms(pairs) if callable(terms) else terms,
             ce_weight=ce_weight,
             check_inputs=check_inputs,
         )
+        for metric in self.metrics.values():
+            metric.check_finite = not check_inputs
         self.method_name = method
-        self.teacher_features = teacher
-        self.student_features = student
+        self.teacher_features, self.student_features = pairs.teacher, pairs.student
+        self.teacher_widths, self.student_widths = pairs.teacher_widths, pairs.student_widths
 
     def _one_side(self, responses: Responses) -> KnowledgeGraph:
         raise ValueError(f"{type(self).__name__} builds both graphs together in build_graphs")
@@ -392,6 +455,61 @@ class StagePairDistiller(GraphMatchingDistiller):
             self.method_name,
             self.check_inputs,
         )
+
+    def checked_maps(
+        self, teacher: Responses, student: Responses
+    ) -> Tuple[List[Tensor], List[Tensor]]:
+        """The teacher's and the student's paired stage maps, checked against the channel
+        counts (:func:`tapped_maps`; for a method that :attr:`adapts_widths`), with the
+        batch, dtype and NaN/Inf checks while ``check_inputs`` is on."""
+        if self.check_inputs:
+            _validate(teacher, student)
+            self.check_dtype(student)
+        names = (self.teacher_features, self.student_features)
+        t_maps = tapped_maps(self.method_name, teacher, names[0], self.teacher_widths, "teacher")
+        s_maps = tapped_maps(self.method_name, student, names[1], self.student_widths, "student")
+        if self.check_inputs:
+            check_maps_finite((names[0], t_maps), (names[1], s_maps))
+        return t_maps, s_maps
+
+
+class ChannelPairDistiller(StagePairDistiller):
+    r"""A :class:`StagePairDistiller` told each network's tapped stage outputs by the
+    options ``teacher_channels`` and ``student_channels`` (the trainer passes them): the
+    base of AT, FSP, KD-SVD, VID and OFD, whose constructors end in ``**options``.
+
+    Parameters
+    ----------
+    method, terms
+        As for :class:`StagePairDistiller`.
+    teacher_channels, student_channels : dict of str to int, optional
+        The tapped stage outputs, shallow to deep, and their channels; their keys are
+        the default stage lists.
+    teacher_features, student_features, ce_weight, check_inputs
+        The options of :class:`StagePairDistiller`.
+
+    Example
+    -------
+    >>> from graphkd.distill.match_term import MatchTerm
+    >>> def terms(pairs):
+    ...     return [MatchTerm(term_name("pair", n), "map", "nodes", "mse") for n in pairs.teacher]
+    >>> distiller = ChannelPairDistiller(
+    ...     "pair", terms, teacher_channels={"a": 8, "b": 16}, student_channels={"x": 16}
+    ... )
+    >>> distiller.teacher_features, distiller.teacher_widths
+    (['b'], [16])
+    """
+
+    def __init__(
+        self,
+        method: str,
+        terms: StageTerms,
+        *,
+        teacher_channels: Optional[Dict[str, int]] = None,
+        student_channels: Optional[Dict[str, int]] = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(method, terms, (teacher_channels, student_channels), **options)
 
 
 def consecutive_term_names(method: str, features: Sequence[str]) -> List[str]:

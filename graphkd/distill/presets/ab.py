@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -12,10 +12,10 @@ from graphkd.distill.method_registry import METHODS, preset, written_for
 from graphkd.distill.presets.fitnet import HintRegressor
 from graphkd.distill.stage_pairs import (
     StagePairDistiller,
-    checked_pair_maps,
-    paired_features,
+    StagePairs,
+    halving_weights,
+    node_terms,
     sample_graphs,
-    term_name,
 )
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
@@ -76,6 +76,11 @@ def connector(student_shape: Shape, teacher_shape: Shape) -> nn.Module:
         ) from None
 
 
+def channels_of(shapes: Dict[str, Shape]) -> Dict[str, int]:
+    """``{feature: C}`` of ``{feature: (C, H, W)}``."""
+    return {name: int(shape[0]) for name, shape in shapes.items()}
+
+
 class ABDistiller(StagePairDistiller):
     r"""Activation-boundary distillation (Heo et al., AAAI 2019), with its initialisation.
 
@@ -92,23 +97,24 @@ class ABDistiller(StagePairDistiller):
     (:meth:`combine_gradients` leaves the cross-entropy out, so ``combines_gradients``
     is ``True``); afterwards the student trains on its cross-entropy alone and
     ``"loss"`` is zero (``"ab"`` still reports :math:`\mathcal{L}_{ab}`). The epoch comes from :meth:`set_epoch` (the trainer calls
-    it every epoch) and from ``combine_gradients``' ``epoch``. See :func:`ab`.
+    it every epoch) and from ``combine_gradients``' ``epoch``. See :func:`ab` for the
+    parameters (``teacher_features``, ``student_features``, ``ce_weight`` and
+    ``check_inputs`` are those of :class:`~graphkd.distill.stage_pairs.StagePairDistiller`;
+    AB is told the tapped shapes, whose channels it pairs).
     """
 
     graph_name = "samples"
+    adapts_widths = True
 
     def __init__(
         self,
         teacher_shapes: Optional[Dict[str, Shape]] = None,
         student_shapes: Optional[Dict[str, Shape]] = None,
-        teacher_features: Optional[Sequence[str]] = None,
-        student_features: Optional[Sequence[str]] = None,
         margin: float = 1.0,
         weight: float = 3e-3,
         init_epochs: int = 30,
         preact: bool = True,
-        ce_weight: float = 1.0,
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
         for who, shapes in (("teacher", teacher_shapes), ("student", student_shapes)):
             if shapes is None:
@@ -118,27 +124,16 @@ class ABDistiller(StagePairDistiller):
                     "tapped models"
                 )
         assert teacher_shapes is not None and student_shapes is not None
-        t_names, s_names, _, _ = paired_features(
-            "ab",
-            {k: int(v[0]) for k, v in teacher_shapes.items()},
-            {k: int(v[0]) for k, v in student_shapes.items()},
-            teacher_features,
-            student_features,
-        )
         if init_epochs < 0:
             raise ValueError(f"init_epochs must be >= 0, got {init_epochs}")
-        count = len(t_names)
-        terms = [
-            MatchTerm(
-                term_name("ab", name),
-                field=name,
-                on="nodes",
-                metric=BoundaryLoss(margin, check_finite=not check_inputs),
-                weight=weight * 2.0 ** (k - count + 1),
-            )
-            for k, name in enumerate(t_names)
-        ]
-        super().__init__("ab", t_names, s_names, terms, ce_weight, check_inputs)
+
+        def boundary_terms(pairs: StagePairs) -> List[MatchTerm]:
+            losses = [BoundaryLoss(margin) for _ in pairs.teacher]
+            return node_terms("ab", pairs.teacher, losses, halving_weights(weight, len(losses)))
+
+        channels = (channels_of(teacher_shapes), channels_of(student_shapes))
+        super().__init__("ab", boundary_terms, channels, **options)
+        t_names, s_names = self.teacher_features, self.student_features
         self.teacher_shapes = [tuple(int(x) for x in teacher_shapes[n]) for n in t_names]
         self.student_shapes = [tuple(int(x) for x in student_shapes[n]) for n in s_names]
         self.connectors = nn.ModuleList(
@@ -160,11 +155,7 @@ class ABDistiller(StagePairDistiller):
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map (teacher graph)
         and the student's map through its connector (student graph)."""
-        widths = (
-            [shape[0] for shape in self.teacher_shapes],
-            [shape[0] for shape in self.student_shapes],
-        )
-        t_maps, s_maps = checked_pair_maps(self, teacher, student, widths)
+        t_maps, s_maps = self.checked_maps(teacher, student)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, network in zip(
             self.teacher_features, s_maps, t_maps, self.connectors
@@ -223,9 +214,6 @@ def ab() -> ABDistiller:
     teacher_shapes, student_shapes : dict of str to (int, int, int)
         ``(C, H, W)`` of the tapped (pre-activation) stage outputs, shallow to deep (the
         trainer passes them).
-    teacher_features, student_features : sequence of str, optional
-        The paired maps (default: the ``min(n_t, n_s)`` deepest of each side,
-        RepDistiller's ``feat[1:-1]`` for every zoo pair but VGG to VGG).
     margin : float
         :math:`\mu` (1.0).
     weight : float
@@ -236,8 +224,11 @@ def ab() -> ABDistiller:
     preact : bool
         Read the stage outputs before their final activation (``True``; the trainer
         taps them).
-    ce_weight : float
-        Cross-entropy weight after the initialisation (1).
+    teacher_features, student_features, ce_weight, check_inputs
+        Those of :class:`~graphkd.distill.stage_pairs.StagePairDistiller`, the stage
+        outputs chosen from the shapes' keys (``ce_weight`` weighs the cross-entropy after
+        the initialisation). The default pairs (the ``min(n_t, n_s)`` deepest of each
+        side) are RepDistiller's ``feat[1:-1]`` for every zoo pair but VGG to VGG.
 
     Example
     -------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,8 @@ from graphkd.distill.inputs import pool_to_smaller
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import (
-    StagePairDistiller,
+    ChannelPairDistiller,
+    StagePairs,
     sample_graphs,
     term_name,
 )
@@ -50,7 +51,7 @@ def attention_map(features: Tensor, p: float = 2.0) -> Tensor:
     return F.normalize(features.pow(p).mean(1).flatten(1), dim=1)
 
 
-class ATDistiller(StagePairDistiller):
+class ATDistiller(ChannelPairDistiller):
     r"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017) as node terms.
 
     The samples of a batch are the nodes of an edgeless graph on each side; stage pair
@@ -65,15 +66,13 @@ class ATDistiller(StagePairDistiller):
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
-        chooses them (the trainer passes the channel dicts).
-    ce_weight, check_inputs
-        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller`.
     p : float
         Power of the attention maps (2).
     weight : float
         :math:`w` (1000).
+    **options
+        The pairing options and ``ce_weight``, ``check_inputs``: those of
+        :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`.
 
     Example
     -------
@@ -86,31 +85,12 @@ class ATDistiller(StagePairDistiller):
 
     graph_name = "attention"
 
-    def __init__(
-        self,
-        teacher_channels: Optional[Dict[str, int]] = None,
-        student_channels: Optional[Dict[str, int]] = None,
-        teacher_features: Optional[Sequence[str]] = None,
-        student_features: Optional[Sequence[str]] = None,
-        p: float = 2.0,
-        weight: float = 1000.0,
-        ce_weight: float = 1.0,
-        check_inputs: bool = True,
-    ) -> None:
-        def attention_terms(names: List[str]) -> List[MatchTerm]:
-            fields = [term_name("at", name) for name in names]
+    def __init__(self, p: float = 2.0, weight: float = 1000.0, **options: Any) -> None:
+        def attention_terms(pairs: StagePairs) -> List[MatchTerm]:
+            fields = [term_name("at", name) for name in pairs.teacher]
             return [MatchTerm(field, field, "nodes", "mse", weight) for field in fields]
 
-        super().__init__(
-            "at",
-            teacher_features,
-            student_features,
-            attention_terms,
-            ce_weight,
-            check_inputs,
-            teacher_channels,
-            student_channels,
-        )
+        super().__init__("at", attention_terms, **options)
         self.fields = [term.name for term in self.terms]
         self.p = p
 
@@ -143,17 +123,14 @@ def at() -> ATDistiller:
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
-        chooses them. The reference reads every stage after the stem: for the zoo's
-        ResNets and WRNs that is every tapped stage; for VGGs name
-        ``["relu1", "relu2", "relu3", "relu4"]``.
     p : float
         2.
     weight : float
         1000.
-    ce_weight : float
-        1.
+    teacher_channels, student_channels, teacher_features, student_features, ce_weight, check_inputs
+        Those of :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`. The
+        reference reads every stage after the stem: for the zoo's ResNets and WRNs that is
+        every tapped stage; for VGGs name ``["relu1", "relu2", "relu3", "relu4"]``.
 
     Example
     -------

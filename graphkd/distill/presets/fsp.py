@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch import Tensor
 from graphkd.distill.base import GradientStep, add_gradients
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, preset, written_for
-from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names
+from graphkd.distill.stage_pairs import ChannelPairDistiller, StagePairs, consecutive_term_names
 from graphkd.graphs.views import bipartite_graph
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.responses import Responses
@@ -72,7 +72,7 @@ def flow_graph(
     return graph
 
 
-class FSPDistiller(StagePairDistiller):
+class FSPDistiller(ChannelPairDistiller):
     r"""Flow of solution procedure (Yim et al., CVPR 2017) on bipartite channel graphs.
 
     For each pair of consecutive stage outputs :math:`(k, k+1)` of a network, the FSP
@@ -95,20 +95,18 @@ class FSPDistiller(StagePairDistiller):
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs (at least 2), as
-        :func:`~graphkd.distill.stage_pairs.resolve_pairs` chooses them; paired stages
-        need equal channel counts, checked against the channel dicts when both are given.
-    check_inputs
-        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller`.
     weight : float
         :math:`w`, the FSP weight during the initialisation epochs (1).
     init_epochs : int
         Length of the initialisation phase (30); 0 skips it.
     after_init_weight : float
         :math:`w'`, the FSP weight beside the cross-entropy afterwards (0).
-    ce_weight : float
-        :math:`w_{ce}` after the initialisation (1).
+    **options
+        The pairing options and ``ce_weight`` (:math:`w_{ce}` after the
+        initialisation), ``check_inputs``: those of
+        :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`. At least 2 stages are
+        paired; paired stages need equal channel counts, checked against the counts the
+        channel dicts give, and on the maps.
 
     Example
     -------
@@ -124,51 +122,34 @@ class FSPDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]] = None,
-        student_channels: Optional[Dict[str, int]] = None,
-        teacher_features: Optional[Sequence[str]] = None,
-        student_features: Optional[Sequence[str]] = None,
         weight: float = 1.0,
         init_epochs: int = 30,
         after_init_weight: float = 0.0,
-        ce_weight: float = 1.0,
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
         if init_epochs < 0:
             raise ValueError(f"fsp: init_epochs must be >= 0, got {init_epochs}")
 
-        def flow_terms(names: List[str]) -> List[MatchTerm]:
+        def flow_terms(pairs: StagePairs) -> List[MatchTerm]:
             return [
                 MatchTerm(name, "fsp", "edges", "mse")
-                for name in consecutive_term_names("fsp", names)
+                for name in consecutive_term_names("fsp", pairs.teacher)
             ]
 
-        super().__init__(
-            "fsp",
-            teacher_features,
-            student_features,
-            flow_terms,
-            ce_weight,
-            check_inputs,
-            teacher_channels,
-            student_channels,
-        )
-        if teacher_channels is not None and student_channels is not None:
-            self.check_channel_counts(teacher_channels, student_channels)
+        super().__init__("fsp", flow_terms, **options)
+        self.check_channel_counts()
         self.names = [term.name for term in self.terms]
         self.weight = weight
         self.init_epochs = init_epochs
         self.after_init_weight = after_init_weight
 
-    def check_channel_counts(
-        self, teacher_channels: Dict[str, int], student_channels: Dict[str, int]
-    ) -> None:
+    def check_channel_counts(self) -> None:
         """Raise a ``ValueError`` naming the first pair of stage outputs whose channel
         counts, as the dicts give them, differ (the flow matrices of a pair must be of one
         shape); a stage a dict does not list is checked on its maps in
         :meth:`build_graphs`."""
-        for t_name, s_name in zip(self.teacher_features, self.student_features):
-            t_c, s_c = teacher_channels.get(t_name), student_channels.get(s_name)
+        pairs = zip(self.teacher_features, self.student_features)
+        for (t_name, s_name), t_c, s_c in zip(pairs, self.teacher_widths, self.student_widths):
             if t_c is not None and s_c is not None and t_c != s_c:
                 raise ValueError(
                     f"fsp compares flow matrices of equal shape, but the teacher's {t_name!r} "
@@ -242,17 +223,15 @@ def fsp() -> FSPDistiller:
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
-        chooses them; paired stages need equal channel counts.
     weight : float
         :math:`w` during the initialisation (1).
     init_epochs : int
         30 (RepDistiller's ``--init_epochs``).
     after_init_weight : float
         :math:`w'` (0: the reference trains with the cross-entropy alone afterwards).
-    ce_weight : float
-        1.
+    teacher_channels, student_channels, teacher_features, student_features, ce_weight, check_inputs
+        Those of :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`; paired
+        stages need equal channel counts.
 
     Example
     -------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,7 @@ from torch import Tensor
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.presets.fsp import flow_graph
-from graphkd.distill.stage_pairs import StagePairDistiller, consecutive_term_names
+from graphkd.distill.stage_pairs import ChannelPairDistiller, StagePairs, consecutive_term_names
 from graphkd.graphs.svd_embedding import svd_embedding, top_right_singular_vectors
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
@@ -66,7 +66,7 @@ class PerSampleSquaredError(Metric):
         return (student - teacher).square().sum() / graph.batch_size
 
 
-class KDSVDDistiller(StagePairDistiller):
+class KDSVDDistiller(ChannelPairDistiller):
     r"""KD-SVD (Lee, Kim and Song, ECCV 2018): singular-vector graphs between stages.
 
     Each stage output of a sample is summarised by its top ``k`` right-singular vectors
@@ -88,11 +88,6 @@ class KDSVDDistiller(StagePairDistiller):
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs (at least 2), as
-        :func:`~graphkd.distill.stage_pairs.resolve_pairs` chooses them.
-    ce_weight, check_inputs
-        As for every :class:`~graphkd.distill.stage_pairs.StagePairDistiller`.
     k : int
         Singular vectors per stage (1).
     weight : float
@@ -103,6 +98,9 @@ class KDSVDDistiller(StagePairDistiller):
     svd_eps : float
         Gradient regularisation of the student's singular vectors (``1e-4``; 0 is the
         exact gradient, infinite at repeated singular values).
+    **options
+        The pairing options (at least 2 stages) and ``ce_weight``, ``check_inputs``:
+        those of :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`.
 
     Example
     -------
@@ -116,39 +114,24 @@ class KDSVDDistiller(StagePairDistiller):
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]] = None,
-        student_channels: Optional[Dict[str, int]] = None,
-        teacher_features: Optional[Sequence[str]] = None,
-        student_features: Optional[Sequence[str]] = None,
         k: int = 1,
         weight: float = 1.0,
         layout: str = "channels",
         svd_eps: float = 1e-4,
-        ce_weight: float = 1.0,
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"kdsvd: layout must be one of {LAYOUTS}, got {layout!r}")
         if k < 1:
             raise ValueError(f"kdsvd: k must be >= 1 singular vector, got {k}")
-        metric = PerSampleSquaredError(check_finite=not check_inputs)
 
-        def rbf_terms(names: List[str]) -> List[MatchTerm]:
+        def rbf_terms(pairs: StagePairs) -> List[MatchTerm]:
             return [
-                MatchTerm(name, "rbf", "edges", metric, weight)
-                for name in consecutive_term_names("kdsvd", names)
+                MatchTerm(name, "rbf", "edges", PerSampleSquaredError(), weight)
+                for name in consecutive_term_names("kdsvd", pairs.teacher)
             ]
 
-        super().__init__(
-            "kdsvd",
-            teacher_features,
-            student_features,
-            rbf_terms,
-            ce_weight,
-            check_inputs,
-            teacher_channels,
-            student_channels,
-        )
+        super().__init__("kdsvd", rbf_terms, **options)
         self.names = [term.name for term in self.terms]
         self.k = k
         self.layout = layout
@@ -226,9 +209,6 @@ def kdsvd() -> KDSVDDistiller:
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
-        chooses them; for VGGs the reference reads ``["relu1", "relu2", "relu3", "relu4"]``.
     k : int
         1.
     weight : float
@@ -237,8 +217,9 @@ def kdsvd() -> KDSVDDistiller:
         ``"channels"`` (the paper, RepDistiller) or ``"width"`` (mdistiller's reading).
     svd_eps : float
         ``1e-4``.
-    ce_weight : float
-        1.
+    teacher_channels, student_channels, teacher_features, student_features, ce_weight, check_inputs
+        Those of :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`; for VGGs the
+        reference reads ``["relu1", "relu2", "relu3", "relu4"]``.
 
     Example
     -------

@@ -152,14 +152,14 @@ class NSTDistiller(Distiller):
 
     Parameters
     ----------
-    teacher_channels, student_channels, teacher_features, student_features
-        The paired stage outputs, as :func:`~graphkd.distill.stage_pairs.resolve_pairs`
-        chooses them (the trainer passes the channel dicts).
+    teacher_channels, student_channels, teacher_features, student_features, ce_weight, check_inputs
+        As for a :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`, the pairs
+        chosen by :func:`~graphkd.distill.stage_pairs.resolve_pairs`. NST lists these
+        options itself: it compares no graph fields term by term (a
+        :class:`~graphkd.GraphMatchingDistiller` matches at least one term), so it is a
+        plain :class:`~graphkd.distill.Distiller`.
     weight : float
         :math:`w` (50).
-    ce_weight, check_inputs
-        As for the :class:`~graphkd.distill.stage_pairs.StagePairDistiller` (NST compares
-        no graph fields term by term, so it is a plain :class:`~graphkd.distill.Distiller`).
     path : str
         ``"auto"`` (same as ``"gram"``), ``"gram"`` or ``"explicit"``; the attribute
         ``path`` holds the resolved choice and may be changed later.

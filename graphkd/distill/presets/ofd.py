@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,9 +12,10 @@ from torch import Tensor, nn
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import (
-    StagePairDistiller,
-    checked_pair_maps,
-    paired_features,
+    ChannelPairDistiller,
+    StagePairs,
+    halving_weights,
+    node_terms,
     per_channel,
     sample_graphs,
     term_name,
@@ -112,7 +113,7 @@ class Connector(nn.Sequential):
         bn.reset_parameters()
 
 
-class OFDDistiller(StagePairDistiller):
+class OFDDistiller(ChannelPairDistiller):
     r"""Overhaul of feature distillation (Heo et al., ICCV 2019).
 
     Nodes are the samples of the batch. At each of the :math:`n` pairs of tapped stage
@@ -126,42 +127,30 @@ class OFDDistiller(StagePairDistiller):
         \mathcal{L} = w \sum_{k=1}^{n} 2^{k - n}\, d_p\big(c_k(s_k), t_k; \mu^-_k\big)
 
     (the deepest pair weighs 1, each shallower one half the next). The connectors train
-    with the student. See :func:`ofd` for the parameters.
+    with the student. See :func:`ofd` for the parameters (its pairing options and
+    ``ce_weight``, ``check_inputs`` are those of
+    :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`).
     """
 
     graph_name = "samples"
+    adapts_widths = True
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]] = None,
-        student_channels: Optional[Dict[str, int]] = None,
         teacher_bn: Optional[BatchNormAffine] = None,
-        teacher_features: Optional[Sequence[str]] = None,
-        student_features: Optional[Sequence[str]] = None,
         weight: float = 1e-3,
         kernel_size: int = 1,
         preact: bool = True,
-        ce_weight: float = 1.0,
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
-        t_names, s_names, t_widths, s_widths = paired_features(
-            "ofd", teacher_channels, student_channels, teacher_features, student_features
-        )
-        count = len(t_names)
-        terms = [
-            MatchTerm(
-                term_name("ofd", name),
-                field=name,
-                on="nodes",
-                metric=PartialL2(_margin(teacher_bn, name, width), check_finite=not check_inputs),
-                weight=weight / 2 ** (count - 1 - k),
-            )
-            for k, (name, width) in enumerate(zip(t_names, t_widths))
-        ]
-        super().__init__("ofd", t_names, s_names, terms, ce_weight, check_inputs)
-        self.teacher_widths, self.student_widths = t_widths, s_widths
+        def partial_l2_terms(pairs: StagePairs) -> List[MatchTerm]:
+            widths = zip(pairs.teacher, pairs.teacher_widths)
+            losses = [PartialL2(_margin(teacher_bn, name, width)) for name, width in widths]
+            return node_terms("ofd", pairs.teacher, losses, halving_weights(weight, len(losses)))
+
+        super().__init__("ofd", partial_l2_terms, **options)
         self.connectors = nn.ModuleList(
-            Connector(s, t, kernel_size) for s, t in zip(s_widths, t_widths)
+            Connector(s, t, kernel_size) for s, t in zip(self.student_widths, self.teacher_widths)
         )
         self.weight = weight
         self.preact = preact
@@ -176,8 +165,7 @@ class OFDDistiller(StagePairDistiller):
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's map pooled to the
         student's size (teacher graph) and the student's map through its connector
         (student graph)."""
-        widths = (self.teacher_widths, self.student_widths)
-        t_maps, s_maps = checked_pair_maps(self, teacher, student, widths)
+        t_maps, s_maps = self.checked_maps(teacher, student)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, connector in zip(
             self.teacher_features, s_maps, t_maps, self.connectors
@@ -224,15 +212,11 @@ def ofd() -> OFDDistiller:
 
     Parameters
     ----------
-    teacher_channels, student_channels : dict of str to int
-        Channels of the tapped (pre-activation) stage outputs, shallow to deep.
     teacher_bn : dict of str to (Tensor, Tensor), optional
         ``(gamma, beta)`` ``(C,)`` of the batch norm producing each tapped teacher map
         (the trainer passes it, see
         :func:`~graphkd.models.preact_batchnorm.preact_batchnorm_affine`). Without it
         every channel is taken as :math:`\mathcal{N}(0, 1)` (margin :math:`-0.798`).
-    teacher_features, student_features : sequence of str, optional
-        The paired maps (default: the ``min(n_t, n_s)`` deepest of each side).
     weight : float
         :math:`w` (``1e-3``, mdistiller's CIFAR ``OFD.LOSS.FEAT_WEIGHT``; its ImageNet
         config uses ``1e-4``). It divides the per-sample sum by 1000 as the authors'
@@ -243,13 +227,17 @@ def ofd() -> OFDDistiller:
         Read the stage outputs before their final activation (``True``): the trainer
         then taps every network with ``graphkd.models.tap(model, preact=True)``;
         ``False`` uses the activated outputs (for networks without pre-activation taps).
-    ce_weight : float
-        Cross-entropy weight (1).
+    teacher_channels, student_channels, teacher_features, student_features, ce_weight, check_inputs
+        Those of :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller` (here the
+        channels of the tapped pre-activation stage outputs); the channel dicts are
+        required.
 
     Example
     -------
     >>> channels = {"layer1.0.merge": 8, "layer2.0.merge": 16}
-    >>> distiller = ofd(channels, {"layer1.0.merge": 4, "layer2.0.merge": 8})
+    >>> distiller = ofd(
+    ...     teacher_channels=channels, student_channels={"layer1.0.merge": 4, "layer2.0.merge": 8}
+    ... )
     >>> def maps(c1, c2):
     ...     f = {"layer1.0.merge": torch.randn(2, c1, 8, 8), "layer2.0.merge": torch.randn(2, c2, 4, 4)}
     ...     return Responses(torch.randn(2, 10), features=f)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,13 +12,12 @@ from torch import Tensor, nn
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, preset
 from graphkd.distill.stage_pairs import (
-    StagePairDistiller,
-    checked_pair_maps,
-    paired_features,
+    ChannelPairDistiller,
+    StagePairs,
+    node_terms,
     per_channel,
     pooled_pair,
     sample_graphs,
-    term_name,
 )
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.metrics import Metric
@@ -93,7 +92,7 @@ def regressor(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class VIDDistiller(StagePairDistiller):
+class VIDDistiller(ChannelPairDistiller):
     r"""Variational information distillation (Ahn et al., CVPR 2019).
 
     Nodes are the samples of the batch. At each pair :math:`k` of tapped stage outputs
@@ -110,40 +109,29 @@ class VIDDistiller(StagePairDistiller):
 
     The regressors and (with ``learn_variance``) the variances train with the student
     (the teacher is fixed).
-    See :func:`vid` for the parameters.
+    See :func:`vid` for the parameters (its pairing options and ``ce_weight``,
+    ``check_inputs`` are those of
+    :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`).
     """
 
     graph_name = "samples"
+    adapts_widths = True
 
     def __init__(
         self,
-        teacher_channels: Optional[Dict[str, int]] = None,
-        student_channels: Optional[Dict[str, int]] = None,
-        teacher_features: Optional[Sequence[str]] = None,
-        student_features: Optional[Sequence[str]] = None,
         weight: float = 1.0,
         init_pred_var: float = 5.0,
         eps: float = 1e-5,
         learn_variance: bool = True,
-        ce_weight: float = 1.0,
-        check_inputs: bool = True,
+        **options: Any,
     ) -> None:
-        t_names, s_names, t_widths, s_widths = paired_features(
-            "vid", teacher_channels, student_channels, teacher_features, student_features
-        )
-        terms = [
-            MatchTerm(
-                term_name("vid", name),
-                field=name,
-                on="nodes",
-                metric=GaussianNLL(width, init_pred_var, eps, check_finite=not check_inputs),
-                weight=weight,
-            )
-            for name, width in zip(t_names, t_widths)
-        ]
-        super().__init__("vid", t_names, s_names, terms, ce_weight, check_inputs)
-        self.teacher_widths, self.student_widths = t_widths, s_widths
-        self.regressors = nn.ModuleList(regressor(s, t) for s, t in zip(s_widths, t_widths))
+        def likelihood_terms(pairs: StagePairs) -> List[MatchTerm]:
+            nlls = [GaussianNLL(width, init_pred_var, eps) for width in pairs.teacher_widths]
+            return node_terms("vid", pairs.teacher, nlls, [weight] * len(nlls))
+
+        super().__init__("vid", likelihood_terms, **options)
+        widths = zip(self.student_widths, self.teacher_widths)
+        self.regressors = nn.ModuleList(regressor(s, t) for s, t in widths)
         self.weight = weight
         for metric in self.metrics.values():
             metric.log_scale.requires_grad_(learn_variance)
@@ -153,8 +141,7 @@ class VIDDistiller(StagePairDistiller):
     ) -> Tuple[KnowledgeGraph, KnowledgeGraph]:
         """Sample nodes; ``ndata[<teacher feature>]``: the teacher's (pooled) map on the
         teacher graph, the student's predicted mean on the student graph."""
-        widths = (self.teacher_widths, self.student_widths)
-        t_maps, s_maps = checked_pair_maps(self, teacher, student, widths)
+        t_maps, s_maps = self.checked_maps(teacher, student)
         t_fields, s_fields = {}, {}
         for name, s_map, t_map, network in zip(
             self.teacher_features, s_maps, t_maps, self.regressors
@@ -181,12 +168,6 @@ def vid() -> VIDDistiller:
 
     Parameters
     ----------
-    teacher_channels, student_channels : dict of str to int
-        Channels of the tapped stage outputs, shallow to deep (the trainer passes them).
-    teacher_features, student_features : sequence of str, optional
-        The paired maps (default: the ``min(n_t, n_s)`` deepest tapped maps of each side,
-        mdistiller's stages for every zoo pair except VGG to VGG, whose recipes list
-        ``relu1`` .. ``relu4``).
     weight : float
         :math:`w` (1, mdistiller's ``VID.LOSS.FEAT_WEIGHT``).
     init_pred_var : float
@@ -197,12 +178,15 @@ def vid() -> VIDDistiller:
         Train :math:`\alpha` with the student (``True``, as the paper and RepDistiller;
         ``False`` holds every variance at ``init_pred_var``, as mdistiller's optimiser,
         which never receives :math:`\alpha`, does).
-    ce_weight : float
-        Cross-entropy weight (1).
+    teacher_channels, student_channels, teacher_features, student_features, ce_weight, check_inputs
+        Those of :class:`~graphkd.distill.stage_pairs.ChannelPairDistiller`; the channel
+        dicts are required. The default pairs (the ``min(n_t, n_s)`` deepest tapped maps
+        of each side) are mdistiller's stages for every zoo pair except VGG to VGG, whose
+        recipes list ``relu1`` .. ``relu4``.
 
     Example
     -------
-    >>> distiller = vid({"layer1": 8}, {"layer1": 4})
+    >>> distiller = vid(teacher_channels={"layer1": 8}, student_channels={"layer1": 4})
     >>> teacher = Responses(torch.randn(2, 10), features={"layer1": torch.rand(2, 8, 8, 8)})
     >>> student = Responses(torch.randn(2, 10), features={"layer1": torch.rand(2, 4, 4, 4)})
     >>> sorted(distiller(teacher, student))  # the teacher's 8 x 8 map pooled to 4 x 4
