@@ -14,7 +14,7 @@ from graphkd.distill.inputs import tapped_feature
 from graphkd.distill.match_term import MatchTerm
 from graphkd.distill.method_registry import METHODS, preset
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.metrics import Metric, create_metric
+from graphkd.metrics import create_metric
 from graphkd.responses import Responses, check_finite
 
 NORM_EPS = 1e-12
@@ -82,30 +82,6 @@ def channel_graph(feature: Tensor, like: Optional[KnowledgeGraph] = None) -> Kno
     return graph
 
 
-class PerNodeSquaredError(Metric):
-    r"""Squared edge differences summed, divided by the number of nodes.
-
-    .. math::
-        \ell = \frac{1}{N} \sum_{e} (s_e - t_e)^2
-
-    ICKD's normalisation: :math:`N = B C` channel nodes, so each sample's
-    :math:`C \times C` correlation difference counts as its squared Frobenius norm over
-    :math:`C`, averaged over the batch.
-
-    Shapes: ``student`` and ``teacher`` ``(E,)``, equal; ``graph`` the student's graph.
-    """
-
-    def forward(
-        self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
-    ) -> Tensor:
-        self.check_inputs(student, teacher)
-        if graph is None:
-            raise ValueError("the per-node squared error needs the graph (an edge term)")
-        # d * d, not d.square(): its backward pass writes two (E,) buffers, the power's three
-        difference = student - teacher
-        return (difference * difference).sum() / graph.num_nodes
-
-
 class ChannelEmbedding(nn.Module):
     r"""ICKD's student embedding: a bias-free 1x1 convolution to the teacher's channels,
     then a batch norm.
@@ -153,7 +129,8 @@ class ICKDDistiller(GraphMatchingDistiller):
 
     The student's map passes through :class:`ChannelEmbedding` to the teacher's
     :math:`C` channels; both maps become channel graphs (:func:`channel_graph`) on one
-    topology, and their edges are compared with :class:`PerNodeSquaredError`:
+    topology, and their edges are compared by the squared error summed and divided by the
+    :math:`B C` channel nodes (``mse`` with ``reduction="per_node"``):
 
     .. math::
         \mathcal{L} = \frac{w}{B C} \sum_{b} \big\| \hat M^s_b - \hat M^t_b \big\|_F^2
@@ -190,9 +167,8 @@ class ICKDDistiller(GraphMatchingDistiller):
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
-        term = MatchTerm(
-            "ickd", "correlation", "edges", PerNodeSquaredError(check_finite=False), weight
-        )
+        per_node = {"reduction": "per_node"}
+        term = MatchTerm("ickd", "correlation", "edges", "mse", weight, options=per_node)
         super().__init__(self.teacher_graph, self.student_graph, [term], ce_weight, check_inputs)
         self.teacher_feature, teacher_width = _pick(teacher_channels, teacher_feature, "teacher")
         self.student_feature, student_width = _pick(student_channels, student_feature, "student")

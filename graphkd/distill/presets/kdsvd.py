@@ -14,7 +14,6 @@ from graphkd.distill.presets.fsp import flow_graph
 from graphkd.distill.stage_pairs import ChannelPairDistiller, StagePairs, consecutive_term_names
 from graphkd.graphs.svd_embedding import svd_embedding, top_right_singular_vectors
 from graphkd.knowledge_graph import KnowledgeGraph
-from graphkd.metrics import Metric
 from graphkd.responses import Responses
 
 LAYOUTS = ("channels", "width")
@@ -47,23 +46,6 @@ def rbf_edges(upper: Tensor, lower: Tensor) -> Tensor:
     """
     difference = upper.unsqueeze(2) - lower.unsqueeze(3)  # (B, k, D_l, D_u)
     return torch.exp(-difference.square() / 8.0).permute(0, 2, 3, 1)
-
-
-class PerSampleSquaredError(Metric):
-    r"""Squared error summed over every entry and divided by the number of samples
-    (graph members): :math:`\frac{1}{B} \sum (s - t)^2`.
-
-    Shapes: ``student`` and ``teacher`` ``(E, ...)``, equal; ``graph`` (required) is the
-    batched graph the fields belong to, its ``batch_size`` the :math:`B`.
-    """
-
-    def forward(
-        self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
-    ) -> Tensor:
-        self.check_inputs(student, teacher)
-        if graph is None:
-            raise ValueError("PerSampleSquaredError divides by the graph's batch size: pass graph")
-        return (student - teacher).square().sum() / graph.batch_size
 
 
 class KDSVDDistiller(ChannelPairDistiller):
@@ -127,7 +109,7 @@ class KDSVDDistiller(ChannelPairDistiller):
 
         def rbf_terms(pairs: StagePairs) -> List[MatchTerm]:
             return [
-                MatchTerm(name, "rbf", "edges", PerSampleSquaredError(), weight)
+                MatchTerm(name, "rbf", "edges", "mse", weight, options={"reduction": "per_sample"})
                 for name in consecutive_term_names("kdsvd", pairs.teacher)
             ]
 

@@ -66,39 +66,6 @@ class MultiTemperatureKD(Metric):
         return total
 
 
-class SquaredErrorPerNode(Metric):
-    r"""Summed squared difference of edge fields, divided by the graph's node count.
-
-    .. math::
-        \ell = \frac{1}{N}\sum_{e}\sum_k \big(s_{ek} - t_{ek}\big)^2
-
-    On a complete graph whose edges hold a Gram matrix this is
-    :math:`\|G^t - G^s\|_F^2 / N` (MLKD's batch and class terms), summed over the ``k``
-    columns (one per temperature).
-
-    Shapes: ``student`` and ``teacher`` ``(E, ...)``; ``graph`` the graph of ``N`` nodes
-    they live on (required).
-
-    Example
-    -------
-    >>> import torch
-    >>> from graphkd.graphs import complete_graph
-    >>> g = complete_graph(2)
-    >>> float(SquaredErrorPerNode()(torch.ones(4), torch.zeros(4), graph=g))
-    2.0
-    """
-
-    def forward(
-        self, student: Tensor, teacher: Tensor, graph: Optional[KnowledgeGraph] = None
-    ) -> Tensor:
-        self.check_inputs(student, teacher)
-        if graph is None:
-            raise ValueError(
-                "squared_error_per_node divides by the graph's node count; pass graph="
-            )
-        return functional.mse(student, teacher, reduction="sum") / graph.num_nodes
-
-
 class MultiLevelGraphs(torch.nn.Module):
     r"""One network's MLKD graphs: instance nodes, a batch graph and a class graph.
 
@@ -259,10 +226,11 @@ class MLKDDistiller(GraphMatchingDistiller):
                 f"strong_temperatures {missing} are not among the temperatures {temperatures}; "
                 "strong_temperatures picks which of them read the strong view"
             )
+        per_node = {"reduction": "per_node"}  # ||G^t - G^s||_F^2 / N, summed over temperatures
         terms = [
             MatchTerm("instance", "weak", "nodes", MultiTemperatureKD(temperatures, False), weight),
-            MatchTerm("batch", "affinity", "edges", SquaredErrorPerNode(False), weight),
-            MatchTerm("class", "affinity", "edges", SquaredErrorPerNode(False), weight),
+            MatchTerm("batch", "affinity", "edges", "mse", weight, options=per_node),
+            MatchTerm("class", "affinity", "edges", "mse", weight, options=per_node),
         ]
         super().__init__(
             MultiLevelGraphs(temperatures),
