@@ -11,7 +11,8 @@ methods trained with the same seed would see differently augmented images.
     s(i, e) = (r \cdot 1\,000\,003 + e) \cdot 10\,000\,019 + i \bmod 2^{63}
 
 for run seed :math:`r`, epoch :math:`e` and dataset index :math:`i`, draws the sample's
-transforms under it (the global generator is saved before and restored after), and so
+transforms under it (the global CPU generator is saved before and restored after; no
+accelerator's generator is touched), and so
 makes the views of sample :math:`i` in epoch :math:`e` the same in every run of seed
 :math:`r`, whatever else the run draws. A transform that draws a first view and then a
 second (:class:`~graphkd.data.TwoViews`) gives the same first view as the transform of
@@ -74,7 +75,10 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+            # the CPU generator alone, which the transforms draw from: torch.manual_seed
+            # would also queue a seed for every accelerator (on a CPU-only machine a
+            # lazy call with its stack trace, per sample: most of an epoch's time)
+            torch.default_generator.manual_seed(sample_seed(self.seed, self.epoch, index))
             return self.dataset[index]
 
     @property
