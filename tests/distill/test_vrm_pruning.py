@@ -136,7 +136,7 @@ def test_the_count_is_a_floor_of_the_fraction_of_edges():
 
 def test_the_mask_follows_the_students_raw_logits_only():
     """Neither the teacher, nor the adaptor, nor the z-scoring changes which edges go."""
-    method = VRMDistiller(adaptor=None, drop_fraction=0.5)
+    method = VRMDistiller(adaptor=False, drop_fraction=0.5)
     for seed in (0, 1):
         _, graphs = method.build_graphs(teacher(seed), student())
         assert dropped(graphs["isv"].edata["keep"]) == DROPPED[0.5]
@@ -158,7 +158,7 @@ def test_the_mask_follows_the_students_raw_logits_only():
 def test_the_isv_loss_averages_over_the_kept_edges_only(path):
     # without z-scoring: z-scored, (ln 2, 0, 0) and (0, -1e4, -1e4) differ by 3e-7 only, an
     # edge the Gram path counts as coincident (see its docs) and the explicit one does not
-    method = VRMDistiller(adaptor=None, drop_fraction=0.5, icv=False, zscore=False, path=path)
+    method = VRMDistiller(adaptor=False, drop_fraction=0.5, icv=False, zscore=False, path=path)
     out = method(teacher(), student())
 
     def edges(responses):

@@ -19,7 +19,7 @@ from torch import Tensor
 from graphkd.distill.distiller import GraphMatchingDistiller, _validate
 from graphkd.distill.inputs import embedding_of
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.graphs import check_relational_batch, complete_graph, edge_features
 from graphkd.knowledge_graph import KnowledgeGraph
 from graphkd.ops.dense_block import self_gram
@@ -342,13 +342,8 @@ RELATIONS = GramRewrite("rkd", RKDDistiller.gram_forward, GraphMatchingDistiller
 
 
 @METHODS.register("rkd")
-def rkd(
-    distance_weight: float = 25.0,
-    angle_weight: float = 50.0,
-    feature: Optional[str] = None,
-    ce_weight: float = 1.0,
-    path: str = "auto",
-) -> RKDDistiller:
+@preset(RKDDistiller)
+def rkd() -> RKDDistiller:
     r"""Relational KD (Park et al., CVPR 2019): match distances and triplet angles.
 
     .. math::
@@ -361,10 +356,7 @@ def rkd(
 
     Parameters
     ----------
-    distance_weight, angle_weight, feature, ce_weight, path
+    distance_weight, angle_weight, feature, path, chunk, ce_weight, check_inputs
         As for :class:`RKDDistiller` (``path="explicit"`` materialises the angle edge
         fields).
     """
-    return RKDDistiller(
-        distance_weight, angle_weight, feature=feature, path=path, ce_weight=ce_weight
-    )

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from graphkd.distill.distiller import GraphMatchingDistiller
 from graphkd.distill.match_term import MatchTerm
-from graphkd.distill.method_registry import METHODS
+from graphkd.distill.method_registry import METHODS, preset
 from graphkd.graphs import (
     check_relational_batch,
     edge_features,
@@ -442,8 +442,9 @@ class VRMDistiller(GraphMatchingDistiller):
     metric : str
         Edge metric :math:`\phi`: ``"mse"`` (default), ``"smooth_l1"``, ``"l1"`` or
         ``"cosine"``; element means over the compared edges.
-    adaptor : nn.Module, optional
-        The student's logit adaptor (``None``: none).
+    adaptor : bool
+        Pass the student's logits through a :class:`LogitAdaptor` (``True``; it needs
+        ``num_classes``).
     zscore : bool
         Standardise the logits before building the graphs (``True``).
     virtual : bool
@@ -457,6 +458,8 @@ class VRMDistiller(GraphMatchingDistiller):
         ``"auto"`` (Gram path for MSE, explicit otherwise), ``"gram"`` or
         ``"explicit"``. The attribute ``path`` holds the resolved choice and may be
         changed later.
+    num_classes : int, optional
+        :math:`C`, the adaptor's width (the trainer passes it).
     ce_weight : float
         Weight of the student's cross-entropy on each view (1).
     check_inputs : bool
@@ -473,7 +476,7 @@ class VRMDistiller(GraphMatchingDistiller):
     >>> from graphkd import Responses
     >>> def responses():
     ...     return Responses(torch.randn(8, 10), virtual=Responses(torch.randn(8, 10)))
-    >>> distiller = VRMDistiller(adaptor=LogitAdaptor(10))
+    >>> distiller = VRMDistiller(num_classes=10)
     >>> sorted(distiller(responses(), responses())), distiller.path
     (['icv', 'isv', 'loss'], 'gram')
     """
@@ -484,12 +487,13 @@ class VRMDistiller(GraphMatchingDistiller):
         beta: float = 32.0,
         drop_fraction: float = 0.25,
         metric: str = "mse",
-        adaptor: Optional[nn.Module] = None,
+        adaptor: bool = True,
         zscore: bool = True,
         virtual: bool = True,
         icv: bool = True,
         prune: bool = True,
         path: str = "auto",
+        num_classes: Optional[int] = None,
         ce_weight: float = 1.0,
         check_inputs: bool = True,
     ) -> None:
@@ -501,8 +505,16 @@ class VRMDistiller(GraphMatchingDistiller):
                 f"vrm: the Gram path computes the MSE metric only, got metric={metric!r}; "
                 "use path='explicit' (or 'auto') for other metrics"
             )
+        module: Optional[nn.Module] = None
+        if adaptor:
+            if num_classes is None:
+                raise ValueError(
+                    "vrm's logit adaptor needs the number of classes; pass num_classes=C "
+                    "(the trainer does) or adaptor=False"
+                )
+            module = LogitAdaptor(num_classes)
         teacher = RealVirtualGraphs(None, zscore, virtual, icv, None)
-        student = RealVirtualGraphs(adaptor, zscore, virtual, icv, drop_fraction if prune else None)
+        student = RealVirtualGraphs(module, zscore, virtual, icv, drop_fraction if prune else None)
         terms = [MatchTerm("isv", "edge", "edges", metric, alpha, mask="keep" if prune else None)]
         if icv:
             terms.append(MatchTerm("icv", "edge", "edges", metric, beta))
@@ -597,20 +609,8 @@ RELATIONS = GramRewrite("vrm", VRMDistiller.gram_losses, VRMDistiller.graph_loss
 
 
 @METHODS.register("vrm")
-def vrm(
-    alpha: float = 128.0,
-    beta: float = 32.0,
-    drop_fraction: float = 0.25,
-    metric: str = "mse",
-    adaptor: bool = True,
-    zscore: bool = True,
-    virtual: bool = True,
-    icv: bool = True,
-    prune: bool = True,
-    path: str = "auto",
-    num_classes: Optional[int] = None,
-    ce_weight: float = 1.0,
-) -> VRMDistiller:
+@preset(VRMDistiller)
+def vrm() -> VRMDistiller:
     r"""Virtual relation matching (Zhang, Xie, Cai, Ma 2025).
 
     Relations between the real and a virtual (RandAugment, n = 2) view of each batch:
@@ -669,24 +669,3 @@ def vrm(
     >>> [t.name for t in distiller.terms], distiller.needs_virtual_view
     (['isv', 'icv'], True)
     """
-    module: Optional[nn.Module] = None
-    if adaptor:
-        if num_classes is None:
-            raise ValueError(
-                "the vrm preset's logit adaptor needs the number of classes; pass "
-                "num_classes=C (the trainer does) or adaptor=False"
-            )
-        module = LogitAdaptor(num_classes)
-    return VRMDistiller(
-        alpha=alpha,
-        beta=beta,
-        drop_fraction=drop_fraction,
-        metric=metric,
-        adaptor=module,
-        zscore=zscore,
-        virtual=virtual,
-        icv=icv,
-        prune=prune,
-        path=path,
-        ce_weight=ce_weight,
-    )
