@@ -253,7 +253,13 @@ def threads_per_job(jobs: int) -> Optional[int]:
 
 
 def read_metrics(folder: Path) -> List[Dict[str, float]]:
-    with open(folder / "metrics.csv", newline="") as handle:
+    """The epochs of the run in ``folder`` (its ``metrics.csv``)."""
+    return read_log(folder / "metrics.csv")
+
+
+def read_log(path: Path) -> List[Dict[str, float]]:
+    """The rows of a metrics log as numbers (empty cells left out)."""
+    with open(path, newline="") as handle:
         return [
             {k: float(v) for k, v in row.items() if v not in ("", None)}
             for row in csv.DictReader(handle)
