@@ -1,7 +1,18 @@
-"""Shared test settings: deterministic, double precision where references need it."""
+"""Shared test settings: deterministic, double precision where references need it, one
+CPU thread."""
+
+import os
 
 import pytest
 import torch
+
+# The tests' networks are tiny, so a second intra-op thread gains nothing, and beside a
+# busy core (a CI step installing packages meanwhile, a benchmark run) it stalls: one
+# MobileNetV2 recipe test took over 300 s with two threads there, 6.5 s with one. The
+# subprocesses the tests start (CLI runs, torchrun) inherit the variable.
+if "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

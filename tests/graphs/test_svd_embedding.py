@@ -40,6 +40,20 @@ def test_vectors_equal_torch_svd_up_to_sign(shape):
     torch.testing.assert_close(ours, reference * sign, rtol=1e-8, atol=1e-8)
 
 
+def test_several_threads_give_the_same_vectors_and_are_restored_after():
+    """The eigendecomposition runs with one thread and puts the caller's count back."""
+    maps = torch.randn(3, 6, 3, 3, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    one = top_right_singular_vectors(maps, 3)
+    torch.set_num_threads(2)
+    try:
+        two = top_right_singular_vectors(maps, 3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(two, one, rtol=1e-10, atol=1e-10)
+
+
 def test_signs_make_entry_sums_non_negative_and_relu_maps_positive():
     ours = top_right_singular_vectors(torch.randn(4, 8, 3, 3, dtype=torch.float64), 3)
     assert (ours.sum(-1) >= 0).all()
