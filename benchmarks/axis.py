@@ -82,7 +82,7 @@ def measure(
         for name, accuracies in values.items():
             differences = {
                 reference: stats.paired_difference(accuracies, values[reference])
-                if reference != name and len(seeds) > 1
+                if reference != name
                 else None
                 for reference in references
             }

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, List, Optional
 
+import run
 import torch
 from torch import Tensor
 
@@ -109,7 +110,8 @@ def audit(folder: Path, seed: int = 0) -> EdgeCounts:
     networks = []
     for name, checkpoint in (
         (config.model.student, folder / "model.pt"),
-        (config.model.teacher, config.model.teacher_checkpoint),
+        # the runner records paths relative to the repository (run.relative)
+        (config.model.teacher, run.REPOSITORY / config.model.teacher_checkpoint),
     ):
         network = build_model(
             name,
@@ -154,9 +156,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="finished vrm run folders")
     parser.add_argument("--out", type=Path, help="write the table here")
     args = parser.parse_args(argv)
-    missing = [str(f) for f in args.runs if not (f / "model.pt").exists()]
+    missing = [
+        str(f)
+        for f in args.runs
+        if not ((f / "model.pt").exists() and (f / "config.yaml").exists())
+    ]
     if missing:
-        parser.error(f"no model.pt in {', '.join(missing)}: give finished runs' folders")
+        parser.error(
+            f"no model.pt in {', '.join(missing)}, or no config.yaml: give the folders of finished "
+            "runs (benchmarks/results/<output>/seed<s>/vrm), on the machine that trained them"
+        )
     text = table(args.runs, [audit(folder) for folder in args.runs])
     if args.out is not None:
         args.out.write_text(text)
