@@ -53,13 +53,6 @@ def parse_point(text: str) -> Point:
     return Point(label, Path(folder))
 
 
-def run_minutes(folder: Path) -> float:
-    """Wall minutes of one run: the ``seconds`` of every epoch of ``metrics.csv`` and of
-    any earlier stage's log (``metrics_<stage>.csv``, e.g. MHGD's attention epochs)."""
-    logs = folder.glob("metrics*.csv")
-    return sum(row.get("seconds", 0.0) for log in logs for row in run.read_log(log)) / 60
-
-
 @dataclass(frozen=True)
 class Cell:
     """One row at one point: its accuracies per seed, differences and minutes per run."""
@@ -87,7 +80,7 @@ def measure(
                 for reference in references
             }
             minutes = statistics.fmean(
-                run_minutes(point.folder / f"seed{seed}" / name) for seed in seeds
+                run.run_minutes(point.folder / f"seed{seed}" / name) for seed in seeds
             )
             cells[name, point.label] = Cell(stats.mean_interval(accuracies), differences, minutes)
     return cells

@@ -19,8 +19,8 @@ checkpoint, so rerunning the same command continues where it stopped.
 Outputs in ``--output``: ``results.md`` (the command, teacher accuracy, per row the
 last-epoch top-1 mean +- std with its 95% t CI, the best-epoch top-1, the number of seeds,
 the paired difference to CE and to KD with 95% CIs, ``*`` where the CI excludes 0,
-whether the row's mean is at least CE's mean minus one CE standard deviation, and minutes
-per run), ``ci.png`` (mean and 95% CI per row) and ``curves.png``.
+whether the row's mean is at least CE's mean minus one CE standard deviation, and wall
+minutes per run, every stage counted), ``ci.png`` (mean and 95% CI per row) and ``curves.png``.
 
 The Fashion-MNIST protocol (configs ``fashion_mnist_protocol`` and
 ``fashion_mnist_protocol_teacher``), every row, five seeds::
@@ -257,6 +257,14 @@ def read_metrics(folder: Path) -> List[Dict[str, float]]:
     return read_log(folder / "metrics.csv")
 
 
+def run_minutes(folder: Path) -> float:
+    """Wall minutes of the run in ``folder``: the ``seconds`` of every epoch of
+    ``metrics.csv`` and of any earlier stage's log (``metrics_<stage>.csv``, e.g. MHGD's
+    attention epochs)."""
+    logs = folder.glob("metrics*.csv")
+    return sum(row.get("seconds", 0.0) for log in logs for row in read_log(log)) / 60
+
+
 def read_log(path: Path) -> List[Dict[str, float]]:
     """The rows of a metrics log as numbers (empty cells left out)."""
     with open(path, newline="") as handle:
@@ -288,8 +296,11 @@ def _interval(interval: stats.Interval) -> str:
     return "" if interval.n < 2 else f"[{interval.low:.2f}, {interval.high:.2f}]"
 
 
-def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
-    """The results table (markdown) of ``runs[row][seed]`` metrics rows."""
+def summarise(
+    runs: Runs, teachers: Dict[str, float], command: str, minutes: Dict[str, float]
+) -> str:
+    """The results table (markdown) of ``runs[row][seed]`` metrics rows, with each row's
+    wall ``minutes`` per run (every stage counted)."""
     last = {r: {seed: rows[-1]["test_acc"] for seed, rows in s.items()} for r, s in runs.items()}
     best = {r: [max(x["test_acc"] for x in rows) for rows in s.values()] for r, s in runs.items()}
     seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
@@ -330,15 +341,12 @@ def summarise(runs: Runs, teachers: Dict[str, float], command: str) -> str:
                 if paired
                 else ""
             )
-        minutes = statistics.fmean(
-            sum(x.get("seconds", 0.0) for x in rows) / 60 for rows in runs[name].values()
-        )
         clears = (
             "" if floor is None or name == CROSS_ENTROPY else "yes" if own.mean >= floor else "no"
         )
         lines.append(
             f"| {name} | {spread(own)} | {_interval(own)} | {spread(peak)} | {own.n} "
-            f"| {versus[0]} | {versus[1]} | {clears} | {minutes:.1f} |"
+            f"| {versus[0]} | {versus[1]} | {clears} | {minutes[name]:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -570,7 +578,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     folders: Dict[str, List[Path]] = {}
     for row, seed in pairs:
         folders.setdefault(row.name, []).append(run_output(output, seed, row) / row.method)
-    table = summarise(runs, teachers, command) + "\n" + code_note(folders)
+    minutes = {name: statistics.fmean(map(run_minutes, paths)) for name, paths in folders.items()}
+    table = summarise(runs, teachers, command, minutes) + "\n" + code_note(folders)
     (output / "results.md").write_text(table)
     plot(runs, output)
     print(table)

@@ -103,6 +103,19 @@ def test_mhgd_has_a_row_trained_with_the_reference_svd_gradient(runner, tmp_path
     assert "| mhgd_reference_svd_gradient |" in (tmp_path / "results.md").read_text()
 
 
+def test_minutes_per_run_count_every_stage(runner, tmp_path):
+    runner.main(["--rows", "ce", "mhgd", "--seeds", "0", "--output", str(tmp_path)])
+    # MHGD's attention stage logs 3 epochs of 40 s beside the 2 transfer epochs of 60 s
+    attention = "epoch,train_loss,seconds\n1,1.0,40.0\n2,0.9,40.0\n3,0.8,40.0\n"
+    (tmp_path / "seed0" / "mhgd" / "metrics_attention.csv").write_text(attention)
+    runner.main(
+        ["--rows", "ce", "mhgd", "--seeds", "0", "--output", str(tmp_path), "--report-only"]
+    )
+    lines = (tmp_path / "results.md").read_text().splitlines()
+    assert next(x for x in lines if x.startswith("| mhgd |")).endswith("| 4.0 |")  # 240 s
+    assert next(x for x in lines if x.startswith("| ce |")).endswith("| 2.0 |")
+
+
 def test_quick_uses_tiny_settings_two_seeds_and_the_baselines(runner, tmp_path):
     runner.main(["--quick", "--output", str(tmp_path)])
     assert [c[0] for c in runner.commands] == ["train-teacher"] + ["distill"] * 4
