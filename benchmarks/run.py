@@ -14,7 +14,8 @@ batches and augmentations (the trainer's paired design), so rows are compared th
 per-seed differences (:mod:`stats`). Finished runs are skipped (their ``model.pt``
 exists, or their ``metrics.csv`` holds the last epoch: checkpoints are not committed, so
 a fresh checkout keeps the committed rows) and interrupted ones resume from their last
-checkpoint, so rerunning the same command continues where it stopped.
+checkpoint, so rerunning the same command continues where it stopped. A run that fails
+stops none of the others; once all have ended the runner exits naming the failed ones.
 
 Outputs in ``--output``: ``results.md`` (the command, teacher accuracy, per row the
 last-epoch top-1 mean +- std with its 95% t CI, the best-epoch top-1, the number of seeds,
@@ -569,8 +570,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         pairs = [(r, s) for r, s in pairs if finished(run_output(output, s, r) / r.method)]
     else:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            # list() re-raises the first failed run's error once every run has ended
-            list(pool.map(lambda pair: student(*pair), pairs))
+            started = {pair: pool.submit(student, *pair) for pair in pairs}
+        # a failed run stops none of the others; the runner fails once all have ended
+        failed = [
+            f"{row.name} seed {seed}"
+            for (row, seed), future in started.items()
+            if future.exception()
+        ]
+        if failed:
+            sys.exit(
+                f"run.py: {len(failed)} of {len(pairs)} runs failed ({', '.join(failed)}; their "
+                "errors are above); the rest finished: --report-only tabulates them, and the "
+                "same command again retrains only the failed runs"
+            )
     runs: Runs = {}
     for row, seed in pairs:
         folder = run_output(output, seed, row) / row.method

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,30 @@ def test_quick_uses_tiny_settings_two_seeds_and_the_baselines(runner, tmp_path):
         "--set=optim.epochs=1" in c and "--set=data.subset=128" in c for c in runner.commands
     )
     assert {c[c.index("--method") + 1] for c in runner.commands[1:]} == {"ce", "kd"}
+
+
+def test_a_failed_run_stops_none_of_the_others_and_the_runner_names_it(
+    runner, tmp_path, monkeypatch
+):
+    trained = runner.run
+
+    def failing_for_kd_seed_0(command, threads=None):
+        if "--method" in command and command[command.index("--method") + 1] == "kd":
+            if "--set=run.seed=0" in command:
+                raise subprocess.CalledProcessError(2, command)
+        trained(command, threads)
+
+    monkeypatch.setattr(runner, "run", failing_for_kd_seed_0)
+    rows = ["--rows", "kd", "ce", "--seeds", "0", "1", "--output", str(tmp_path)]
+    with pytest.raises(SystemExit) as stop:
+        runner.main(rows)
+    assert "1 of 4 runs failed (kd seed 0;" in str(stop.value)
+    students = [c for c in runner.commands if c[0] == "distill"]
+    assert len(students) == 3  # kd seed 1 and both ce runs trained after the failure
+    assert not (tmp_path / "results.md").exists()
+    runner.main([*rows, "--report-only"])  # tabulates the three finished runs
+    table = (tmp_path / "results.md").read_text()
+    assert "| kd | 83.10 |" in table and "| ce | 80.50 +- 0.71 |" in table
 
 
 def test_a_row_below_ce_minus_one_std_is_marked(runner, tmp_path, monkeypatch):
