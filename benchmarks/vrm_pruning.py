@@ -157,14 +157,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--out", type=Path, help="write the table here")
     args = parser.parse_args(argv)
     missing = [
-        str(f)
-        for f in args.runs
-        if not ((f / "model.pt").exists() and (f / "config.yaml").exists())
+        f"no {name} in {folder}"
+        for folder in args.runs
+        for name in ("model.pt", "config.yaml")
+        if not (folder / name).exists()
     ]
     if missing:
         parser.error(
-            f"no model.pt in {', '.join(missing)}, or no config.yaml: give the folders of finished "
-            "runs (benchmarks/results/<output>/seed<s>/vrm), on the machine that trained them"
+            f"{'; '.join(missing)}: give the folders of finished runs "
+            "(benchmarks/results/<output>/seed<s>/vrm), on the machine that trained them"
         )
     text = table(args.runs, [audit(folder) for folder in args.runs])
     if args.out is not None:
