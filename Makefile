@@ -1,6 +1,7 @@
 # graphkd developer commands. Each target sets up its own virtual environment first.
 #   make quickstart            distil a Fashion-MNIST student with a graph method (the main job)
-#   make test                  run the whole test suite
+#   make test                  run the whole test suite (TEST_WORKERS processes, 2 by default;
+#                              each test file stays in one process)
 #   make test STACK=dgl-native the same on torch 2.2.1, the newest torch DGL 2.1.0 ships add-ons for
 #   make torch [STACK=...]     only the stack's virtual environment with torch (CI installs the
 #                              second stack's meanwhile)
@@ -8,6 +9,7 @@
 #                              checked to render offline) / run ruff
 #   make bench-quick           smoke run of the distillation benchmark (tiny data, ce and kd)
 PYTHON ?= python3
+TEST_WORKERS ?= 2
 STACK ?= current
 VENV ?= .venv-$(STACK)
 PY := $(VENV)/bin/python
@@ -45,7 +47,7 @@ quickstart: $(VENV)/.installed
 	$(VENV)/bin/graphkd quickstart
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 docs-mathjax:
 	npm install --no-save --no-package-lock --no-audit --no-fund --prefix docs/_build/npm $(MATHJAX)
