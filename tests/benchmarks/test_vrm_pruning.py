@@ -57,3 +57,19 @@ def test_a_share_of_nothing_is_nan_and_unfinished_runs_are_named(tmp_path, load_
     with pytest.raises(SystemExit):
         vrm_pruning.main([str(tmp_path)])
     assert "no model.pt in" in capsys.readouterr().err
+
+
+def test_the_missing_file_is_named_per_folder(tmp_path, load_benchmark, capsys):
+    vrm_pruning = load_benchmark("vrm_pruning")
+    weights_only, config_only = tmp_path / "a", tmp_path / "b"
+    weights_only.mkdir()
+    config_only.mkdir()
+    (weights_only / "model.pt").write_bytes(b"")
+    (config_only / "config.yaml").write_text("")
+    with pytest.raises(SystemExit):
+        vrm_pruning.main([str(weights_only), str(config_only)])
+    error = capsys.readouterr().err
+    assert f"no config.yaml in {weights_only}" in error
+    assert f"no model.pt in {config_only}" in error
+    assert f"no model.pt in {weights_only}" not in error
+    assert f"no config.yaml in {config_only}" not in error
