@@ -26,9 +26,9 @@ from graphkd.engine.metrics_log import MetricsLog
 from graphkd.engine.trainer import CROSS_ENTROPY, Trainer
 
 #: The quickstart's method: MHGD, a graph method of graphkd's own whose gain over
-#: cross-entropy on the protocol is significant (+1.48 [+0.89, +2.07] over five paired
+#: cross-entropy on the protocol is significant (+1.52 [+1.02, +2.01] over five paired
 #: seeds) and whose student trains within the quickstart's few minutes (VRM gains more,
-#: +2.71, but takes about 2.5 times as long per run).
+#: +2.75, but takes about 2.5 times as long per run).
 QUICKSTART_METHOD = "mhgd"
 #: The students' config: the Fashion-MNIST distillation protocol.
 QUICKSTART_CONFIG = "fashion_mnist_protocol"
